@@ -7,4 +7,8 @@ export default defineConfig({
   sourcemap: true,
   clean: true,
   target: "node20",
+  // tfjs-core's gradient registrations exist only as extensionless ESM under dist/, which Node
+  // cannot import; bundle them (they register into tfjs's global registry, shared with the
+  // external @tensorflow/tfjs-core).
+  noExternal: [/@tensorflow\/tfjs-core\/dist\/register_all_gradients/],
 });

@@ -29,6 +29,9 @@ export interface FeatureStats {
   readonly min?: readonly number[];
   readonly max?: readonly number[];
   readonly q01?: readonly number[];
+  readonly q10?: readonly number[];
+  readonly q50?: readonly number[];
+  readonly q90?: readonly number[];
   readonly q99?: readonly number[];
   readonly count?: readonly number[];
 }

@@ -1,1 +1,24 @@
-export {};
+export type { ArrayTensor, Batch, FeatureStats, DatasetStats } from "./batch.js";
+export { DatasetError, isDatasetError, type DatasetErrorTag, type DatasetErrorDetails } from "./errors.js";
+export { readInfo, formatTemplate, type DatasetInfo, type FeatureSpec, type CodebaseVersion } from "./info.js";
+export { readDatasetMeta, aggregateStats, type DatasetMeta, type EpisodeInfo, type VideoLocation } from "./metadata.js";
+export { openDataset, type OpenDatasetOptions, type LeRobotDataset, type DatasetEpisode, type FrameSource } from "./dataset.js";
+export { deltaTimestampsForChunk } from "./deltaTimestamps.js";
+export { createLoader, epochIndices, type Loader, type LoaderOptions, type LoaderPosition } from "./loader.js";
+export { writeDataset, type WriteDatasetOptions, type WriteEpisode, type WriteFeatureSpec, type FrameValues } from "./writer.js";
+export { makeSyntheticDataset, syntheticEpisodes, TASK_TEXT, SYNTHETIC_TASKS, type SyntheticTask, type SyntheticOptions } from "./synthetic.js";
+export {
+  buildAnchorCache,
+  openAnchorSet,
+  addTeacherDistributions,
+  stratifiedSelection,
+  isAnchorCache,
+  ANCHOR_MANIFEST,
+  type AnchorCache,
+  type AnchorManifest,
+  type BuildAnchorCacheOptions,
+} from "./anchors.js";
+export { resolveDatasetRoot, lerobotHome } from "./resolve.js";
+export { datasetInfoReport } from "./report.js";
+export { encodeVideo, probeVideo, hasFfmpeg, pickVideoCodec, type VideoCodec } from "./video.js";
+export { encodePng, decodeImage, type RgbImage } from "./image.js";

@@ -1,0 +1,121 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { buildAnchorCache, deltaTimestampsForChunk, makeSyntheticDataset } from "@craft/datasets";
+import { loadPi0FastPolicy } from "@craft/policy-pi0fast";
+import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
+import { evaluateOn } from "../evaluation.js";
+import { resolveRunConfig } from "../runConfig.js";
+import { openAnchors, openTaskDataset, resolvePretrainedDir } from "../setup.js";
+import { trainWithConfig } from "./train.js";
+
+export const QUICKSTART_FLAGS = ["output_dir", "pretrain_steps", "steps", "batch_size", "seed", "policy.device", "episodes"] as const;
+
+export const QUICKSTART_HELP = `craft quickstart — the main job end to end on the embedded default (wasm, no GPU, no ffmpeg)
+
+  1. synthetic datasets: task A "reach" (the skill to keep) and task B "push" (the new task)
+  2. a tiny pi0-FAST trained on A (the base policy)
+  3. an anchor cache of A frames
+  4. CRaFT fine-tuning of the base on B, the anchor loss held under ε; then both tasks are evaluated
+
+Usage: craft quickstart [--output_dir=outputs/quickstart] [--pretrain_steps=150] [--steps=80] [--batch_size=8]
+Accepted flags:
+${QUICKSTART_FLAGS.map((f) => `  --${f}`).join("\n")}
+`;
+
+const flagsOf = (entries: Record<string, unknown>): ParsedArgs => ({ positionals: [], flags: new Map(Object.entries(entries)), help: false });
+
+export async function runQuickstart(args: ParsedArgs): Promise<number> {
+  rejectUnknownFlags(args.flags, QUICKSTART_FLAGS, "quickstart");
+  const get = (k: string, d: number) => {
+    const v = args.flags.get(k) ?? d;
+    if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) throw new UsageError(`--${k}: expected a positive integer, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const out = String(args.flags.get("output_dir") ?? "outputs/quickstart");
+  const pretrainSteps = get("pretrain_steps", 150);
+  const steps = get("steps", 80);
+  const batchSize = get("batch_size", 8);
+  const seed = get("seed", 1);
+  const episodes = get("episodes", 12);
+  const device = String(args.flags.get("policy.device") ?? "auto");
+  const reach = join(out, "data", "reach");
+  const push = join(out, "data", "push");
+  const anchorCache = join(out, "data", "reach-anchors");
+  const log = (s: string) => console.error(`[quickstart] ${s}`);
+
+  log(`1/4 synthetic datasets in ${join(out, "data")}`);
+  if (!existsSync(join(reach, "meta", "info.json"))) await makeSyntheticDataset(reach, { task: "reach", episodes, seed, overwrite: true });
+  if (!existsSync(join(push, "meta", "info.json"))) await makeSyntheticDataset(push, { task: "push", episodes, seed: seed + 1, overwrite: true });
+
+  const common = { batch_size: batchSize, seed, log_freq: 10, "policy.device": device };
+  const baseDir = join(out, "base");
+  log(`2/4 base policy: ${pretrainSteps} steps on "reach" → ${baseDir}`);
+  const baseRun = resolveRunConfig(
+    flagsOf({
+      ...common,
+      "policy.type": "pi0_fast",
+      "policy.preset": "tiny",
+      "policy.optimizer_lr": 1e-3,
+      "policy.scheduler_decay_lr": 1e-4,
+      "dataset.root": reach,
+      steps: pretrainSteps,
+      save_freq: pretrainSteps,
+      output_dir: baseDir,
+      resume: existsSync(join(baseDir, "checkpoints", "last")),
+    }),
+    "train",
+    { craft: false },
+  );
+  await trainWithConfig(baseRun);
+
+  const basePolicyDir = resolvePretrainedDir(baseDir);
+  const chunk = (await loadPi0FastPolicy(basePolicyDir)).config.chunk_size;
+  log(`3/4 anchor cache of "reach" frames → ${anchorCache}`);
+  if (!existsSync(join(anchorCache, "anchor_manifest.json"))) {
+    await buildAnchorCache(reach, anchorCache, { numSamples: 128, seed, deltaTimestamps: { action: deltaTimestampsForChunk(10, chunk) } });
+  }
+  const base = await loadPi0FastPolicy(basePolicyDir);
+  const anchors = await openAnchors(anchorCache, chunk, []);
+  const baseAnchor = await evaluateOn(base, anchors, { batchSize, maxFrames: 64, decode: false });
+  base.dispose();
+  // The bound: the base policy's own anchor loss with 25% slack, reached from a looser start.
+  const epsilonEnd = baseAnchor.loss * 1.25;
+  const craftDir = join(out, "craft");
+  log(`4/4 CRaFT on "push": ${steps} steps, base anchor loss ${baseAnchor.loss.toFixed(4)}, ε ${(2 * epsilonEnd).toFixed(4)} → ${epsilonEnd.toFixed(4)} → ${craftDir}`);
+  const craftRun = resolveRunConfig(
+    flagsOf({
+      ...common,
+      "policy.path": basePolicyDir,
+      "policy.optimizer_lr": 5e-4,
+      "policy.scheduler_decay_lr": 5e-5,
+      "dataset.root": push,
+      steps,
+      save_freq: steps,
+      output_dir: craftDir,
+      resume: existsSync(join(craftDir, "checkpoints", "last")),
+      "craft.anchor_dataset_path": anchorCache,
+      "craft.initial_lambda": 1.0,
+      "craft.lambda_lr": 1.0,
+      "craft.epsilon_start": 2 * epsilonEnd,
+      "craft.epsilon_end": epsilonEnd,
+    }),
+    "train-craft",
+    { craft: true },
+  );
+  await trainWithConfig(craftRun);
+
+  const tuned = await loadPi0FastPolicy(resolvePretrainedDir(craftDir));
+  const task = await openTaskDataset({ root: push, repo_id: null, episodes: null, exclude: [] }, chunk);
+  const afterAnchor = await evaluateOn(tuned, anchors, { batchSize, maxFrames: 64 });
+  const afterTask = await evaluateOn(tuned, task, { batchSize, maxFrames: 64 });
+  tuned.dispose();
+  console.log(
+    [
+      "",
+      `anchor ("reach") loss: base ${baseAnchor.loss.toFixed(4)} → after CRaFT ${afterAnchor.loss.toFixed(4)} (ε_end ${epsilonEnd.toFixed(4)})`,
+      `task ("push") loss after CRaFT: ${afterTask.loss.toFixed(4)}; action MSE (normalised) anchor ${afterAnchor.action_mse_normalized.toFixed(4)}, task ${afterTask.action_mse_normalized.toFixed(4)}`,
+      `checkpoints: ${baseDir}, ${craftDir}; plots: craft report --output_dir=${craftDir}`,
+    ].join("\n"),
+  );
+  return 0;
+}

@@ -1,0 +1,38 @@
+import { mkdir, rename, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
+import { fitTokenizerOnDataset, openTaskDataset } from "../setup.js";
+
+export const TOKENIZER_FLAGS = ["dataset.root", "dataset.repo_id", "dataset.exclude", "vocab_size", "scale", "chunk_size", "output"] as const;
+
+/** `craft tokenizer fit`: BPE of the FAST tokenizer fitted on a dataset's normalised action chunks. */
+export async function runTokenizer(sub: string | undefined, args: ParsedArgs): Promise<number> {
+  if (sub !== "fit") throw new UsageError(`craft tokenizer: expected the subcommand "fit", got ${JSON.stringify(sub ?? null)}`);
+  rejectUnknownFlags(args.flags, TOKENIZER_FLAGS, "tokenizer fit");
+  const num = (key: string, fallback: number) => {
+    const v = args.flags.get(key) ?? fallback;
+    if (typeof v !== "number" || !(v > 0)) throw new UsageError(`--${key}: expected a positive number, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const root = args.flags.get("dataset.root");
+  const repoId = args.flags.get("dataset.repo_id");
+  const exclude = (args.flags.get("dataset.exclude") as string[] | undefined) ?? [];
+  const output = args.flags.get("output") ?? "fast_tokenizer.json";
+  if (typeof output !== "string") throw new UsageError(`--output: expected a file path, got ${JSON.stringify(output)}`);
+  const chunkSize = num("chunk_size", 10);
+  const dataset = await openTaskDataset(
+    { root: (root as string) ?? null, repo_id: (repoId as string) ?? null, episodes: null, exclude },
+    chunkSize,
+  );
+  const started = Date.now();
+  const tokenizer = await fitTokenizerOnDataset(dataset, { chunkSize, vocabSize: num("vocab_size", 1024), scale: num("scale", 10) });
+  await mkdir(dirname(output), { recursive: true });
+  const tmp = `${output}.tmp-${process.pid}`;
+  await writeFile(tmp, `${JSON.stringify(tokenizer.toJSON())}\n`);
+  await rename(tmp, output);
+  console.log(
+    `fitted FAST tokenizer (vocab ${tokenizer.vocabSize}, scale ${tokenizer.scale}, chunk ${chunkSize}×${tokenizer.actionDim}) on ${dataset.numFrames} frames in ${((Date.now() - started) / 1000).toFixed(1)} s → ${output}`,
+  );
+  await dataset.close();
+  return 0;
+}

@@ -1,0 +1,76 @@
+import { DATASET_FLAGS } from "./commands/dataset.js";
+import { EVAL_FLAGS } from "./commands/eval.js";
+import { REPORT_FLAGS } from "./commands/report.js";
+import { TOKENIZER_FLAGS } from "./commands/tokenizer.js";
+import { TRAIN_FLAGS } from "./runConfig.js";
+
+const list = (flags: readonly string[]) => flags.map((f) => `  --${f}`).join("\n");
+
+export const GENERAL_HELP = `craft — CRaFT (Constrained Retention Fine-Tuning) for pi0-FAST, in TypeScript
+
+Usage: craft <command> [--flag=value ...]    (flags in LeRobot's dotted style; --help on any command)
+
+Commands:
+  quickstart                 the main job on the embedded default: synthetic anchor and task sets, a tiny
+                             pi0-FAST trained on the anchor skill, then fine-tuned on the new task with CRaFT
+  train                      baseline fine-tuning (LeRobot's lerobot_train)
+  train-craft                CRaFT fine-tuning: train with --craft.enable=true and --craft.* flags
+  eval                       loss and decoded-action error of a checkpoint on a task and/or anchor set
+  dataset info               what a LeRobot dataset holds and whether its files exist
+  dataset make-synthetic     procedurally generated robot episodes (--task=reach|push)
+  dataset build-anchor-cache frames selected from a dataset, stored ready to load, reproducible from a seed
+  tokenizer fit              fit the FAST action tokenizer's BPE on a dataset
+  experiment retention       naive vs replay vs CRaFT: does the policy keep its old skill?
+  report                     HTML page and PNG figures for a run or experiment directory
+
+Example:
+  craft train-craft --policy.type=pi0_fast --dataset.root=./data/task --batch_size=8 --steps=200 \\
+    --output_dir=outputs/craft --craft.anchor_dataset_path=./data/anchor \\
+    --craft.initial_lambda=1.0 --craft.epsilon_start=1.0 --craft.epsilon_end=0.1
+`;
+
+export const COMMAND_HELP: Record<string, string> = {
+  train: `craft train — baseline training (no retention constraint)
+
+Usage: craft train --dataset.root=DIR [--policy.preset=tiny] [--steps=N] [--batch_size=8] [--output_dir=DIR] ...
+  --policy.path=DIR starts from a checkpoint (its config.json defines the model; optimizer_*/scheduler_*/device may change)
+  --config_path=train_config.json re-runs a saved configuration (flags given beside it win)
+  --resume=true --output_dir=DIR continues the run from its last checkpoint
+  --distributed=mpi|auto|off data parallel over MPI ranks (auto: when launched by mpiexec/srun)
+
+Accepted flags:
+${list(TRAIN_FLAGS.filter((f) => !f.startsWith("craft.")))}
+`,
+  "train-craft": `craft train-craft — CRaFT: fine-tune on the task while the anchor loss stays under ε
+
+Usage: craft train-craft --dataset.root=DIR --craft.anchor_dataset_path=DIR [--craft.epsilon_end=0.1] ...
+Same flags as craft train, plus:
+${list(TRAIN_FLAGS.filter((f) => f.startsWith("craft.")))}
+`,
+  eval: `craft eval — loss and decoded-action MSE of a checkpoint
+
+Usage: craft eval --policy.path=DIR [--dataset.root=DIR] [--craft.anchor_dataset_path=DIR] [--max_frames=64] [--output=eval.json]
+
+Accepted flags:
+${list(EVAL_FLAGS)}
+`,
+  dataset: `craft dataset info|make-synthetic|build-anchor-cache
+
+  craft dataset info --dataset.root=DIR
+${list(DATASET_FLAGS.info)}
+  craft dataset make-synthetic --task=reach|push --episodes=N --output=DIR [--seed=0] [--image_size=64] [--video]
+${list(DATASET_FLAGS["make-synthetic"])}
+  craft dataset build-anchor-cache --dataset.root=DIR --num_samples=N --seed=S --output=DIR [--chunk_size=10]
+${list(DATASET_FLAGS["build-anchor-cache"])}
+`,
+  tokenizer: `craft tokenizer fit --dataset.root=DIR [--vocab_size=1024] [--scale=10] [--chunk_size=10] [--output=fast_tokenizer.json]
+
+Accepted flags:
+${list(TOKENIZER_FLAGS)}
+`,
+  report: `craft report --output_dir=DIR — writes DIR/report/index.html and PNG figures (loss, λ/ε, conflicts, comparison table)
+
+Accepted flags:
+${list(REPORT_FLAGS)}
+`,
+};

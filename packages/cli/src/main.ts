@@ -1,0 +1,58 @@
+import { runDataset } from "./commands/dataset.js";
+import { runEval } from "./commands/eval.js";
+import { runQuickstart, QUICKSTART_HELP } from "./commands/quickstart.js";
+import { runReport } from "./commands/report.js";
+import { runTokenizer } from "./commands/tokenizer.js";
+import { runTrain } from "./commands/train.js";
+import { formatError } from "./errors.js";
+import { parseArgs, UsageError } from "./flags.js";
+import { COMMAND_HELP, GENERAL_HELP } from "./help.js";
+
+const SUBCOMMANDS = new Set(["dataset", "tokenizer", "experiment"]);
+
+/** The `craft` binary: returns the process exit code; errors become one readable message. */
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    const args = parseArgs(argv);
+    const [command, sub] = args.positionals;
+    if (command === undefined) {
+      console.log(GENERAL_HELP);
+      return args.help ? 0 : 1;
+    }
+    if (args.help) {
+      const help = command === "quickstart" ? QUICKSTART_HELP : COMMAND_HELP[command];
+      if (help === undefined) throw new UsageError(`unknown command "${command}"`);
+      console.log(help);
+      return 0;
+    }
+    const extra = args.positionals.slice(SUBCOMMANDS.has(command) ? 2 : 1);
+    if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}": flags take the form --name=value`);
+    switch (command) {
+      case "train": {
+        const craft = args.flags.get("craft.enable") === true;
+        await runTrain(args, craft ? "train-craft" : "train", craft);
+        return 0;
+      }
+      case "train-craft":
+        await runTrain(args, "train-craft", true);
+        return 0;
+      case "eval":
+        return await runEval(args);
+      case "dataset":
+        return await runDataset(sub, args);
+      case "tokenizer":
+        return await runTokenizer(sub, args);
+      case "report":
+        return await runReport(args);
+      case "quickstart":
+        return await runQuickstart(args);
+      default:
+        throw new UsageError(
+          `unknown command "${command}": expected one of quickstart, train, train-craft, eval, dataset, tokenizer, experiment, report`,
+        );
+    }
+  } catch (err) {
+    console.error(formatError(err));
+    return err instanceof UsageError ? 2 : 1;
+  }
+}

@@ -1,0 +1,356 @@
+import type { TopLevelSpec } from "vega-lite";
+import { formatPercent, type ComparisonRow } from "./comparison";
+import { hasMetric, type MetricKey, type RunLog } from "./metricsLog";
+import { aggregateAcrossRuns, thinSeries } from "./series";
+
+/** Runs drawn as one line: the seeds of one method, or a single run on its own. */
+export interface RunGroup {
+  readonly name: string;
+  readonly runs: readonly RunLog[];
+}
+
+/** Group names in colour order; a name keeps its colour in every figure, whichever groups a figure shows. */
+export type Palette = readonly string[];
+
+export interface FigureSpec {
+  /** PNG file name inside report/. */
+  readonly file: string;
+  readonly title: string;
+  readonly caption: string;
+  readonly spec: TopLevelSpec;
+}
+
+interface ChartRow {
+  step: number;
+  group: string;
+  panel: string;
+  value: number;
+  lo: number | null;
+  hi: number | null;
+  band?: string;
+}
+
+const MAX_POINTS_PER_LINE = 1500;
+const TABLEAU10 = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#bab0ac"];
+const PANEL_WIDTH = 360;
+const PANEL_HEIGHT = 230;
+
+const baseConfig = {
+  font: "DejaVu Sans",
+  background: "white",
+  title: { fontSize: 16, subtitleFontSize: 12, anchor: "start" as const, offset: 12 },
+  axis: { labelFontSize: 11, titleFontSize: 12 },
+  legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 400 },
+  header: { labelFontSize: 13, labelFontWeight: "bold" as const },
+};
+
+function colorOf(palette: Palette, name: string): string {
+  const index = palette.indexOf(name);
+  return TABLEAU10[(index === -1 ? palette.length : index) % TABLEAU10.length];
+}
+
+function colorEncoding(palette: Palette, shown: readonly string[], title: string, channelField = "group") {
+  return {
+    field: channelField,
+    type: "nominal" as const,
+    title,
+    sort: shown,
+    scale: { domain: [...shown], range: shown.map((g) => colorOf(palette, g)) },
+  };
+}
+
+function rowsFor(group: RunGroup, key: MetricKey, panel: string): ChartRow[] {
+  const series = thinSeries(aggregateAcrossRuns(group.runs, key), MAX_POINTS_PER_LINE);
+  const band = group.runs.length > 1;
+  return series.map((p) => ({
+    step: p.step,
+    group: group.name,
+    panel,
+    value: p.mean,
+    lo: band ? p.min : null,
+    hi: band ? p.max : null,
+  }));
+}
+
+function spreadNote(groups: readonly RunGroup[]): string {
+  const maxRuns = Math.max(...groups.map((g) => g.runs.length));
+  return maxRuns > 1 ? `line: mean over seeds; band: min–max over seeds` : "";
+}
+
+interface PanelSource {
+  readonly panel: string;
+  /** First key a group has logged is used (e.g. task_loss, else loss in baseline runs). */
+  readonly keys: readonly MetricKey[];
+}
+
+/** Side-by-side panels sharing the step axis, one line per group, each panel with its own y scale. */
+function panelFigure(
+  groups: readonly RunGroup[],
+  sources: readonly PanelSource[],
+  opts: { file: string; title: string; subtitle: string; yTitle: string; legendTitle: string; palette: Palette },
+): FigureSpec | undefined {
+  const allGroups = groups.map((g) => g.name);
+  const rows: ChartRow[] = [];
+  for (const source of sources) {
+    for (const group of groups) {
+      const key = source.keys.find((k) => hasMetric(group.runs, k));
+      if (key) rows.push(...rowsFor(group, key, source.panel));
+    }
+  }
+  if (rows.length === 0) return undefined;
+  const panels = sources.map((s) => s.panel).filter((p) => rows.some((r) => r.panel === p));
+  const shown = allGroups.filter((g) => rows.some((r) => r.group === g));
+  for (const row of rows) row.band = colorOf(opts.palette, row.group);
+  const color = colorEncoding(opts.palette, shown, opts.legendTitle);
+  const x = { field: "step", type: "quantitative" as const, title: "training step" };
+  const note = spreadNote(groups.filter((g) => shown.includes(g.name)));
+  const spec = {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: { text: opts.title, subtitle: [opts.subtitle, note].filter((s) => s !== "") },
+    data: { values: rows },
+    facet: { column: { field: "panel", type: "nominal", title: null, sort: panels } },
+    spec: {
+      width: PANEL_WIDTH,
+      height: PANEL_HEIGHT,
+      layer: [
+        {
+          transform: [{ filter: "datum.lo !== null" }],
+          mark: { type: "area", opacity: 0.18 },
+          encoding: {
+            x,
+            y: { field: "lo", type: "quantitative", title: opts.yTitle },
+            y2: { field: "hi" },
+            // Band colour comes from the data (scale: null): a legend-less colour channel on this
+            // layer would remove the lines' shared colour legend.
+            fill: { field: "band", type: "nominal", scale: null },
+            detail: { field: "group", type: "nominal" },
+          },
+        },
+        {
+          mark: { type: "line", strokeWidth: 2 },
+          encoding: {
+            x,
+            y: { field: "value", type: "quantitative", title: opts.yTitle, scale: { zero: false } },
+            color,
+          },
+        },
+      ],
+    },
+    resolve: { scale: { y: "independent" } },
+    config: baseConfig,
+  } as TopLevelSpec;
+  return { file: opts.file, title: opts.title, caption: opts.subtitle, spec };
+}
+
+export function lossFigure(groups: readonly RunGroup[], legendTitle: string, palette: Palette): FigureSpec | undefined {
+  const logsTotalSeparately = groups.some((g) => hasMetric(g.runs, "task_loss") && hasMetric(g.runs, "loss"));
+  const sources: PanelSource[] = [
+    { panel: "task loss (task B)", keys: ["task_loss", "loss"] },
+    { panel: "retention loss (anchor, task A)", keys: ["retention_loss"] },
+  ];
+  if (logsTotalSeparately) sources.push({ panel: "training objective", keys: ["loss"] });
+  return panelFigure(groups, sources, {
+    file: "loss.png",
+    title: "Task and retention loss over training",
+    subtitle: "training objective: task + λ·retention for CRaFT, the task loss for a baseline; baselines log no retention loss",
+    yTitle: "loss",
+    legendTitle,
+    palette,
+  });
+}
+
+export function conflictFigure(groups: readonly RunGroup[], legendTitle: string, palette: Palette): FigureSpec | undefined {
+  return panelFigure(
+    groups,
+    [
+      { panel: "conflict rate", keys: ["conflict_rate"] },
+      { panel: "cosine(task grad, retention grad)", keys: ["cosine"] },
+    ],
+    {
+      file: "conflict_cosine.png",
+      title: "Gradient conflict between task and retention",
+      subtitle: "conflict rate: share of each log window's steps whose task and retention gradients conflict (dot < 0)",
+      yTitle: "value",
+      legendTitle,
+      palette,
+    },
+  );
+}
+
+/** λ on the left axis (solid), ε on the right axis (dashed): the Lagrange multiplier and the retention budget. */
+export function lambdaEpsilonFigure(groups: readonly RunGroup[], legendTitle: string, palette: Palette): FigureSpec | undefined {
+  const allGroups = groups.map((g) => g.name);
+  const rows: ChartRow[] = groups.flatMap((g) => [...rowsFor(g, "lambda", "lambda"), ...rowsFor(g, "epsilon", "epsilon")]);
+  if (rows.length === 0) return undefined;
+  const shown = allGroups.filter((g) => rows.some((r) => r.group === g));
+  const color = colorEncoding(palette, shown, legendTitle);
+  const x = { field: "step", type: "quantitative" as const, title: "training step" };
+  const dashLabels = { lambda: "λ (solid, left axis)", epsilon: "ε (dashed, right axis)" };
+  const present = (["lambda", "epsilon"] as const).filter((p) => rows.some((r) => r.panel === p));
+  const strokeDashScale = {
+    domain: present.map((p) => dashLabels[p]),
+    range: present.map((p) => (p === "lambda" ? [1, 0] : [7, 4])),
+  };
+  const layer = present.map((panel) => ({
+    transform: [{ filter: `datum.panel === '${panel}'` }],
+    mark: { type: "line", strokeWidth: 2 },
+    encoding: {
+      x,
+      y: {
+        field: "value",
+        type: "quantitative",
+        title: panel === "lambda" ? "λ (Lagrange multiplier)" : "ε (retention budget)",
+        axis: { orient: panel === "lambda" ? "left" : "right" },
+        scale: { zero: panel === "lambda" },
+      },
+      color,
+      strokeDash: { datum: dashLabels[panel], scale: strokeDashScale, title: "series" },
+    },
+  }));
+  const title = "Constraint state: λ and ε over training";
+  const subtitle = "λ grows while retention loss exceeds ε; ε anneals from epsilon_start to epsilon_end";
+  const spec = {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: { text: title, subtitle },
+    width: PANEL_WIDTH * 1.8,
+    height: PANEL_HEIGHT * 1.2,
+    data: { values: rows },
+    layer,
+    resolve: { scale: { y: "independent" } },
+    config: baseConfig,
+  } as TopLevelSpec;
+  return { file: "lambda_epsilon.png", title, caption: subtitle, spec };
+}
+
+const NORM_SERIES: ReadonlyArray<{ key: MetricKey; label: string; dash: number[] }> = [
+  { key: "task_grad_norm", label: "task, before surgery", dash: [1, 0] },
+  { key: "task_grad_norm_after", label: "task, after surgery", dash: [7, 4] },
+  { key: "retain_grad_norm", label: "retention", dash: [2, 3] },
+  { key: "grad_norm", label: "merged, before clipping", dash: [10, 3, 2, 3] },
+];
+
+/** Per group, the task gradient's norm before and after projection next to the retention and merged norms. */
+export function gradNormFigure(groups: readonly RunGroup[]): FigureSpec | undefined {
+  const rows: ChartRow[] = [];
+  for (const group of groups) {
+    for (const s of NORM_SERIES) {
+      for (const r of rowsFor({ name: s.label, runs: group.runs }, s.key, group.name)) rows.push({ ...r, lo: null, hi: null });
+    }
+  }
+  if (rows.length === 0) return undefined;
+  const panels = groups.map((g) => g.name).filter((p) => rows.some((r) => r.panel === p));
+  const series = NORM_SERIES.filter((s) => rows.some((r) => r.group === s.label));
+  const positive = rows.every((r) => r.value > 0);
+  const values = rows.map((r) => r.value);
+  const logScale = positive && Math.max(...values) / Math.min(...values) > 100;
+  const title = "Gradient norms before and after surgery";
+  const subtitle =
+    "surgery projects the task gradient off the retention gradient when they conflict" +
+    (groups.some((g) => g.runs.length > 1) ? "; lines: mean over seeds" : "") +
+    (logScale ? "; log scale" : "");
+  const spec = {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: { text: title, subtitle },
+    data: { values: rows },
+    facet: { field: "panel", type: "nominal", title: null, sort: panels },
+    columns: 2,
+    spec: {
+      width: PANEL_WIDTH,
+      height: PANEL_HEIGHT,
+      mark: { type: "line", strokeWidth: 2 },
+      encoding: {
+        x: { field: "step", type: "quantitative", title: "training step" },
+        y: {
+          field: "value",
+          type: "quantitative",
+          title: "L2 norm",
+          scale: logScale ? { type: "log" } : { zero: true },
+        },
+        color: {
+          field: "group",
+          type: "nominal",
+          title: "gradient",
+          sort: series.map((s) => s.label),
+          scale: { domain: series.map((s) => s.label), range: series.map((_, i) => TABLEAU10[i]) },
+        },
+        strokeDash: {
+          field: "group",
+          type: "nominal",
+          title: "gradient",
+          sort: series.map((s) => s.label),
+          scale: { domain: series.map((s) => s.label), range: series.map((s) => s.dash) },
+        },
+      },
+    },
+    resolve: { scale: { y: "independent" } },
+    config: baseConfig,
+  } as TopLevelSpec;
+  return { file: "grad_norms.png", title, caption: subtitle, spec };
+}
+
+/** Bar per method: relative rise of the held-out anchor loss over the base checkpoint, ± std over seeds. */
+export function anchorRiseFigure(rows: readonly ComparisonRow[], palette: Palette): FigureSpec | undefined {
+  const bars = rows.flatMap((r) =>
+    r.anchorRise
+      ? [
+          {
+            method: r.method,
+            rise: r.anchorRise.mean,
+            lo: r.anchorRise.mean - (r.anchorRise.std ?? 0),
+            hi: r.anchorRise.mean + (r.anchorRise.std ?? 0),
+            label: formatPercent(r.anchorRise.mean),
+          },
+        ]
+      : [],
+  );
+  if (bars.length === 0) return undefined;
+  const shown = bars.map((b) => b.method);
+  const x = { field: "method", type: "nominal" as const, title: "method", sort: shown, axis: { labelAngle: 0 } };
+  const seeds = Math.max(...rows.map((r) => r.seedCount));
+  const title = "Anchor-loss rise over the base checkpoint";
+  const subtitle = `(final − base) / base on held-out task-A episodes, mean ± std over ${seeds} seed${seeds === 1 ? "" : "s"}`;
+  const spec = {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: { text: title, subtitle: [subtitle, "dashed line: +100% (anchor loss doubled)"] },
+    width: Math.max(360, 130 * bars.length),
+    height: 300,
+    layer: [
+      {
+        data: { values: bars },
+        mark: { type: "bar", width: { band: 0.6 } },
+        encoding: {
+          x,
+          y: { field: "rise", type: "quantitative", title: "relative anchor-loss rise", axis: { format: "+.0%" } },
+          color: {
+            field: "method",
+            type: "nominal",
+            legend: null,
+            scale: { domain: shown, range: shown.map((m) => colorOf(palette, m)) },
+          },
+        },
+      },
+      {
+        data: { values: bars },
+        mark: { type: "rule", strokeWidth: 1.5, color: "black" },
+        encoding: { x, y: { field: "lo", type: "quantitative" }, y2: { field: "hi" } },
+      },
+      {
+        data: { values: bars },
+        mark: { type: "text", dy: -8, fontSize: 12, fontWeight: "bold" },
+        encoding: { x, y: { field: "hi", type: "quantitative" }, text: { field: "label" } },
+      },
+      {
+        data: { values: [{ y: 1 }] },
+        mark: { type: "rule", strokeDash: [6, 4], color: "#888" },
+        encoding: { y: { field: "y", type: "quantitative" } },
+      },
+      {
+        data: { values: [{ y: 0 }] },
+        mark: { type: "rule", color: "black" },
+        encoding: { y: { field: "y", type: "quantitative" } },
+      },
+    ],
+    config: baseConfig,
+  } as TopLevelSpec;
+  return { file: "anchor_rise.png", title, caption: subtitle, spec };
+}

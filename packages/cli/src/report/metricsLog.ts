@@ -1,0 +1,110 @@
+import { readFile } from "node:fs/promises";
+import { ReportError } from "./errors";
+
+/** Keys the trainer writes to metrics.jsonl every `log_freq` steps (DESIGN §5); any may be absent. */
+export const METRIC_KEYS = [
+  "loss",
+  "task_loss",
+  "retention_loss",
+  "lambda",
+  "epsilon",
+  "violation",
+  "grad_norm",
+  "task_grad_norm",
+  "task_grad_norm_after",
+  "retain_grad_norm",
+  "cosine",
+  "conflict_rate",
+  "lr",
+  "step_time_s",
+  "samples_per_s",
+  "nonfinite_skipped",
+] as const;
+
+export type MetricKey = (typeof METRIC_KEYS)[number];
+
+export interface MetricsPoint {
+  readonly step: number;
+  readonly values: Partial<Record<MetricKey, number>>;
+}
+
+/** One training run's logged metrics, labelled for legends (a method, a seed, or the run itself). */
+export interface RunLog {
+  readonly label: string;
+  readonly path: string;
+  readonly points: readonly MetricsPoint[];
+}
+
+const NON_FINITE_SPELLINGS = new Set(["nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"]);
+
+function describeValue(value: unknown): string {
+  return typeof value === "object" ? JSON.stringify(value) : `${typeof value} ${String(value)}`;
+}
+
+/**
+ * A metric value, or undefined when the step logged none (null) or a non-finite one
+ * (the trainer skips such steps; JSON cannot spell NaN, so writers use null or "NaN").
+ */
+function metricValue(raw: unknown, path: string, line: number, field: string): number | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  if (typeof raw === "number") return Number.isFinite(raw) ? raw : undefined;
+  if (typeof raw === "string" && NON_FINITE_SPELLINGS.has(raw.trim().toLowerCase())) return undefined;
+  throw new ReportError({
+    _tag: "InvalidField",
+    path,
+    line,
+    field,
+    expected: "a number, null or \"NaN\"",
+    actual: describeValue(raw),
+  });
+}
+
+/** Parses metrics.jsonl text; a torn last line (the trainer was still writing it) is dropped. */
+export function parseMetricsLog(text: string, path: string): MetricsPoint[] {
+  const lines = text.split("\n");
+  const points: MetricsPoint[] = [];
+  lines.forEach((rawLine, index) => {
+    const line = rawLine.trim();
+    if (line === "") return;
+    const lineNumber = index + 1;
+    const isUnterminatedLast = index === lines.length - 1 && !text.endsWith("\n");
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(line);
+    } catch (err) {
+      if (isUnterminatedLast) return;
+      throw new ReportError({ _tag: "InvalidJson", path, line: lineNumber, reason: (err as Error).message });
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      throw new ReportError({
+        _tag: "InvalidField",
+        path,
+        line: lineNumber,
+        field: "(line)",
+        expected: "a JSON object",
+        actual: describeValue(parsed),
+      });
+    }
+    const record = parsed as Record<string, unknown>;
+    const step = metricValue(record.step, path, lineNumber, "step") ?? points.length;
+    const values: Partial<Record<MetricKey, number>> = {};
+    for (const key of METRIC_KEYS) {
+      const value = metricValue(record[key], path, lineNumber, key);
+      if (value !== undefined) values[key] = value;
+    }
+    points.push({ step, values });
+  });
+  return points;
+}
+
+export async function readMetricsLog(path: string, label: string): Promise<RunLog> {
+  const text = await readFile(path, "utf8");
+  const points = parseMetricsLog(text, path);
+  if (points.length === 0) throw new ReportError({ _tag: "EmptyMetrics", path });
+  return { label, path, points };
+}
+
+/** Whether any point of any run logged `key`. */
+export function hasMetric(runs: readonly RunLog[], key: MetricKey): boolean {
+  return runs.some((run) => run.points.some((p) => p.values[key] !== undefined));
+}

@@ -1,0 +1,222 @@
+import { readFileSync } from "node:fs";
+import * as E from "fp-ts/lib/Either.js";
+import { craftConfigFields, decodeCraftConfig, defaultCraftConfig, type CraftConfig } from "@craft/craft-core";
+import { decodePI0FastConfig, type PI0FastConfig } from "@craft/policy-pi0fast";
+import { decodeTrainConfig, defaultTrainConfig, type TrainConfig } from "@craft/trainer";
+import { ConfigError } from "./errors.js";
+import { deepMerge, rejectUnknownFlags, toNested, UsageError, type ParsedArgs } from "./flags.js";
+
+/** Where the frames come from: a local root, or a repo id resolved in the LeRobot cache. */
+export interface DatasetSpec {
+  readonly root: string | null;
+  readonly repo_id: string | null;
+  readonly episodes: readonly number[] | null;
+  /** Feature keys to leave out (e.g. cameras whose videos you do not have). */
+  readonly exclude: readonly string[];
+}
+
+export interface TokenizerSpec {
+  /** A fitted FAST tokenizer JSON; absent → fit one on the training dataset at start. */
+  readonly path: string | null;
+  readonly vocab_size: number;
+  readonly scale: number;
+}
+
+export type DistributedMode = "off" | "mpi" | "auto";
+
+export interface RunConfig {
+  readonly command: string;
+  /** A pretrained_model directory (or a run's checkpoint) to start from, as LeRobot's --policy.path. */
+  readonly policyPath: string | null;
+  /** Resolved policy config (from flags, or the checkpoint's config.json with allowed overrides). */
+  readonly policy: PI0FastConfig | null;
+  readonly policyOverrides: Record<string, unknown>;
+  readonly dataset: DatasetSpec;
+  readonly tokenizer: TokenizerSpec;
+  readonly distributed: DistributedMode;
+  readonly train: TrainConfig;
+}
+
+/** Policy fields that may be changed when starting from a checkpoint (training hyper-parameters, device). */
+const POLICY_OVERRIDABLE_FROM_PATH = new Set(["device", "type"]);
+const isTrainingHyperParameter = (k: string) => k.startsWith("optimizer_") || k.startsWith("scheduler_");
+
+const flatten = (obj: Record<string, unknown>, prefix: string, out: string[]): string[] => {
+  for (const [k, v] of Object.entries(obj)) {
+    if (v !== null && typeof v === "object" && !Array.isArray(v)) flatten(v as Record<string, unknown>, `${prefix}${k}.`, out);
+    else out.push(`${prefix}${k}`);
+  }
+  return out;
+};
+
+const DEFAULT_POLICY = (() => {
+  const decoded = decodePI0FastConfig({ preset: "tiny" });
+  if (E.isLeft(decoded)) throw new Error(decoded.left.join("; "));
+  return decoded.right;
+})();
+
+/** Every flag `craft train` and `craft train-craft` accept (used for unknown-flag errors and --help). */
+export const TRAIN_FLAGS: readonly string[] = [
+  "config_path",
+  "policy.path",
+  ...flatten(DEFAULT_POLICY as unknown as Record<string, unknown>, "policy.", []),
+  "dataset.root",
+  "dataset.repo_id",
+  "dataset.episodes",
+  "dataset.exclude",
+  "tokenizer.path",
+  "tokenizer.vocab_size",
+  "tokenizer.scale",
+  "distributed",
+  ...flatten({ ...defaultTrainConfig, craft: {}, optimizer: {} } as unknown as Record<string, unknown>, "", []).filter(
+    (k) => !k.startsWith("craft") && !k.startsWith("optimizer") && k !== "grad_clip_norm",
+  ),
+  ...craftConfigFields.map((f: string) => `craft.${f}`),
+  "output_dir",
+];
+
+const asStringList = (value: unknown, field: string): string[] => {
+  if (value === undefined || value === null) return [];
+  if (typeof value === "string") return value.split(",").map((s) => s.trim()).filter(Boolean);
+  if (Array.isArray(value) && value.every((v) => typeof v === "string")) return value as string[];
+  throw new ConfigError([`${field}: expected a list of strings such as ["observation.images.top"], got ${JSON.stringify(value)}`]);
+};
+
+const asIntList = (value: unknown, field: string): number[] | null => {
+  if (value === undefined || value === null) return null;
+  const list = typeof value === "number" ? [value] : value;
+  if (Array.isArray(list) && list.every((v) => Number.isInteger(v) && v >= 0)) return list as number[];
+  throw new ConfigError([`${field}: expected a list of episode indices such as [0,1,2], got ${JSON.stringify(value)}`]);
+};
+
+const optionalString = (value: unknown, field: string): string | null => {
+  if (value === undefined || value === null) return null;
+  if (typeof value === "string" && value.length > 0) return value;
+  throw new ConfigError([`${field}: expected a path (string), got ${JSON.stringify(value)}`]);
+};
+
+const positiveNumber = (value: unknown, fallback: number, field: string, integer: boolean): number => {
+  if (value === undefined) return fallback;
+  if (typeof value === "number" && value > 0 && (!integer || Number.isInteger(value))) return value;
+  throw new ConfigError([`${field}: expected a positive ${integer ? "integer" : "number"}, got ${JSON.stringify(value)}`]);
+};
+
+/** Flags (and an optional --config_path JSON under them) → a validated run configuration. */
+export function resolveRunConfig(args: ParsedArgs, command: string, options: { craft: boolean }): RunConfig {
+  rejectUnknownFlags(args.flags, TRAIN_FLAGS, command);
+  let nested = toNested(args.flags);
+  const configPath = nested.config_path;
+  if (configPath !== undefined) {
+    if (typeof configPath !== "string") throw new UsageError(`--config_path: expected a file path, got ${JSON.stringify(configPath)}`);
+    let saved: unknown;
+    try {
+      saved = JSON.parse(readFileSync(configPath, "utf8"));
+    } catch (err) {
+      throw new ConfigError([`${configPath}: cannot read a JSON train config (${(err as Error).message})`]);
+    }
+    if (typeof saved !== "object" || saved === null) throw new ConfigError([`${configPath}: expected a JSON object`]);
+    const { config_path: _ignored, ...rest } = nested;
+    nested = deepMerge(savedToFlags(saved as Record<string, unknown>), rest);
+  }
+  return fromNested(nested, command, options);
+}
+
+/** A saved train_config.json has the same shape as the nested flags, plus fields recorded for people. */
+function savedToFlags(saved: Record<string, unknown>): Record<string, unknown> {
+  const { backend: _b, resolved_at: _r, command: _c, craft_ts_version: _v, ...rest } = saved;
+  const policy = rest.policy as Record<string, unknown> | undefined;
+  if (policy && typeof policy === "object") {
+    // A resolved policy config is complete; keep it whole so the run rebuilds the same model.
+    rest.policy = { ...policy };
+  }
+  return rest;
+}
+
+function fromNested(nested: Record<string, unknown>, command: string, options: { craft: boolean }): RunConfig {
+  const problems: string[] = [];
+  const policyFlags = { ...((nested.policy as Record<string, unknown>) ?? {}) };
+  const policyPath = optionalString(policyFlags.path, "policy.path");
+  delete policyFlags.path;
+  if (policyFlags.type !== undefined && policyFlags.type !== "pi0_fast") {
+    problems.push(`policy.type: expected "pi0_fast" (the only policy craft-ts ships), got ${JSON.stringify(policyFlags.type)}`);
+  }
+  let policy: PI0FastConfig | null = null;
+  if (policyPath === null) {
+    const decoded = decodePI0FastConfig({ preset: "tiny", ...policyFlags });
+    if (E.isLeft(decoded)) problems.push(...decoded.left);
+    else policy = decoded.right;
+  } else {
+    for (const key of Object.keys(policyFlags)) {
+      if (!POLICY_OVERRIDABLE_FROM_PATH.has(key) && !isTrainingHyperParameter(key)) {
+        problems.push(
+          `policy.${key}: cannot be changed with --policy.path (the checkpoint's config.json defines the model); only policy.device, policy.optimizer_* and policy.scheduler_* may be overridden`,
+        );
+      }
+    }
+  }
+
+  const datasetFlags = (nested.dataset as Record<string, unknown>) ?? {};
+  const dataset: DatasetSpec = {
+    root: optionalString(datasetFlags.root, "dataset.root"),
+    repo_id: optionalString(datasetFlags.repo_id, "dataset.repo_id"),
+    episodes: asIntList(datasetFlags.episodes, "dataset.episodes"),
+    exclude: asStringList(datasetFlags.exclude, "dataset.exclude"),
+  };
+  if (dataset.root === null && dataset.repo_id === null) {
+    problems.push("dataset.root: expected a LeRobot dataset directory (or --dataset.repo_id=<owner/name> in the LeRobot cache), got nothing");
+  }
+
+  const tokFlags = (nested.tokenizer as Record<string, unknown>) ?? {};
+  const tokenizer: TokenizerSpec = {
+    path: optionalString(tokFlags.path, "tokenizer.path"),
+    vocab_size: positiveNumber(tokFlags.vocab_size, 1024, "tokenizer.vocab_size", true),
+    scale: positiveNumber(tokFlags.scale, 10, "tokenizer.scale", false),
+  };
+
+  const distributed = (nested.distributed ?? "auto") as DistributedMode;
+  if (!["off", "mpi", "auto"].includes(distributed)) {
+    problems.push(`distributed: expected one of off, mpi, auto, got ${JSON.stringify(nested.distributed)}`);
+  }
+
+  const craftInput = { ...((nested.craft as Record<string, unknown>) ?? {}) };
+  if (options.craft) craftInput.enable = true;
+  const craft = decodeCraftConfig(craftInput);
+  let craftConfig: CraftConfig = defaultCraftConfig;
+  if (E.isLeft(craft)) problems.push(...craft.left);
+  else craftConfig = craft.right;
+
+  const hyper = policy ?? (policyFlags as Partial<PI0FastConfig>);
+  const pick = <K extends keyof PI0FastConfig>(k: K, d: PI0FastConfig[K]): PI0FastConfig[K] =>
+    ((policyFlags as Partial<PI0FastConfig>)[k] ?? (hyper as Partial<PI0FastConfig>)[k] ?? d) as PI0FastConfig[K];
+  const { policy: _p, dataset: _d, tokenizer: _t, distributed: _x, craft: _c, config_path: _cp, ...trainerFlags } = nested;
+  const decodedTrain = decodeTrainConfig({
+    ...trainerFlags,
+    output_dir: trainerFlags.output_dir ?? `outputs/train/${new Date().toISOString().replace(/[:.]/g, "-")}_${command}`,
+    grad_clip_norm: pick("optimizer_grad_clip_norm", DEFAULT_POLICY.optimizer_grad_clip_norm),
+    optimizer: {
+      lr: pick("optimizer_lr", DEFAULT_POLICY.optimizer_lr),
+      betas: pick("optimizer_betas", DEFAULT_POLICY.optimizer_betas),
+      eps: pick("optimizer_eps", DEFAULT_POLICY.optimizer_eps),
+      weight_decay: pick("optimizer_weight_decay", DEFAULT_POLICY.optimizer_weight_decay),
+    },
+    craft: craftConfig,
+  });
+  let train: TrainConfig | null = null;
+  if (E.isLeft(decodedTrain)) problems.push(...decodedTrain.left);
+  else train = decodedTrain.right;
+
+  if (options.craft && craftConfig.anchor_dataset_path === null && train !== null && train.steps > 1) {
+    problems.push("craft.anchor_dataset_path: expected the anchor dataset (or anchor cache) holding the skill to retain, got nothing");
+  }
+  if (problems.length > 0 || train === null) throw new ConfigError(problems);
+  return {
+    command,
+    policyPath,
+    policy,
+    policyOverrides: policyFlags,
+    dataset,
+    tokenizer,
+    distributed,
+    train,
+  };
+}

@@ -1,0 +1,177 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  createLoader,
+  deltaTimestampsForChunk,
+  openAnchorSet,
+  openDataset,
+  resolveDatasetRoot,
+  type Batch,
+  type LeRobotDataset,
+  type Loader,
+} from "@craft/datasets";
+import {
+  createPi0FastPolicy,
+  describeBackend,
+  fastTokenizerFromJSON,
+  fitFastTokenizer,
+  initBackend,
+  loadPi0FastPolicy,
+  quantileNormalizer,
+  readSafetensors,
+  writeSafetensors,
+  type BackendInfo,
+  type FastTokenizer,
+  type PI0FastConfig,
+  type Pi0FastPolicy,
+} from "@craft/policy-pi0fast";
+import type { NamedArrays, TensorFileIO } from "@craft/trainer";
+import { ConfigError } from "./errors.js";
+import type { DatasetSpec, TokenizerSpec } from "./runConfig.js";
+
+/** Camera features (images or videos) of a dataset, in info.json order. */
+export const cameraKeys = (dataset: Pick<LeRobotDataset, "features">): string[] =>
+  Object.entries(dataset.features)
+    .filter(([, spec]) => spec.dtype === "image" || spec.dtype === "video")
+    .map(([key]) => key);
+
+export function datasetRoot(spec: DatasetSpec): string {
+  return resolveDatasetRoot({ root: spec.root ?? undefined, repoId: spec.repo_id ?? undefined });
+}
+
+/** Opens the training dataset with action chunks of `chunkSize` frames gathered per sample. */
+export async function openTaskDataset(spec: DatasetSpec, chunkSize: number): Promise<LeRobotDataset> {
+  const root = datasetRoot(spec);
+  const probe = await openDataset(root, { exclude: spec.exclude, episodes: spec.episodes ?? undefined });
+  const fps = probe.fps;
+  await probe.close();
+  return openDataset(root, {
+    exclude: spec.exclude,
+    episodes: spec.episodes ?? undefined,
+    deltaTimestamps: { action: deltaTimestampsForChunk(fps, chunkSize) },
+  });
+}
+
+/** An anchor set: a LeRobot dataset or an anchor cache; its action chunks must match the policy's. */
+export async function openAnchors(path: string, chunkSize: number, exclude: readonly string[]): Promise<LeRobotDataset> {
+  const probe = await openAnchorSet(path, { exclude });
+  const fps = probe.fps;
+  await probe.close();
+  const anchors = await openAnchorSet(path, { exclude, deltaTimestamps: { action: deltaTimestampsForChunk(fps, chunkSize) } });
+  const chunk = anchors.deltaTimestamps.action?.length;
+  if (chunk !== undefined && chunk !== chunkSize) {
+    throw new ConfigError([
+      `craft.anchor_dataset_path: the anchor cache at ${path} holds action chunks of ${chunk} frames, the policy's chunk_size is ${chunkSize}; rebuild it with --chunk_size=${chunkSize}`,
+    ]);
+  }
+  return anchors;
+}
+
+/** Normalised action chunks of (a sample of) a dataset, for fitting the FAST tokenizer. */
+export async function fitTokenizerOnDataset(
+  dataset: LeRobotDataset,
+  options: { chunkSize: number; vocabSize: number; scale: number; maxChunks?: number },
+): Promise<FastTokenizer> {
+  const normalizer = quantileNormalizer(dataset.stats, "action");
+  const total = dataset.numFrames;
+  const maxChunks = options.maxChunks ?? 4000;
+  const stride = Math.max(1, Math.floor(total / maxChunks));
+  const positions: number[] = [];
+  for (let i = 0; i < total; i += stride) positions.push(i);
+  const chunks: Float32Array[] = [];
+  let actionDim = 0;
+  for (let start = 0; start < positions.length; start += 256) {
+    const batch = await dataset.getFrames(positions.slice(start, start + 256));
+    const action = batch.features.action;
+    if (!action || action.shape.length !== 3) {
+      throw new ConfigError([`${dataset.root}: feature "action": expected action chunks [B, T, D] to fit the FAST tokenizer`]);
+    }
+    const [b, t, d] = action.shape;
+    actionDim = d;
+    for (let i = 0; i < b; i++) {
+      const chunk = Float32Array.from((action.data as Float32Array).subarray(i * t * d, (i + 1) * t * d));
+      normalizer.normalize(chunk);
+      chunks.push(chunk);
+    }
+  }
+  return fitFastTokenizer(chunks, { chunkSize: options.chunkSize, actionDim, vocabSize: options.vocabSize, scale: options.scale });
+}
+
+export function loadTokenizer(spec: TokenizerSpec): FastTokenizer | null {
+  if (spec.path === null) return null;
+  if (!existsSync(spec.path)) throw new ConfigError([`tokenizer.path: ${spec.path} does not exist (a FAST tokenizer JSON from "craft tokenizer fit")`]);
+  return fastTokenizerFromJSON(JSON.parse(readFileSync(spec.path, "utf8")), spec.path);
+}
+
+/** `--policy.path` may name a pretrained_model dir, a checkpoint step dir, or a run's output_dir. */
+export function resolvePretrainedDir(path: string): string {
+  const candidates = [path, join(path, "pretrained_model"), join(path, "checkpoints", "last", "pretrained_model")];
+  for (const dir of candidates) if (existsSync(join(dir, "config.json")) && existsSync(join(dir, "model.safetensors"))) return dir;
+  throw new ConfigError([
+    `policy.path: no pretrained model at ${path} (expected config.json and model.safetensors there, in pretrained_model/, or in checkpoints/last/pretrained_model/)`,
+  ]);
+}
+
+export async function startBackend(device: PI0FastConfig["device"], quiet = false): Promise<BackendInfo> {
+  const info = await initBackend(device);
+  if (!quiet) console.error(`[craft] backend: ${describeBackend(info)}`);
+  return info;
+}
+
+/** A new policy for a dataset (stats, tokenizer fitted on it when none is given), or one loaded from a checkpoint. */
+export async function buildPolicy(options: {
+  policyPath: string | null;
+  config: PI0FastConfig | null;
+  overrides: Record<string, unknown>;
+  dataset: LeRobotDataset;
+  tokenizer: TokenizerSpec;
+  seed: number;
+}): Promise<Pi0FastPolicy> {
+  if (options.policyPath !== null) {
+    return loadPi0FastPolicy(resolvePretrainedDir(options.policyPath));
+  }
+  const config = options.config!;
+  const images = cameraKeys(options.dataset);
+  const fast =
+    loadTokenizer(options.tokenizer) ??
+    (await fitTokenizerOnDataset(options.dataset, {
+      chunkSize: config.chunk_size,
+      vocabSize: options.tokenizer.vocab_size,
+      scale: options.tokenizer.scale,
+    }));
+  return createPi0FastPolicy({
+    config: { ...config, image_keys: images, empty_cameras: images.length === 0 ? Math.max(1, config.empty_cameras) : config.empty_cameras },
+    stats: options.dataset.stats,
+    fastTokenizer: fast,
+    seed: options.seed,
+  });
+}
+
+export function batchesOf(
+  dataset: LeRobotDataset,
+  options: { batchSize: number; seed: number; rank?: number; worldSize?: number },
+): Loader {
+  if (dataset.numFrames < options.batchSize * (options.worldSize ?? 1)) {
+    throw new ConfigError([
+      `batch_size: ${options.batchSize}${(options.worldSize ?? 1) > 1 ? ` × ${options.worldSize} ranks` : ""} exceeds the ${dataset.numFrames} frames of ${dataset.root}`,
+    ]);
+  }
+  return createLoader(dataset, { batchSize: options.batchSize, seed: options.seed, cycle: true, dropLast: true, prefetch: 2, rank: options.rank, worldSize: options.worldSize });
+}
+
+/** Checkpoint tensors (optimizer moments, cached gradients) as safetensors files. */
+export const safetensorsIO: TensorFileIO = {
+  async write(path: string, tensors: NamedArrays, metadata?: Readonly<Record<string, string>>) {
+    const input: Record<string, { dtype: "F32"; shape: number[]; data: Float32Array }> = {};
+    for (const [name, data] of Object.entries(tensors)) input[name] = { dtype: "F32", shape: [data.length], data };
+    await writeSafetensors(path, input, metadata ? { ...metadata } : undefined);
+  },
+  async read(path: string) {
+    const file = await readSafetensors(path);
+    const tensors: NamedArrays = {};
+    for (const [name, t] of Object.entries(file.tensors)) tensors[name] = t.data as Float32Array;
+    return { tensors, metadata: file.metadata ?? {} };
+  },
+};
+
+export type { Batch };

@@ -1,0 +1,10 @@
+import { readFileSync } from "node:fs";
+import { parquetReadObjects } from "hyparquet";
+import { compressors } from "hyparquet-compressors";
+const buf = readFileSync("/work/shared/datasets/so101-pick-orange-cube/data/chunk-000/file-000.parquet");
+const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
+const rows = await parquetReadObjects({ file: ab, compressors });
+for (const i of [0, 100, 372, 373, 746, 1000, 1491]) console.log(i, JSON.stringify(rows[i].action), Number(rows[i].episode_index), Number(rows[i].frame_index), rows[i].timestamp);
+const eb = readFileSync("/work/shared/datasets/so101-pick-orange-cube/meta/episodes/chunk-000/file-000.parquet");
+const er = await parquetReadObjects({ file: eb.buffer.slice(eb.byteOffset, eb.byteOffset + eb.byteLength), compressors, columns: ["episode_index", "length", "dataset_from_index", "dataset_to_index"] });
+console.log(er);

@@ -1,0 +1,294 @@
+import { existsSync, readFileSync, writeFileSync, mkdirSync, readdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import * as t from "io-ts";
+import { isLeft } from "fp-ts/lib/Either.js";
+import { Type } from "apache-arrow";
+import type { ArrayTensor, Batch, DatasetStats } from "./batch.js";
+import { DatasetError } from "./errors.js";
+import type { CodebaseVersion, FeatureSpec } from "./info.js";
+import { openDataset, type DatasetEpisode, type LeRobotDataset, type OpenDatasetOptions } from "./dataset.js";
+import { readParquetTable, writeParquetTable, floatColumn, intColumn, stringListColumn as readStrings } from "./parquet.js";
+import { buildTable, fixedFloat32ListColumn, int64Column, stringColumn, type BuiltColumn } from "./arrowBuild.js";
+import { Binary, makeData } from "apache-arrow";
+import { mulberry32, shuffleInPlace } from "./random.js";
+
+/**
+ * Anchor cache layout (a directory):
+ * - `anchor_manifest.json`: format tag, source dataset (absolute root, version, fps), seed,
+ *   numSamples, the selected frame positions, the open options used (exclude, episodes,
+ *   deltaTimestamps, imageSize), per-column dtype/shape, tasks and the source's stats. Enough to
+ *   rebuild the cache identically with buildAnchorCache(source, out, {numSamples, seed, ...}).
+ * - `anchors.parquet`: one row per selected frame, columns named by feature key, already gathered
+ *   (action chunks, `_is_pad` masks, decoded images as raw RGB bytes): float32 → FixedSizeList<float32>,
+ *   uint8 → binary, int32 → int64, plus `task` (string).
+ * - `teacher.parquet` (optional, for retention_loss=distill): column `teacher.distributions`,
+ *   FixedSizeList<float32> of the reference policy's token distributions per row, shape recorded
+ *   in the manifest under `teacher`. Written by addTeacherDistributions.
+ */
+export const ANCHOR_MANIFEST = "anchor_manifest.json";
+export const ANCHOR_DATA = "anchors.parquet";
+export const ANCHOR_TEACHER = "teacher.parquet";
+export const TEACHER_COLUMN = "teacher.distributions";
+
+const ColumnCodec = t.type({ dtype: t.union([t.literal("float32"), t.literal("uint8"), t.literal("int32")]), shape: t.array(t.number) });
+const ManifestCodec = t.type({
+  format: t.literal("craft.anchor-cache"),
+  formatVersion: t.literal(1),
+  source: t.type({ root: t.string, version: t.union([t.literal("v2.1"), t.literal("v3.0")]), fps: t.number }),
+  seed: t.number,
+  numSamples: t.number,
+  selection: t.type({ method: t.literal("stratified-by-episode"), positions: t.array(t.number), episodeIndices: t.array(t.number), frameIndices: t.array(t.number) }),
+  options: t.type({
+    exclude: t.array(t.string),
+    episodes: t.union([t.array(t.number), t.null]),
+    deltaTimestamps: t.record(t.string, t.array(t.number)),
+    imageSize: t.union([t.number, t.array(t.number), t.null]),
+  }),
+  columns: t.record(t.string, ColumnCodec),
+  features: t.record(t.string, t.unknown),
+  tasks: t.array(t.string),
+  stats: t.record(t.string, t.unknown),
+  teacher: t.union([t.null, t.type({ file: t.string, column: t.string, shape: t.array(t.number) })]),
+});
+export type AnchorManifest = t.TypeOf<typeof ManifestCodec>;
+
+export interface BuildAnchorCacheOptions {
+  readonly numSamples: number;
+  readonly seed: number;
+  /** Open options for the source (leave out missing cameras, pick episodes, gather action chunks…). */
+  readonly exclude?: readonly string[];
+  readonly episodes?: readonly number[];
+  readonly deltaTimestamps?: Readonly<Record<string, readonly number[]>>;
+  readonly imageSize?: number | readonly [number, number];
+}
+
+/**
+ * Frame positions stratified over episodes: each episode gets a share of `numSamples` proportional
+ * to its length (largest remainder), frames inside an episode drawn without replacement from the
+ * seeded PRNG. Sorted, deterministic from (lengths, numSamples, seed).
+ */
+export const stratifiedSelection = (episodes: readonly { from: number; length: number }[], numSamples: number, seed: number): number[] => {
+  const total = episodes.reduce((a, e) => a + e.length, 0);
+  const exact = episodes.map((e) => (numSamples * e.length) / total);
+  const counts = exact.map(Math.floor);
+  let left = numSamples - counts.reduce((a, b) => a + b, 0);
+  const order = exact.map((x, i) => [x - Math.floor(x), i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  for (const [, i] of order) {
+    if (left === 0) break;
+    if (counts[i]! < episodes[i]!.length) {
+      counts[i]!++;
+      left--;
+    }
+  }
+  const rand = mulberry32(seed | 0);
+  const out: number[] = [];
+  episodes.forEach((e, i) => {
+    const frames = shuffleInPlace(Int32Array.from({ length: e.length }, (_, k) => e.from + k), rand);
+    out.push(...Array.from(frames.subarray(0, counts[i]!)));
+  });
+  return out.sort((a, b) => a - b);
+};
+
+const uint8Binary = (name: string, rows: readonly Uint8Array[]): BuiltColumn => {
+  const offsets = new Int32Array(rows.length + 1);
+  rows.forEach((r, i) => (offsets[i + 1] = offsets[i]! + r.length));
+  const bytes = new Uint8Array(offsets[rows.length]!);
+  rows.forEach((r, i) => bytes.set(r, offsets[i]!));
+  return { name, data: makeData({ type: new Binary(), length: rows.length, nullCount: 0, valueOffsets: offsets, data: bytes } as never) };
+};
+
+const dtypeOf = (a: ArrayTensor): "float32" | "uint8" | "int32" => (a.data instanceof Float32Array ? "float32" : a.data instanceof Uint8Array ? "uint8" : "int32");
+
+/** `craft dataset build-anchor-cache`: select frames from a dataset and store them ready to load. */
+export const buildAnchorCache = async (datasetRoot: string, output: string, options: BuildAnchorCacheOptions): Promise<AnchorManifest> => {
+  const openOptions: OpenDatasetOptions = { exclude: options.exclude, episodes: options.episodes, deltaTimestamps: options.deltaTimestamps, imageSize: options.imageSize };
+  const ds = await openDataset(datasetRoot, openOptions);
+  try {
+    if (!Number.isInteger(options.numSamples) || options.numSamples < 1 || options.numSamples > ds.numFrames) {
+      throw new DatasetError("InvalidOption", { file: datasetRoot, field: "num_samples", expected: `an integer in 1..${ds.numFrames} (frames in the dataset)`, actual: String(options.numSamples) });
+    }
+    if (existsSync(output) && readdirSync(output).some((f) => f !== ANCHOR_MANIFEST && f !== ANCHOR_DATA && f !== ANCHOR_TEACHER)) {
+      throw new DatasetError("InvalidOption", { file: output, field: "output", expected: "an empty directory or an existing anchor cache" });
+    }
+    const positions = stratifiedSelection(ds.episodes, options.numSamples, options.seed);
+    const batch = await ds.getFrames(positions);
+    const columns: BuiltColumn[] = [];
+    const columnSpecs: Record<string, t.TypeOf<typeof ColumnCodec>> = {};
+    for (const [key, tensor] of Object.entries(batch.features)) {
+      const rowShape = tensor.shape.slice(1);
+      const width = rowShape.reduce((a, b) => a * b, 1);
+      const dtype = dtypeOf(tensor);
+      columnSpecs[key] = { dtype, shape: rowShape };
+      if (dtype === "float32") columns.push(fixedFloat32ListColumn(key, tensor.data as Float32Array, width));
+      else if (dtype === "int32") columns.push(int64Column(key, tensor.data as Int32Array));
+      else columns.push(uint8Binary(key, Array.from({ length: batch.size }, (_, i) => (tensor.data as Uint8Array).subarray(i * width, (i + 1) * width))));
+    }
+    columns.push(stringColumn("task", batch.task));
+    mkdirSync(output, { recursive: true });
+    writeParquetTable(join(output, ANCHOR_DATA), buildTable(columns));
+    const ep = batch.features.episode_index!.data;
+    const fr = batch.features.frame_index!.data;
+    const manifest: AnchorManifest = {
+      format: "craft.anchor-cache",
+      formatVersion: 1,
+      source: { root: resolve(datasetRoot), version: ds.version, fps: ds.fps },
+      seed: options.seed,
+      numSamples: options.numSamples,
+      selection: { method: "stratified-by-episode", positions, episodeIndices: Array.from(ep), frameIndices: Array.from(fr) },
+      options: {
+        exclude: [...(options.exclude ?? [])],
+        episodes: options.episodes === undefined ? null : [...options.episodes],
+        deltaTimestamps: Object.fromEntries(Object.entries(ds.deltaTimestamps).map(([k, v]) => [k, [...v]])),
+        imageSize: options.imageSize === undefined ? null : typeof options.imageSize === "number" ? options.imageSize : [...options.imageSize],
+      },
+      columns: columnSpecs,
+      features: ds.features,
+      tasks: [...ds.tasks],
+      stats: ds.stats as Record<string, unknown>,
+      teacher: null,
+    };
+    writeFileSync(join(output, ANCHOR_MANIFEST), JSON.stringify(manifest, null, 2));
+    return manifest;
+  } finally {
+    await ds.close();
+  }
+};
+
+export const isAnchorCache = (path: string): boolean => existsSync(join(path, ANCHOR_MANIFEST));
+
+const readManifest = (dir: string): AnchorManifest => {
+  const file = join(dir, ANCHOR_MANIFEST);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new DatasetError("InvalidJson", { file, field: "(root)", expected: "a JSON anchor manifest", actual: (e as Error).message });
+  }
+  const d = ManifestCodec.decode(raw);
+  if (isLeft(d)) {
+    const ctx = d.left[0]?.context.map((c) => c.key).filter(Boolean).join(".") ?? "?";
+    throw new DatasetError("InvalidInfo", { file, field: ctx, expected: d.left[0]?.context.at(-1)?.type.name ?? "a valid manifest" });
+  }
+  return d.right;
+};
+
+/**
+ * Store the reference policy's token distributions for each anchor row (retention_loss=distill):
+ * `data` holds numSamples × prod(shape) floats, row-major in the cache's row order.
+ */
+export const addTeacherDistributions = async (cacheDir: string, teacher: { shape: readonly number[]; data: Float32Array }): Promise<void> => {
+  const manifest = readManifest(cacheDir);
+  const width = teacher.shape.reduce((a, b) => a * b, 1);
+  if (teacher.data.length !== manifest.numSamples * width) {
+    throw new DatasetError("InvalidOption", { file: join(cacheDir, ANCHOR_TEACHER), field: TEACHER_COLUMN, expected: `${manifest.numSamples} × ${width} floats`, actual: String(teacher.data.length) });
+  }
+  writeParquetTable(join(cacheDir, ANCHOR_TEACHER), buildTable([fixedFloat32ListColumn(TEACHER_COLUMN, teacher.data, width)]));
+  const next: AnchorManifest = { ...manifest, teacher: { file: ANCHOR_TEACHER, column: TEACHER_COLUMN, shape: [...teacher.shape] } };
+  writeFileSync(join(cacheDir, ANCHOR_MANIFEST), JSON.stringify(next, null, 2));
+};
+
+/** An opened anchor cache: a LeRobotDataset over the cached rows, plus its manifest. */
+export interface AnchorCache extends LeRobotDataset {
+  readonly manifest: AnchorManifest;
+}
+
+const sameDeltas = (a: Readonly<Record<string, readonly number[]>>, b: Readonly<Record<string, readonly number[]>>) =>
+  JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());
+
+const openCache = (dir: string, options: OpenDatasetOptions): AnchorCache => {
+  const manifest = readManifest(dir);
+  const file = join(dir, ANCHOR_DATA);
+  if (options.deltaTimestamps !== undefined && !sameDeltas(options.deltaTimestamps, manifest.options.deltaTimestamps)) {
+    throw new DatasetError("InvalidOption", {
+      file: join(dir, ANCHOR_MANIFEST),
+      field: "deltaTimestamps",
+      expected: `the delta timestamps the cache was built with (${JSON.stringify(Object.fromEntries(Object.entries(manifest.options.deltaTimestamps).map(([k, v]) => [k, v.length])))} steps)`,
+      hint: "rebuild the cache with the policy's chunk size",
+    });
+  }
+  const table = readParquetTable(file, "anchors");
+  const n = table.numRows;
+  const exclude = new Set(options.exclude ?? []);
+  const cols = new Map<string, { spec: t.TypeOf<typeof ColumnCodec>; data: Float32Array | Int32Array | Uint8Array[] }>();
+  for (const [key, spec] of Object.entries(manifest.columns)) {
+    if (exclude.has(key) || exclude.has(key.replace(/_is_pad$/, ""))) continue;
+    const v = table.getChild(key);
+    if (v === null) throw new DatasetError("SchemaMismatch", { file, field: key, expected: `a column listed in ${ANCHOR_MANIFEST}`, actual: "missing" });
+    const width = spec.shape.reduce((a, b) => a * b, 1);
+    if (spec.dtype === "float32") cols.set(key, { spec, data: floatColumn(v, width, file, key) });
+    else if (spec.dtype === "int32") cols.set(key, { spec, data: intColumn(v, file, key) });
+    else {
+      if (v.type.typeId !== Type.Binary) throw new DatasetError("SchemaMismatch", { file, field: key, expected: "binary (uint8 rows)", actual: String(v.type) });
+      const rows = Array.from({ length: n }, (_, i) => v.get(i) as Uint8Array);
+      rows.forEach((r, i) => {
+        if (r.length !== width) throw new DatasetError("SchemaMismatch", { file, field: key, expected: `${width} bytes per row`, actual: `${r.length} at row ${i}` });
+      });
+      cols.set(key, { spec, data: rows });
+    }
+  }
+  if (manifest.teacher !== null) {
+    const tfile = join(dir, manifest.teacher.file);
+    const tt = readParquetTable(tfile, "teacher");
+    const width = manifest.teacher.shape.reduce((a, b) => a * b, 1);
+    const v = tt.getChild(manifest.teacher.column);
+    if (v === null || v.length !== n) throw new DatasetError("SchemaMismatch", { file: tfile, field: manifest.teacher.column, expected: `${n} rows of ${width} floats`, actual: v === null ? "missing" : `${v.length} rows` });
+    cols.set(manifest.teacher.column, { spec: { dtype: "float32", shape: manifest.teacher.shape }, data: floatColumn(v, width, tfile, manifest.teacher.column) });
+  }
+  const tasks = readStrings(table.getChild("task") ?? (() => { throw new DatasetError("SchemaMismatch", { file, field: "task", expected: "a string column", actual: "missing" }); })()).map((x) => x[0] ?? "");
+  const episodeOf = manifest.selection.episodeIndices;
+  const episodes: DatasetEpisode[] = [];
+  episodeOf.forEach((e, i) => {
+    const last = episodes[episodes.length - 1];
+    if (last !== undefined && last.episodeIndex === e) episodes[episodes.length - 1] = { ...last, length: last.length + 1, to: i + 1 };
+    else episodes.push({ episodeIndex: e, length: 1, from: i, to: i + 1, tasks: [tasks[i]!] });
+  });
+  const features = Object.fromEntries(Object.entries(manifest.features).filter(([k]) => !exclude.has(k))) as Record<string, FeatureSpec>;
+  return {
+    manifest,
+    root: dir,
+    version: manifest.source.version as CodebaseVersion,
+    fps: manifest.source.fps,
+    numFrames: n,
+    numEpisodes: episodes.length,
+    features,
+    stats: manifest.stats as DatasetStats,
+    tasks: manifest.tasks,
+    episodes,
+    deltaTimestamps: manifest.options.deltaTimestamps,
+    async getFrames(indices: readonly number[]): Promise<Batch> {
+      for (const i of indices) {
+        if (!Number.isInteger(i) || i < 0 || i >= n) throw new DatasetError("IndexOutOfRange", { file, field: "anchor row", expected: `an integer in 0..${n - 1}`, actual: String(i) });
+      }
+      const B = indices.length;
+      const out: Record<string, ArrayTensor> = {};
+      for (const [key, { spec, data }] of cols) {
+        const width = spec.shape.reduce((a, b) => a * b, 1);
+        const shape = [B, ...spec.shape];
+        if (Array.isArray(data)) {
+          const buf = new Uint8Array(B * width);
+          indices.forEach((i, b) => buf.set(data[i]!, b * width));
+          out[key] = { data: buf, shape };
+        } else if (data instanceof Float32Array) {
+          const buf = new Float32Array(B * width);
+          indices.forEach((i, b) => buf.set(data.subarray(i * width, (i + 1) * width), b * width));
+          out[key] = { data: buf, shape };
+        } else {
+          out[key] = { data: Int32Array.from(indices, (i) => (data as Int32Array)[i]!), shape };
+        }
+      }
+      return { size: B, features: out, task: indices.map((i) => tasks[i]!) };
+    },
+    async close() {
+      cols.clear();
+    },
+  };
+};
+
+/**
+ * `craft.anchor_dataset_path`: an anchor cache directory (detected by its manifest) or a LeRobot
+ * dataset directory (opened with openDataset and the same options).
+ */
+export const openAnchorSet = async (path: string, options: OpenDatasetOptions = {}): Promise<LeRobotDataset | AnchorCache> =>
+  isAnchorCache(path) ? openCache(path, options) : openDataset(path, options);
+
+

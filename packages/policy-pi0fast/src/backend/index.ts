@@ -1,0 +1,229 @@
+import * as tf from "@tensorflow/tfjs-core";
+// Gradients are registered separately from tfjs-core's ops; training needs every one of them.
+import "@tensorflow/tfjs-core/dist/register_all_gradients";
+import { getKernel, UnsortedSegmentSum } from "@tensorflow/tfjs-core";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { registerBatchMatMul } from "./kernels/BatchMatMul";
+import { registerFusedMatMul } from "./kernels/_FusedMatMul";
+import { registerUnsortedSegmentSum } from "./kernels/UnsortedSegmentSum";
+import { matMulRouting } from "./matmulPaths";
+import { loadNativeBlas, type NativeBlasLoad } from "./nativeBlas";
+
+export type BackendDevice = "auto" | "gpu" | "webgpu" | "wasm" | "cpu";
+
+export interface BackendOptions {
+  /** Use the OpenBLAS addon for wasm matmuls when it loads (default true). */
+  readonly nativeBlas?: boolean;
+  /** Without BLAS, split batched matmuls into 2-D stock calls (default true). */
+  readonly perBatchWasm?: boolean;
+  /**
+   * Register our wasm kernel patches (default true). "missing-only" registers just the kernels
+   * wasm lacks (UnsortedSegmentSum), to measure the stock kernels on a model that needs them.
+   */
+  readonly patchKernels?: boolean | "missing-only";
+}
+
+export interface BackendInfo {
+  /** tfjs backend name in use: "tensorflow", "webgpu", "wasm" or "cpu". */
+  readonly name: string;
+  /** The device that was asked for. */
+  readonly device: BackendDevice;
+  /** Our patched kernels registered on that backend. */
+  readonly kernels: string[];
+  readonly threads?: number;
+  /** BLAS library behind matmul, or null for the backend's own kernels. */
+  readonly blas?: string | null;
+  readonly adapter?: { name: string; limits: Record<string, number> } | null;
+  /** Why faster paths were not taken (e.g. the OpenBLAS addon is not built). */
+  readonly notes?: string[];
+}
+
+type Attempt = { readonly ok: true; readonly info: BackendInfo } | { readonly ok: false; readonly reason: string };
+
+// Optional peers are imported by a computed name so bundlers and tsc do not require them.
+const dynamicImport = (name: string): Promise<unknown> => import(/* @vite-ignore */ name);
+
+const BACKEND_PACKAGES: Record<Exclude<BackendDevice, "auto">, string> = {
+  gpu: "@tensorflow/tfjs-node-gpu",
+  webgpu: "webgpu + @tensorflow/tfjs-backend-webgpu",
+  wasm: "@tensorflow/tfjs-backend-wasm",
+  cpu: "@tensorflow/tfjs-backend-cpu",
+};
+
+async function activate(name: string): Promise<void> {
+  const ok = await tf.setBackend(name);
+  if (!ok) throw new Error(`tf.setBackend("${name}") returned false`);
+  await tf.ready();
+}
+
+async function tryNodeGpu(): Promise<Attempt> {
+  try {
+    await dynamicImport("@tensorflow/tfjs-node-gpu");
+    await activate("tensorflow");
+    return { ok: true, info: { name: "tensorflow", device: "gpu", kernels: [], blas: null, adapter: null } };
+  } catch (error) {
+    return { ok: false, reason: `${BACKEND_PACKAGES.gpu}: ${(error as Error).message.split("\n")[0]}` };
+  }
+}
+
+async function tryWebGpu(): Promise<Attempt> {
+  try {
+    const dawn = (await dynamicImport("webgpu")) as { create: (flags: string[]) => unknown; globals: object };
+    Object.assign(globalThis, dawn.globals);
+    const gpu = dawn.create([]) as { requestAdapter(): Promise<{ info?: { description?: string; vendor?: string }; limits: object } | null> };
+    const adapter = await gpu.requestAdapter();
+    if (adapter === null) return { ok: false, reason: "webgpu: no adapter found" };
+    (globalThis as { navigator?: object }).navigator = { ...((globalThis as { navigator?: object }).navigator ?? {}), gpu };
+    await dynamicImport("@tensorflow/tfjs-backend-webgpu");
+    await activate("webgpu");
+    const limits: Record<string, number> = {};
+    for (const key in adapter.limits) {
+      const value = (adapter.limits as Record<string, unknown>)[key];
+      if (typeof value === "number") limits[key] = value;
+    }
+    const name = adapter.info?.description ?? adapter.info?.vendor ?? "unknown adapter";
+    return { ok: true, info: { name: "webgpu", device: "webgpu", kernels: [], blas: null, adapter: { name, limits } } };
+  } catch (error) {
+    return { ok: false, reason: `${BACKEND_PACKAGES.webgpu}: ${(error as Error).message.split("\n")[0]}` };
+  }
+}
+
+/** Directory of tfjs-backend-wasm's dist, where its .wasm binaries live, with a trailing slash. */
+function wasmBinaryDirectory(): string | undefined {
+  try {
+    const require = createRequire(join(process.cwd(), "noop.js"));
+    return join(dirname(require.resolve("@tensorflow/tfjs-backend-wasm")), "/");
+  } catch {
+    return undefined;
+  }
+}
+
+let patchedKernels: string[] | undefined;
+
+/**
+ * Replaces the wasm backend's slow or missing kernels with ours (idempotent). Call before or
+ * after the wasm backend initialises; the stock setup functions are kept.
+ */
+export function registerWasmKernelPatches(options: { blas: NativeBlasLoad; perBatchWasm: boolean }): string[] {
+  matMulRouting.blas = options.blas._tag === "Loaded" ? options.blas.blas : null;
+  matMulRouting.perBatchWasm = options.perBatchWasm;
+  if (patchedKernels === undefined) {
+    patchedKernels = [registerBatchMatMul(), registerFusedMatMul()];
+    if (getKernel(UnsortedSegmentSum, "wasm") === undefined) registerUnsortedSegmentSum();
+    patchedKernels.push(UnsortedSegmentSum);
+  }
+  return [...patchedKernels];
+}
+
+/** Only the kernels tfjs-backend-wasm 4.22 lacks, leaving its own matmuls in place. */
+export function registerMissingWasmKernels(): string[] {
+  if (patchedKernels !== undefined) return [...patchedKernels];
+  if (getKernel(UnsortedSegmentSum, "wasm") === undefined) registerUnsortedSegmentSum();
+  return [UnsortedSegmentSum];
+}
+
+async function tryWasm(device: BackendDevice, options: BackendOptions): Promise<Attempt> {
+  try {
+    const wasm = (await dynamicImport("@tensorflow/tfjs-backend-wasm")) as {
+      setWasmPaths: (prefix: string) => void;
+      getThreadsCount: () => number;
+    };
+    const dir = wasmBinaryDirectory();
+    if (dir !== undefined && typeof process !== "undefined" && process.versions?.node !== undefined) wasm.setWasmPaths(dir);
+    const notes: string[] = [];
+    const blas: NativeBlasLoad =
+      options.nativeBlas === false ? { _tag: "Unavailable", reason: "disabled by options" } : loadNativeBlas();
+    if (blas._tag === "Unavailable") notes.push(`OpenBLAS addon: ${blas.reason}`);
+    const kernels =
+      options.patchKernels === false
+        ? []
+        : options.patchKernels === "missing-only"
+          ? registerMissingWasmKernels()
+          : registerWasmKernelPatches({ blas, perBatchWasm: options.perBatchWasm ?? true });
+    await activate("wasm");
+    const usesBlas = blas._tag === "Loaded" && (options.patchKernels ?? true) === true;
+    return {
+      ok: true,
+      info: {
+        name: "wasm",
+        device,
+        kernels,
+        threads: usesBlas ? blas.blas.threads() : wasm.getThreadsCount(),
+        blas: usesBlas ? blas.blas.config() : null,
+        adapter: null,
+        notes,
+      },
+    };
+  } catch (error) {
+    return { ok: false, reason: `${BACKEND_PACKAGES.wasm}: ${(error as Error).message.split("\n")[0]}` };
+  }
+}
+
+async function tryCpu(device: BackendDevice): Promise<Attempt> {
+  try {
+    await dynamicImport("@tensorflow/tfjs-backend-cpu");
+    await activate("cpu");
+    return { ok: true, info: { name: "cpu", device, kernels: [], threads: 1, blas: null, adapter: null } };
+  } catch (error) {
+    return { ok: false, reason: `${BACKEND_PACKAGES.cpu}: ${(error as Error).message.split("\n")[0]}` };
+  }
+}
+
+/**
+ * Picks and initialises the tfjs backend. "auto": tfjs-node-gpu > WebGPU (Dawn) > wasm (+ our
+ * kernels, + OpenBLAS when built) > cpu. An explicit device that cannot start is an error naming
+ * it, why, and what is available.
+ */
+export async function initBackend(device: BackendDevice, options: BackendOptions = {}): Promise<BackendInfo> {
+  const order: Record<BackendDevice, Array<() => Promise<Attempt>>> = {
+    auto: [tryNodeGpu, tryWebGpu, () => tryWasm("auto", options), () => tryCpu("auto")],
+    gpu: [tryNodeGpu],
+    webgpu: [tryWebGpu],
+    wasm: [() => tryWasm("wasm", options)],
+    cpu: [() => tryCpu("cpu")],
+  };
+  const failures: string[] = [];
+  for (const attempt of order[device]) {
+    const result = await attempt();
+    if (result.ok) return { ...result.info, device };
+    failures.push(result.reason);
+  }
+  const available = device === "auto" ? [] : await probeAvailable(device);
+  throw new Error(
+    `policy.device=${device}: backend unavailable (${failures.join("; ")}). ` +
+      `Available: ${available.length > 0 ? available.join(", ") : "none"}.`,
+  );
+}
+
+/** Which other devices could start, without switching the active backend for good. */
+async function probeAvailable(except: BackendDevice): Promise<string[]> {
+  const found: string[] = [];
+  const checks: Array<[BackendDevice, string]> = [
+    ["gpu", "@tensorflow/tfjs-node-gpu"],
+    ["webgpu", "webgpu"],
+    ["wasm", "@tensorflow/tfjs-backend-wasm"],
+    ["cpu", "@tensorflow/tfjs-backend-cpu"],
+  ];
+  for (const [device, pkg] of checks) {
+    if (device === except) continue;
+    try {
+      await dynamicImport(pkg);
+      found.push(device);
+    } catch {
+      // not installed
+    }
+  }
+  return found;
+}
+
+/** One line for logs and train_config.json. */
+export function describeBackend(info: BackendInfo): string {
+  const parts = [`backend=${info.name}`, `device=${info.device}`];
+  parts.push(`kernels=${info.kernels.length > 0 ? info.kernels.join(",") : "stock"}`);
+  if (info.blas !== undefined) parts.push(`blas=${info.blas === null ? "none" : JSON.stringify(info.blas)}`);
+  if (info.threads !== undefined) parts.push(`threads=${info.threads}`);
+  if (info.adapter) parts.push(`adapter=${JSON.stringify(info.adapter.name)}`);
+  for (const note of info.notes ?? []) parts.push(`note=${JSON.stringify(note)}`);
+  return parts.join(" ");
+}

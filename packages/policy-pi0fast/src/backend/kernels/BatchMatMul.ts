@@ -1,0 +1,43 @@
+import { BatchMatMul, registerKernel, unregisterKernel, type KernelFunc, type TensorInfo } from "@tensorflow/tfjs-core";
+import { blasMatMul, matMulRouting, stockPlain, wasmMatMul } from "../matmulPaths";
+import { planMatMul } from "../matmulPlan";
+import { captureStockKernel, type WasmBackendLike } from "../wasmBackend";
+
+export interface BatchMatMulInputs {
+  a: TensorInfo;
+  b: TensorInfo;
+}
+
+export interface BatchMatMulAttrs {
+  transposeA: boolean;
+  transposeB: boolean;
+}
+
+/** BatchMatMul on wasm: OpenBLAS when the addon loaded, else explicit transposes + the stock kernel. */
+export function batchMatMul(args: { inputs: BatchMatMulInputs; backend: WasmBackendLike; attrs: BatchMatMulAttrs }): TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const { a, b } = inputs;
+  const { transposeA, transposeB } = attrs;
+  if (a.dtype !== "float32" || b.dtype !== "float32") {
+    throw new Error(`BatchMatMul on wasm: float32 operands expected, got ${a.dtype} and ${b.dtype}`);
+  }
+  const plan = planMatMul(a.shape, b.shape, transposeA, transposeB);
+  const blas = matMulRouting.blas;
+  if (blas !== null) {
+    const out = blasMatMul(blas, backend, a, b, transposeA, transposeB, plan);
+    if (out !== null) return out;
+  }
+  return wasmMatMul(backend, a, b, transposeA, transposeB, plan, (x, y) => stockPlain(backend, x, y));
+}
+
+export function registerBatchMatMul(): string {
+  const stock = captureStockKernel(BatchMatMul);
+  unregisterKernel(BatchMatMul, "wasm");
+  registerKernel({
+    kernelName: BatchMatMul,
+    backendName: "wasm",
+    setupFunc: stock.setupFunc,
+    kernelFunc: batchMatMul as unknown as KernelFunc,
+  });
+  return BatchMatMul;
+}

@@ -1,0 +1,101 @@
+// tfjs-core registers no gradients by itself (the union package does); this side effect does.
+import "@tensorflow/tfjs-core/dist/register_all_gradients";
+import * as tf from "@tensorflow/tfjs-core";
+
+/**
+ * Building blocks with hand-written gradients that only use plain (non-transposed) matmuls plus
+ * explicit transposes: tfjs-backend-wasm runs `transposeA`/`transposeB` matmuls 10–40× slower than
+ * the plain kernel (DESIGN.md §4), and every stock matmul gradient uses them.
+ */
+
+/** Swap the last two axes. */
+export function swapLast(x: tf.Tensor): tf.Tensor {
+  const perm = x.shape.map((_, i) => i);
+  const n = perm.length;
+  perm[n - 1] = n - 2;
+  perm[n - 2] = n - 1;
+  return tf.transpose(x, perm);
+}
+
+/** a @ b for rank-2 or rank-3 operands (same batch), gradients through explicit transposes. */
+export const matmul = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+  save([a, b]);
+  return {
+    value: tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sa, sb] = saved;
+      return [tf.matMul(dy as tf.Tensor3D, swapLast(sb) as tf.Tensor3D), tf.matMul(swapLast(sa) as tf.Tensor3D, dy as tf.Tensor3D)];
+    },
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+
+/** PyTorch Linear on rows: x [N, in], weight [out, in], bias [out] → [N, out]. */
+export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
+  const y = matmul(x, tf.transpose(weight));
+  return bias ? tf.add(y, bias) : y;
+}
+
+/** LayerNorm over the last axis (SigLIP, eps 1e-6). */
+export function layerNorm(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor, eps = 1e-6): tf.Tensor {
+  const mean = tf.mean(x, -1, true);
+  const centred = tf.sub(x, mean);
+  const variance = tf.mean(tf.square(centred), -1, true);
+  return tf.add(tf.mul(tf.mul(centred, tf.rsqrt(tf.add(variance, eps))), weight), bias);
+}
+
+/** Gemma RMSNorm: x / rms(x) · (1 + w), eps 1e-6. */
+export function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps = 1e-6): tf.Tensor {
+  const ms = tf.mean(tf.square(x), -1, true);
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), tf.add(weight, 1));
+}
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+/** GELU, tanh approximation (`gelu_pytorch_tanh`), with its derivative written out. */
+export const geluTanh = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  const inner = tf.mul(x, tf.add(tf.mul(tf.square(x), 0.044715 * SQRT_2_OVER_PI), SQRT_2_OVER_PI));
+  const th = tf.tanh(inner);
+  save([x, th]);
+  return {
+    value: tf.mul(tf.mul(x, 0.5), tf.add(th, 1)),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sx, sth] = saved;
+      // d/dx [½x(1+tanh u)] = ½(1+tanh u) + ½x(1−tanh²u)·√(2/π)(1+3·0.044715x²)
+      const sech2 = tf.sub(1, tf.square(sth));
+      const du = tf.mul(tf.add(tf.mul(tf.square(sx), 3 * 0.044715), 1), SQRT_2_OVER_PI);
+      const grad = tf.add(tf.mul(tf.add(sth, 1), 0.5), tf.mul(tf.mul(tf.mul(sx, 0.5), sech2), du));
+      return [tf.mul(dy, grad)];
+    },
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor) => tf.Tensor;
+
+function hasKernel(name: string): boolean {
+  return tf.getKernel(name, tf.getBackend()) !== undefined;
+}
+
+/**
+ * Embedding lookup: rows of `table` [V, d] at `ids` [N] (int32). The gradient scatters rows back with
+ * `UnsortedSegmentSum` when the backend has it, otherwise with a one-hot matmul (always available).
+ */
+/** [vocab, N] with a 1 at (ids[n], n); built on the host because wasm's OneHot ignores float32. */
+function oneHotTransposed(ids: Int32Array, vocab: number): tf.Tensor2D {
+  const data = new Float32Array(vocab * ids.length);
+  for (let n = 0; n < ids.length; n++) data[ids[n] * ids.length + n] = 1;
+  return tf.tensor2d(data, [vocab, ids.length]);
+}
+
+export const embed = tf.customGrad(((table: tf.Tensor, ids: tf.Tensor, save: tf.GradSaveFunc) => {
+  // ids are saved too: a tensor captured by closure would be disposed before the backward pass.
+  save([table, ids]);
+  return {
+    value: tf.gather(table, ids),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [t, idx] = saved;
+      const vocab = t.shape[0];
+      const dTable = hasKernel("UnsortedSegmentSum")
+        ? tf.unsortedSegmentSum(dy, idx as tf.Tensor1D, vocab)
+        : tf.matMul(oneHotTransposed(idx.dataSync() as Int32Array, vocab), dy as tf.Tensor2D);
+      return [dTable, tf.zerosLike(idx)];
+    },
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (table: tf.Tensor, ids: tf.Tensor) => tf.Tensor;

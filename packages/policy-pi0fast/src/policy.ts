@@ -1,0 +1,357 @@
+import * as tf from "@tensorflow/tfjs-core";
+import { existsSync } from "node:fs";
+import { copyFile, mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { type PI0FastConfig, pi0FastConfig } from "./config";
+import type { ModelInputs, TextTokenizer } from "./inputs";
+import { actionLogSoftmax, actionLoss, decodeGreedy, tokenAccuracy, type DistillTargets } from "./model/pi0fast";
+import {
+  EMBED_TOKENS,
+  LM_HEAD,
+  PROJECTOR_PREFIX,
+  initParameters,
+  isVisionParameter,
+  noWeightDecay as noWeightDecayByName,
+  parameterShapes,
+  seededRandom,
+} from "./model/parameters";
+import { fastTokenizerFromJSON, type FastTokenizer } from "./fast/tokenizer";
+import { byteLevelTokenizer } from "./text/byte-level";
+import { loadHfTokenizer } from "./text/hf-tokenizer";
+import { createProcessor, type Batch, type Processor } from "./processor";
+import type { DatasetStats } from "./normalize";
+import { readSafetensors, writeSafetensors } from "./weights/safetensors";
+
+/** Parameter name → values (row-major), as stored in model.safetensors. */
+export type NamedArrays = Record<string, Float32Array>;
+
+/**
+ * Feature key of the cached teacher distribution for the `distill` retention loss: Float32Array
+ * [B, max_action_tokens − 1, vocab_size] of log-probabilities at the action positions, as
+ * `Pi0FastPolicy.teacherLogProbs` produces them.
+ */
+export const TEACHER_LOG_PROBS_KEY = "teacher.action_log_probs";
+
+/** Where the text tokenizer comes from, so `save` can write it and `load` can rebuild it. */
+export type TextTokenizerSource = { readonly type: "byte_level" } | { readonly type: "hf"; readonly path: string };
+
+/** Files written beside config.json in `pretrained_model/`. */
+export const PRETRAINED_FILES = {
+  model: "model.safetensors",
+  config: "config.json",
+  fastTokenizer: "fast_tokenizer.json",
+  stats: "stats.json",
+  textTokenizer: "text_tokenizer.json",
+  hfTokenizer: "tokenizer.json",
+} as const;
+
+export interface CreatePi0FastPolicyOptions {
+  /** A full or partial config (decoded with LeRobot defaults and the preset). */
+  readonly config: unknown;
+  readonly stats: DatasetStats;
+  readonly fastTokenizer: FastTokenizer;
+  /** Defaults to the byte-level tokenizer. */
+  readonly textTokenizer?: TextTokenizer;
+  readonly textTokenizerSource?: TextTokenizerSource;
+  /** Camera keys in order; defaults to config.image_keys. */
+  readonly imageKeys?: readonly string[];
+  readonly seed?: number;
+  /** Initial parameters (e.g. from a checkpoint); every name of `parameterShapes(config)` is required. */
+  readonly parameters?: NamedArrays;
+}
+
+export interface SelectedActions {
+  /** [B, n_action_steps, actionDim], un-normalised. */
+  readonly actions: Float32Array;
+  /** Samples whose generated tokens were not a well-formed FAST sequence (decoded as FAST does). */
+  readonly invalid: number;
+  /** Generated token ids per sample (after `[BOS] Action: `). */
+  readonly tokens: number[][];
+}
+
+/**
+ * pi0-FAST as a trainable policy: satisfies the trainer's `TrainablePolicy<Batch>` structurally.
+ * Holds its parameters as tfjs tensors on the current backend; every method leaves
+ * `tf.memory().numTensors` as it found it.
+ */
+export class Pi0FastPolicy {
+  readonly config: PI0FastConfig;
+  readonly processor: Processor;
+  readonly stats: DatasetStats;
+  readonly textTokenizer: TextTokenizer;
+  readonly textTokenizerSource: TextTokenizerSource;
+  readonly fastTokenizer: FastTokenizer;
+  readonly shapes: Readonly<Record<string, number[]>>;
+  private params: Record<string, tf.Tensor>;
+  private readonly trainable: readonly string[];
+  private readonly random: () => number;
+  private disposed = false;
+
+  constructor(options: CreatePi0FastPolicyOptions) {
+    const base = pi0FastConfig(options.config);
+    const imageKeys = options.imageKeys ? [...options.imageKeys] : base.image_keys;
+    this.config = { ...base, image_keys: imageKeys };
+    this.stats = options.stats;
+    this.textTokenizer = options.textTokenizer ?? byteLevelTokenizer();
+    this.textTokenizerSource = options.textTokenizerSource ?? { type: "byte_level" };
+    this.fastTokenizer = options.fastTokenizer;
+    const vocab = this.config.decoder.vocab_size;
+    if (this.textTokenizer.vocabSize > vocab) {
+      throw new Error(`policy.decoder.vocab_size: expected ≥ text tokenizer vocab size ${this.textTokenizer.vocabSize}, got ${vocab}`);
+    }
+    if (this.config.empty_cameras === 0 && imageKeys.length === 0) {
+      throw new Error(`policy.image_keys: expected at least one camera key or empty_cameras ≥ 1 (LeRobot requires an image), got none`);
+    }
+    this.processor = createProcessor(
+      { ...this.config, vocab_size: vocab },
+      { stats: this.stats, textTokenizer: this.textTokenizer, fastTokenizer: this.fastTokenizer, imageKeys },
+    );
+    this.shapes = parameterShapes(this.config);
+    const seed = options.seed ?? 0;
+    this.random = seededRandom(seed ^ 0x9e3779b9);
+    const values = options.parameters ?? initParameters(this.config, seed);
+    this.params = {};
+    for (const [name, shape] of Object.entries(this.shapes)) {
+      const data = values[name];
+      if (!data) throw new Error(`parameters: missing "${name}" (shape [${shape.join(", ")}])`);
+      this.params[name] = tf.tensor(checkSize(name, data, shape), shape, "float32");
+    }
+    this.trainable = Object.keys(this.shapes).filter(
+      (name) => !(this.config.freeze_vision_encoder && isVisionParameter(name)) && !(this.config.freeze_lm_head && name === EMBED_TOKENS),
+    );
+  }
+
+  /** Names of the parameters that receive gradients (frozen ones excluded). */
+  get trainableNames(): readonly string[] {
+    return this.trainable;
+  }
+
+  get numParameters(): number {
+    return Object.values(this.shapes).reduce((s, shape) => s + shape.reduce((a, b) => a * b, 1), 0);
+  }
+
+  private check(): void {
+    if (this.disposed) throw new Error("Pi0FastPolicy: used after dispose()");
+  }
+
+  /** Processor output for a batch (exposed for tests and for callers that tokenise once). */
+  modelInputs(batch: Batch): ModelInputs {
+    return this.processor.toModelInputs(batch);
+  }
+
+  private distillTargets(batch: Batch, inputs: ModelInputs): DistillTargets {
+    const f = batch.features[TEACHER_LOG_PROBS_KEY];
+    const expected = inputs.batchSize * (inputs.actionLength - 1) * this.config.decoder.vocab_size;
+    if (!f || !(f.data instanceof Float32Array) || f.data.length !== expected) {
+      throw new Error(
+        `batch.features["${TEACHER_LOG_PROBS_KEY}"]: expected Float32Array [${inputs.batchSize}, ${inputs.actionLength - 1}, ${this.config.decoder.vocab_size}] for loss "distill", got ${f ? `${f.data.constructor.name} [${f.shape.join(", ")}]` : "nothing"}`,
+      );
+    }
+    return { logProbs: f.data };
+  }
+
+  /** Loss and gradients of every trainable parameter (Float32Array per name). */
+  async computeGradients(
+    batch: Batch,
+    options: { readonly loss?: "replay" | "distill" } = {},
+  ): Promise<{ loss: number; grads: NamedArrays; metrics: Record<string, number> }> {
+    const inputs = this.processor.toModelInputs(batch);
+    return this.gradientsOf(inputs, options.loss === "distill" ? this.distillTargets(batch, inputs) : undefined);
+  }
+
+  /** Same as computeGradients on already tokenised inputs. */
+  gradientsOf(inputs: ModelInputs, distill?: DistillTargets): { loss: number; grads: NamedArrays; metrics: Record<string, number> } {
+    this.check();
+    // With every camera empty the vision tower and projector are not part of the graph (see
+    // embedImages): their gradient is zero, and tf.grads refuses unconnected inputs.
+    const visionUsed = inputs.imageMask.some((m) => m !== 0);
+    const names = this.trainable.filter((n) => visionUsed || !isImagePathParameter(n));
+    const unused = this.trainable.filter((n) => !names.includes(n));
+    let accuracy = 0;
+    const lossFn = (...ts: tf.Tensor[]): tf.Scalar => {
+      const p: Record<string, tf.Tensor> = { ...this.params };
+      names.forEach((n, i) => (p[n] = ts[i]));
+      const out = actionLoss(p, this.config, inputs, distill);
+      accuracy = tokenAccuracy(out);
+      return out.loss;
+    };
+    const results = tf.tidy(() => {
+      const { value, grads } = tf.valueAndGrads(lossFn)(names.map((n) => this.params[n]));
+      return [value, ...grads];
+    });
+    try {
+      const loss = (results[0].dataSync() as Float32Array)[0];
+      const grads: NamedArrays = {};
+      names.forEach((n, i) => (grads[n] = (results[i + 1].dataSync() as Float32Array).slice()));
+      for (const n of unused) grads[n] = new Float32Array(this.shapes[n].reduce((a, b) => a * b, 1));
+      return { loss, grads, metrics: { accuracy } };
+    } finally {
+      results.forEach((t) => t.dispose());
+    }
+  }
+
+  async evaluate(batch: Batch, options: { readonly loss?: "replay" | "distill" } = {}): Promise<{ loss: number; metrics: Record<string, number> }> {
+    const inputs = this.processor.toModelInputs(batch);
+    return this.lossOf(inputs, options.loss === "distill" ? this.distillTargets(batch, inputs) : undefined);
+  }
+
+  lossOf(inputs: ModelInputs, distill?: DistillTargets): { loss: number; metrics: Record<string, number> } {
+    this.check();
+    let accuracy = 0;
+    const lossT = tf.tidy(() => {
+      const out = actionLoss(this.params, this.config, inputs, distill);
+      accuracy = tokenAccuracy(out);
+      return out.loss;
+    });
+    const loss = (lossT.dataSync() as Float32Array)[0];
+    lossT.dispose();
+    return { loss, metrics: { accuracy } };
+  }
+
+  /**
+   * The current model's log-probabilities at the action positions, [B, max_action_tokens − 1, vocab]:
+   * the teacher distributions the `distill` retention loss consumes (cache them per anchor batch).
+   */
+  async teacherLogProbs(batch: Batch): Promise<{ data: Float32Array; shape: number[] }> {
+    this.check();
+    const inputs = this.processor.toModelInputs(batch);
+    const t = tf.tidy(() => actionLogSoftmax(this.params, this.config, inputs).logProbs);
+    const data = (t.dataSync() as Float32Array).slice();
+    t.dispose();
+    return { data, shape: [inputs.batchSize, inputs.actionLength - 1, this.config.decoder.vocab_size] };
+  }
+
+  /** Greedy (temperature 0) or sampled decoding, then FAST detokenisation and un-normalisation. */
+  async selectAction(batch: Batch, options: { readonly useKvCache?: boolean; readonly maxDecodingSteps?: number } = {}): Promise<SelectedActions> {
+    this.check();
+    const inputs = this.processor.toPromptInputs(batch);
+    const tokens = decodeGreedy(this.params, this.config, inputs, {
+      maxSteps: options.maxDecodingSteps ?? this.config.max_decoding_steps,
+      eosId: this.textTokenizer.eosId,
+      useKvCache: options.useKvCache ?? this.config.use_kv_cache,
+      temperature: this.config.temperature,
+      random: this.random,
+    });
+    const decoded = this.processor.decodeActions(tokens);
+    return { actions: decoded.actions, invalid: decoded.invalid, tokens };
+  }
+
+  /** Copies of every parameter (frozen ones included), by checkpoint name. */
+  getParameters(): NamedArrays {
+    this.check();
+    const out: NamedArrays = {};
+    for (const [name, t] of Object.entries(this.params)) out[name] = (t.dataSync() as Float32Array).slice();
+    return out;
+  }
+
+  /** Replace the named parameters (any subset); unknown names and wrong sizes are errors. */
+  setParameters(values: NamedArrays): void {
+    this.check();
+    for (const [name, data] of Object.entries(values)) {
+      const shape = this.shapes[name];
+      if (!shape) throw new Error(`setParameters: unknown parameter "${name}"`);
+      const next = tf.tensor(checkSize(name, data, shape), shape, "float32");
+      this.params[name].dispose();
+      this.params[name] = next;
+    }
+  }
+
+  noWeightDecay(name: string): boolean {
+    return noWeightDecayByName(name);
+  }
+
+  /**
+   * Write `dir/pretrained_model/`: model.safetensors (parameters + the tied lm_head copy),
+   * config.json, fast_tokenizer.json, stats.json, text_tokenizer.json (and tokenizer.json for a
+   * Hugging Face text tokenizer). Files are written to temporary names, then renamed.
+   */
+  async save(dir: string): Promise<void> {
+    this.check();
+    const out = join(dir, "pretrained_model");
+    await mkdir(out, { recursive: true });
+    const params = this.getParameters();
+    const tensors: Record<string, { dtype: "F32"; shape: number[]; data: Float32Array }> = {};
+    for (const [name, data] of Object.entries(params)) tensors[name] = { dtype: "F32", shape: this.shapes[name], data };
+    tensors[LM_HEAD] = { dtype: "F32", shape: this.shapes[EMBED_TOKENS], data: params[EMBED_TOKENS] };
+    const tmp = (f: string) => join(out, `.${f}.tmp`);
+    await writeSafetensors(tmp(PRETRAINED_FILES.model), tensors, { format: "pt", policy: "pi0_fast" });
+    await writeFile(tmp(PRETRAINED_FILES.config), JSON.stringify(this.config, null, 2));
+    await writeFile(tmp(PRETRAINED_FILES.fastTokenizer), JSON.stringify(this.fastTokenizer.toJSON()));
+    await writeFile(tmp(PRETRAINED_FILES.stats), JSON.stringify(this.stats));
+    const textSource = this.textTokenizerSource.type === "hf" ? { type: "hf", file: PRETRAINED_FILES.hfTokenizer } : { type: "byte_level" };
+    await writeFile(tmp(PRETRAINED_FILES.textTokenizer), JSON.stringify(textSource));
+    if (this.textTokenizerSource.type === "hf") {
+      await copyFile(this.textTokenizerSource.path, tmp(PRETRAINED_FILES.hfTokenizer));
+      await rename(tmp(PRETRAINED_FILES.hfTokenizer), join(out, PRETRAINED_FILES.hfTokenizer));
+    }
+    for (const f of [PRETRAINED_FILES.model, PRETRAINED_FILES.fastTokenizer, PRETRAINED_FILES.stats, PRETRAINED_FILES.textTokenizer, PRETRAINED_FILES.config]) {
+      await rename(tmp(f), join(out, f));
+    }
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    for (const t of Object.values(this.params)) t.dispose();
+    this.params = {};
+    this.disposed = true;
+  }
+}
+
+const isImagePathParameter = (name: string): boolean => isVisionParameter(name) || name.startsWith(PROJECTOR_PREFIX);
+
+function checkSize(name: string, data: Float32Array, shape: readonly number[]): Float32Array {
+  const size = shape.reduce((a, b) => a * b, 1);
+  if (data.length !== size) throw new Error(`parameter "${name}": expected ${size} values [${shape.join(", ")}], got ${data.length}`);
+  return data;
+}
+
+
+export function createPi0FastPolicy(options: CreatePi0FastPolicyOptions): Pi0FastPolicy {
+  return new Pi0FastPolicy(options);
+}
+
+/** Rebuild a policy from `dir/pretrained_model/` (or from that folder itself). */
+export async function loadPi0FastPolicy(dir: string): Promise<Pi0FastPolicy> {
+  const root = existsSync(join(dir, "pretrained_model", PRETRAINED_FILES.config)) ? join(dir, "pretrained_model") : dir;
+  const readJson = async (file: string): Promise<unknown> => {
+    const path = join(root, file);
+    if (!existsSync(path)) throw new Error(`${path}: missing (expected a pi0_fast pretrained_model folder)`);
+    try {
+      return JSON.parse(await readFile(path, "utf8"));
+    } catch (e) {
+      throw new Error(`${path}: invalid JSON (${(e as Error).message})`);
+    }
+  };
+  const config = pi0FastConfig(await readJson(PRETRAINED_FILES.config));
+  const fastTokenizer = fastTokenizerFromJSON(await readJson(PRETRAINED_FILES.fastTokenizer), join(root, PRETRAINED_FILES.fastTokenizer));
+  const stats = (await readJson(PRETRAINED_FILES.stats)) as DatasetStats;
+  const textSpec = (await readJson(PRETRAINED_FILES.textTokenizer)) as { type?: string; file?: string };
+  let textTokenizer: TextTokenizer;
+  let textTokenizerSource: TextTokenizerSource;
+  if (textSpec.type === "hf") {
+    const path = join(root, textSpec.file ?? PRETRAINED_FILES.hfTokenizer);
+    textTokenizer = loadHfTokenizer(path);
+    textTokenizerSource = { type: "hf", path };
+  } else if (textSpec.type === "byte_level") {
+    textTokenizer = byteLevelTokenizer();
+    textTokenizerSource = { type: "byte_level" };
+  } else {
+    throw new Error(`${join(root, PRETRAINED_FILES.textTokenizer)}: type: expected "byte_level" or "hf", got ${JSON.stringify(textSpec.type)}`);
+  }
+  const file = await readSafetensors(join(root, PRETRAINED_FILES.model));
+  const shapes = parameterShapes(config);
+  const parameters: NamedArrays = {};
+  for (const [name, shape] of Object.entries(shapes)) {
+    // LeRobot's checkpoints may carry the tied head only as lm_head.weight (see its _fix_pytorch_state_dict_keys).
+    const tensor = file.tensors[name] ?? (name === EMBED_TOKENS ? file.tensors[LM_HEAD] : undefined);
+    if (!tensor) throw new Error(`${join(root, PRETRAINED_FILES.model)}: missing tensor "${name}"`);
+    if (tensor.shape.length !== shape.length || tensor.shape.some((d, i) => d !== shape[i])) {
+      throw new Error(`${join(root, PRETRAINED_FILES.model)}: tensor "${name}": expected shape [${shape.join(", ")}], got [${tensor.shape.join(", ")}]`);
+    }
+    if (!(tensor.data instanceof Float32Array)) {
+      throw new Error(`${join(root, PRETRAINED_FILES.model)}: tensor "${name}": expected dtype F32, got ${tensor.dtype}`);
+    }
+    parameters[name] = tensor.data;
+  }
+  return new Pi0FastPolicy({ config, stats, fastTokenizer, textTokenizer, textTokenizerSource, imageKeys: config.image_keys, parameters });
+}

@@ -1,0 +1,203 @@
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops";
+import { beforeAll, describe, expect, test } from "vitest";
+import { initBackend, loadNativeBlas, registerWasmKernelPatches } from "../src/backend-index";
+import { matMulRouting } from "../src/backend/matmulPaths";
+
+/** Deterministic inputs shared by both backends (mulberry32). */
+function random(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296 * 2 - 1;
+  }
+  return out;
+}
+
+const size = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/** Runs f on a backend with fresh copies of the inputs and returns every output's values. */
+async function runOn(backend: string, f: () => tf.Tensor[]): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  const before = tf.memory().numTensors;
+  const outs = tf.tidy(f);
+  const values = outs.map((t) => Float32Array.from(t.dataSync()));
+  tf.dispose(outs);
+  expect(tf.memory().numTensors).toBe(before);
+  return values;
+}
+
+function expectClose(actual: Float32Array[], expected: Float32Array[], tolerance = 1e-4): void {
+  expect(actual.length).toBe(expected.length);
+  actual.forEach((a, i) => {
+    const e = expected[i]!;
+    expect(a.length).toBe(e.length);
+    let worst = 0;
+    for (let j = 0; j < a.length; j++) {
+      worst = Math.max(worst, Math.abs(a[j]! - e[j]!) / Math.max(1, Math.abs(e[j]!)));
+    }
+    expect(worst).toBeLessThan(tolerance);
+  });
+}
+
+const blas = loadNativeBlas();
+/** Every routing the patched matmuls can take on this machine (BLAS only where the addon is built). */
+const modes: Array<{ name: string; blas: boolean; perBatchWasm: boolean }> = [
+  { name: "explicit transposes + stock kernel", blas: false, perBatchWasm: false },
+  { name: "explicit transposes + per-batch stock kernel", blas: false, perBatchWasm: true },
+  ...(blas._tag === "Loaded" ? [{ name: "OpenBLAS addon", blas: true, perBatchWasm: false }] : []),
+];
+
+function route(mode: (typeof modes)[number]): void {
+  registerWasmKernelPatches({
+    blas: mode.blas ? blas : { _tag: "Unavailable", reason: "test" },
+    perBatchWasm: mode.perBatchWasm,
+  });
+}
+
+beforeAll(async () => {
+  await initBackend("cpu");
+  const info = await initBackend("wasm");
+  expect(info.kernels).toEqual(expect.arrayContaining(["BatchMatMul", "_FusedMatMul", "UnsortedSegmentSum"]));
+});
+
+// tfjs-core 4.22's BatchMatMul gradient does not sum over broadcast batch dims (on any backend),
+// so broadcast cases check the forward pass only.
+const matmulCases: Array<{ a: number[]; b: number[]; label: string; broadcast?: true }> = [
+  { label: "1×1·1×1", a: [1, 1], b: [1, 1] },
+  { label: "odd 3×17·17×33", a: [3, 17], b: [17, 33] },
+  { label: "odd 33×3·3×17", a: [33, 3], b: [3, 17] },
+  { label: "batch 1 rank 3", a: [1, 17, 3], b: [1, 3, 33] },
+  { label: "rank 3 batch 4", a: [4, 3, 17], b: [4, 17, 5] },
+  { label: "rank 3 · shared matrix", a: [4, 3, 17], b: [1, 17, 5], broadcast: true },
+  { label: "shared matrix · rank 3", a: [1, 3, 17], b: [4, 17, 5], broadcast: true },
+  { label: "rank 4 attention-like", a: [2, 3, 5, 7], b: [2, 3, 7, 4] },
+  { label: "rank 4 · rank 2 weight", a: [2, 3, 5, 7], b: [7, 4], broadcast: true },
+  { label: "rank 4 batch 1 × 1", a: [1, 1, 33, 17], b: [1, 1, 17, 3] },
+];
+
+/** Shapes as stored for the requested transposes (the case lists the untransposed shapes). */
+function stored(shape: number[], transpose: boolean): number[] {
+  if (!transpose) return shape;
+  const s = [...shape];
+  [s[s.length - 2], s[s.length - 1]] = [s[s.length - 1]!, s[s.length - 2]!];
+  return s;
+}
+
+describe.each(modes)("BatchMatMul on wasm ($name) matches cpu", (mode) => {
+  for (const c of matmulCases) {
+    for (const [transposeA, transposeB] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+      test(`${c.label} transposeA=${transposeA} transposeB=${transposeB}: forward${c.broadcast ? "" : " and gradient"}`, async () => {
+        route(mode);
+        const aShape = stored(c.a, transposeA);
+        const bShape = stored(c.b, transposeB);
+        const aData = random(size(aShape), 1);
+        const bData = random(size(bShape), 2);
+        const compute = (): tf.Tensor[] => {
+          const a = tf.tensor(aData, aShape);
+          const b = tf.tensor(bData, bShape);
+          const y = tf.matMul(a, b, transposeA, transposeB);
+          if (c.broadcast) return [y];
+          const dy = tf.tensor(random(y.size, 3), y.shape);
+          const [da, db] = tf.grads((x: tf.Tensor, w: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, w, transposeA, transposeB), dy)))([a, b]);
+          return [y, da!, db!];
+        };
+        const expected = await runOn("cpu", compute);
+        const actual = await runOn("wasm", compute);
+        expectClose(actual, expected);
+      });
+    }
+  }
+});
+
+describe.each(modes)("_FusedMatMul on wasm ($name) matches cpu", (mode) => {
+  const cases: Array<{ a: number[]; b: number[]; bias: boolean; activation: "linear" | "relu" | "elu" }> = [
+    { a: [1, 1], b: [1, 1], bias: false, activation: "linear" },
+    { a: [3, 17], b: [17, 33], bias: true, activation: "linear" },
+    { a: [17, 33], b: [33, 3], bias: true, activation: "relu" },
+    { a: [4, 3, 17], b: [4, 17, 5], bias: true, activation: "relu" },
+    { a: [33, 17], b: [17, 1], bias: true, activation: "elu" },
+    { a: [2, 5, 3], b: [2, 3, 4], bias: true, activation: "elu" },
+    { a: [2, 5, 3], b: [2, 3, 4], bias: false, activation: "linear" },
+  ];
+  for (const c of cases) {
+    for (const [transposeA, transposeB] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+      test(`[${c.a}]·[${c.b}] bias=${c.bias} ${c.activation} transposeA=${transposeA} transposeB=${transposeB}`, async () => {
+        route(mode);
+        const aShape = stored(c.a, transposeA);
+        const bShape = stored(c.b, transposeB);
+        const n = c.b[c.b.length - 1]!;
+        const data = [random(size(aShape), 4), random(size(bShape), 5), random(n, 6)];
+        const compute = (): tf.Tensor[] => {
+          const a = tf.tensor(data[0]!, aShape);
+          const b = tf.tensor(data[1]!, bShape);
+          const bias = tf.tensor(data[2]!, [n]);
+          const f = (x: tf.Tensor, w: tf.Tensor, v: tf.Tensor): tf.Tensor =>
+            tf.fused.matMul({ a: x, b: w, transposeA, transposeB, bias: c.bias ? v : undefined, activation: c.activation });
+          const y = f(a, b, bias);
+          const dy = tf.tensor(random(y.size, 7), y.shape);
+          const grads = tf.grads((x: tf.Tensor, w: tf.Tensor, v: tf.Tensor) => tf.sum(tf.mul(f(x, w, v), dy).add(tf.mul(v, 0))))([a, b, bias]);
+          return [y, ...grads];
+        };
+        const expected = await runOn("cpu", compute);
+        const actual = await runOn("wasm", compute);
+        expectClose(actual, expected);
+      });
+    }
+  }
+});
+
+describe("UnsortedSegmentSum on wasm matches cpu", () => {
+  const cases: Array<{ x: number[]; ids: number[]; numSegments: number }> = [
+    { x: [5], ids: [0, 2, 2, 1, 0], numSegments: 3 },
+    { x: [7, 3], ids: [4, 0, 4, 4, 1, 0, 2], numSegments: 6 },
+    { x: [1, 17], ids: [0], numSegments: 1 },
+    { x: [4, 2], ids: [-1, 0, 9, 1], numSegments: 2 },
+  ];
+  for (const c of cases) {
+    test(`x [${c.x}] ids [${c.ids}] into ${c.numSegments} segments`, async () => {
+      const xData = random(size(c.x), 8);
+      const compute = (): tf.Tensor[] => [
+        tf.unsortedSegmentSum(tf.tensor(xData, c.x), tf.tensor1d(c.ids, "int32"), c.numSegments),
+        tf.unsortedSegmentSum(tf.tensor(xData, c.x).mul(100).round().toInt(), tf.tensor1d(c.ids, "int32"), c.numSegments).toFloat(),
+      ];
+      expectClose(await runOn("wasm", compute), await runOn("cpu", compute), 1e-6);
+    });
+  }
+
+  test("out-of-range ids are dropped (hand-worked)", async () => {
+    const values = await runOn("wasm", () => [
+      tf.unsortedSegmentSum(tf.tensor1d([1, 2, 4, 8, 16]), tf.tensor1d([1, -1, 1, 5, 0], "int32"), 3),
+    ]);
+    expect(Array.from(values[0]!)).toEqual([16, 5, 0]);
+  });
+
+  test("rank-2 segment ids over a rank-3 x (hand-worked; the cpu kernel cannot broadcast them)", async () => {
+    const x = Array.from({ length: 2 * 3 * 2 }, (_, i) => i + 1); // rows [1,2] [3,4] [5,6] [7,8] [9,10] [11,12]
+    const values = await runOn("wasm", () => [
+      tf.unsortedSegmentSum(tf.tensor3d(x, [2, 3, 2]), tf.tensor2d([[1, 0, 1], [3, 3, 3]], [2, 3], "int32") as unknown as tf.Tensor1D, 4),
+    ]);
+    expect(Array.from(values[0]!)).toEqual([3, 4, 1 + 5, 2 + 6, 0, 0, 7 + 9 + 11, 8 + 10 + 12]);
+  });
+
+  test("gradient of gather (an embedding lookup) with repeated ids", async () => {
+    const table = random(11 * 8, 9);
+    const ids = [[1, 2, 3, 3], [10, 0, 1, 1]];
+    const compute = (): tf.Tensor[] => {
+      const weights = tf.tensor(random(2 * 4 * 8, 10), [2, 4, 8]);
+      const grad = tf.grad((emb: tf.Tensor) => tf.sum(tf.mul(tf.gather(emb, tf.tensor2d(ids, [2, 4], "int32")), weights)));
+      return [grad(tf.tensor(table, [11, 8]))];
+    };
+    expectClose(await runOn("wasm", compute), await runOn("cpu", compute), 1e-6);
+  });
+});
+
+test("the routing in use is the one asked for", () => {
+  route(modes[0]!);
+  expect(matMulRouting.blas).toBeNull();
+  expect(matMulRouting.perBatchWasm).toBe(false);
+});

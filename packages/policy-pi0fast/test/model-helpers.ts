@@ -1,0 +1,62 @@
+/** Hand-built ModelInputs and a micro config for the model tests (no processor involved). */
+import * as tf from "@tensorflow/tfjs-core";
+import { pi0FastConfig, type PI0FastConfig } from "../src/config";
+import type { ModelInputs } from "../src/inputs";
+import { initParameters, parameterShapes } from "../src/model/parameters";
+
+/** Small enough for finite differences on the cpu backend; grouped attention (4 heads, 2 KV heads). */
+export function microConfig(overrides: Record<string, unknown> = {}): PI0FastConfig {
+  return pi0FastConfig({
+    preset: "tiny",
+    image_resolution: [16, 16],
+    fast_skip_tokens: 8,
+    vision: { image_size: 16, patch_size: 8, width: 16, depth: 1, mlp_dim: 32, heads: 2 },
+    decoder: { width: 32, depth: 2, mlp_dim: 64, heads: 4, kv_heads: 2, head_dim: 8, vocab_size: 64 },
+    ...overrides,
+  });
+}
+
+export function microParams(config: PI0FastConfig, seed = 1): Record<string, tf.Tensor> {
+  const values = initParameters(config, seed);
+  const shapes = parameterShapes(config);
+  // Larger weights than the 0.02 init, and non-trivial norms and biases, so every path carries a
+  // measurable gradient.
+  const out: Record<string, tf.Tensor> = {};
+  for (const [name, data] of Object.entries(values)) {
+    const v = data.map((x) => x * 10);
+    if (shapes[name].length === 1) {
+      const isLayerNormScale = /layer_?norm\d?\.weight$/.test(name) && name.includes("vision_tower");
+      for (let i = 0; i < v.length; i++) v[i] = (isLayerNormScale ? 1 : 0) + 0.1 * Math.sin(i + seed);
+    }
+    out[name] = tf.tensor(v, shapes[name]);
+  }
+  return out;
+}
+
+/**
+ * B = 2, two cameras (the second sample has both, the first only camera 0), prompt of 5 with
+ * padding, action block of 6: sample 0 = [BOS a b c pad pad], sample 1 = [BOS a b c d e].
+ */
+export function handInputs(config: PI0FastConfig): ModelInputs {
+  const B = 2;
+  const [H, W] = config.image_resolution;
+  const images = new Float32Array(B * 2 * H * W * 3);
+  for (let i = 0; i < images.length; i++) images[i] = Math.sin(i * 0.37) * 0.9;
+  return {
+    batchSize: B,
+    images,
+    imageShape: [B, 2, H, W, 3],
+    imageMask: Uint8Array.from([1, 0, 1, 1]),
+    promptTokens: Int32Array.from([2, 10, 11, 12, 0, 2, 13, 14, 15, 16]),
+    promptMask: Uint8Array.from([1, 1, 1, 1, 0, 1, 1, 1, 1, 1]),
+    promptLength: 5,
+    actionTokens: Int32Array.from([2, 40, 41, 1, 0, 0, 2, 42, 43, 44, 45, 1]),
+    actionMask: Uint8Array.from([1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1]),
+    lossMask: Uint8Array.from([0, 1, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1]),
+    actionLength: 6,
+  };
+}
+
+export function disposeAll(params: Record<string, tf.Tensor>): void {
+  for (const t of Object.values(params)) t.dispose();
+}

@@ -1,0 +1,203 @@
+// Training step of the `tiny` preset shapes: tfjs (this project's backend) vs PyTorch, same run.
+// Usage (from packages/policy-pi0fast): npm run bench:step -- [--steps 6] [--modes all]
+//   modes: "ours" (default: wasm + our kernels + OpenBLAS when built) or "all" (adds stock wasm
+//   and our kernels without BLAS, for the before/after table).
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const packageDir = resolve(here, "../../../packages/policy-pi0fast");
+const argv = process.argv.slice(2);
+const arg = (name, fallback) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : fallback;
+};
+const STEPS = Number(arg("steps", "6"));
+const BATCH = 8;
+
+const MODES = {
+  "wasm stock": { patchKernels: "missing-only", nativeBlas: false },
+  "wasm + kernels": { nativeBlas: false, perBatchWasm: true },
+  "wasm + kernels + OpenBLAS": { nativeBlas: true, perBatchWasm: true },
+};
+
+function backendEntry() {
+  if (process.env.PI0FAST_ENTRY) return process.env.PI0FAST_ENTRY;
+  const out = join(here, "dist");
+  const r = spawnSync("npx", ["tsup", "src/backend-index.ts", "--format", "esm", "--out-dir", out, "--no-dts", "--target", "node20", "--silent"], {
+    cwd: packageDir,
+    stdio: "inherit",
+  });
+  if (r.status !== 0) throw new Error("tsup build of src/backend-index.ts failed");
+  return join(out, "backend-index.js");
+}
+
+/**
+ * The package's own model code on the tiny preset (pi0FastConfig + initParameters + actionLoss,
+ * every parameter trained) with synthetic inputs of the same shapes, when its dist exports them.
+ */
+async function packagePolicy(tf) {
+  const dist = join(packageDir, "dist/index.js");
+  if (!existsSync(dist)) return { reason: "packages/policy-pi0fast/dist not built" };
+  const pkg = await import(pathToFileURL(dist).href);
+  const needed = ["pi0FastConfig", "initParameters", "parameterShapes", "actionLoss"].filter((n) => typeof pkg[n] !== "function");
+  if (needed.length > 0) return { reason: `dist does not export ${needed.join(", ")}` };
+  try {
+    const config = pkg.pi0FastConfig({ preset: "tiny" });
+    const twin = await import(pathToFileURL(join(here, "tfjs-twin.mjs")).href);
+    const shapes = pkg.parameterShapes(config);
+    const values = pkg.initParameters(config, 0);
+    const params = {};
+    for (const [name, shape] of Object.entries(shapes)) params[name] = tf.variable(tf.tensor(values[name], shape), true, name);
+    const inputs = syntheticInputs(config);
+    const adamw = twin.makeAdamW(params);
+    const vars = Object.values(params);
+    return {
+      name: `package model (actionLoss, preset tiny: ${config.decoder.depth}×${config.decoder.width} decoder, ${inputs.promptLength} prompt + ${inputs.actionLength} action tokens)`,
+      params: vars.reduce((s, v) => s + v.size, 0),
+      step: () => {
+        const { value, grads } = tf.variableGrads(() => pkg.actionLoss(params, config, inputs).loss, vars);
+        adamw(grads);
+        const l = value.dataSync()[0];
+        tf.dispose([value, ...Object.values(grads)]);
+        return l;
+      },
+    };
+  } catch (error) {
+    return { reason: `package model failed: ${error.message.split("\n")[0]}` };
+  }
+}
+
+/** ModelInputs (src/inputs.ts) for batch 8, one camera, full prompt, 48 action targets of 64. */
+function syntheticInputs(config) {
+  let s = 12345;
+  const rand = () => ((s = (s * 1103515245 + 12345) >>> 0) / 4294967296);
+  const size = config.vision.image_size;
+  const lp = config.tokenizer_max_length;
+  const la = config.max_action_tokens;
+  const vocab = config.decoder.vocab_size;
+  const ids = (n) => Int32Array.from({ length: BATCH * n }, () => Math.floor(rand() * vocab));
+  const actionMask = new Uint8Array(BATCH * la);
+  const lossMask = new Uint8Array(BATCH * la);
+  for (let b = 0; b < BATCH; b++)
+    for (let t = 0; t < 49; t++) {
+      actionMask[b * la + t] = 1;
+      lossMask[b * la + t] = t > 0 ? 1 : 0;
+    }
+  return {
+    batchSize: BATCH,
+    images: Float32Array.from({ length: BATCH * size * size * 3 }, () => rand() * 2 - 1),
+    imageShape: [BATCH, 1, size, size, 3],
+    imageMask: new Uint8Array(BATCH).fill(1),
+    promptTokens: ids(lp),
+    promptMask: new Uint8Array(BATCH * lp).fill(1),
+    promptLength: lp,
+    actionTokens: ids(la),
+    actionMask,
+    lossMask,
+    actionLength: la,
+  };
+}
+
+async function standalone(tf) {
+  const twin = await import(pathToFileURL(join(here, "tfjs-twin.mjs")).href);
+  const params = twin.initParams(0);
+  const batch = twin.makeBatch(BATCH);
+  const layout = twin.makeLayout((twin.VISION.image / twin.VISION.patch) ** 2);
+  const adamw = twin.makeAdamW(params);
+  const vars = Object.values(params);
+  return {
+    name: "stand-alone tfjs twin (tools/bench/step-vs-pytorch/tfjs-twin.mjs)",
+    params: vars.reduce((s, v) => s + v.size, 0),
+    step: () => {
+      const { value, grads } = tf.variableGrads(() => twin.loss(params, batch, layout), vars);
+      adamw(grads);
+      const l = value.dataSync()[0];
+      tf.dispose([value, ...Object.values(grads)]);
+      return l;
+    },
+  };
+}
+
+async function child(mode) {
+  const tf = await import("@tensorflow/tfjs-core");
+  const backend = await import(pathToFileURL(process.env.PI0FAST_ENTRY).href);
+  const info = await backend.initBackend("wasm", MODES[mode]);
+  const fromPackage = await packagePolicy(tf);
+  const model = fromPackage.step !== undefined ? fromPackage : await standalone(tf);
+  const times = [];
+  const losses = [];
+  let tensorsAfterWarmup = 0;
+  for (let i = 0; i < STEPS + 2; i++) {
+    const t0 = performance.now();
+    losses.push(model.step());
+    const dt = performance.now() - t0;
+    if (i === 1) tensorsAfterWarmup = tf.memory().numTensors;
+    if (i >= 2) times.push(dt);
+  }
+  times.sort((a, b) => a - b);
+  process.stdout.write(
+    JSON.stringify({
+      impl: `tfjs ${tf.version_core} ${mode}`,
+      model: model.name,
+      fallbackReason: fromPackage.reason ?? null,
+      backend: backend.describeBackend(info),
+      params: model.params,
+      step_ms_median: times[Math.floor(times.length / 2)],
+      step_ms_best: times[0],
+      peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+      tensor_leak: tf.memory().numTensors - tensorsAfterWarmup,
+      loss_first: losses[0],
+      loss_last: losses[losses.length - 1],
+    }) + "\n",
+  );
+}
+
+function runPython() {
+  const python = ["/usr/bin/python3", "python3"].find((p) => spawnSync(p, ["-c", "import torch"]).status === 0);
+  if (python === undefined) return { error: "PyTorch not importable (apt-get install python3-torch libopenblas0-pthread)" };
+  const r = spawnSync(python, [join(here, "step.py"), "--steps", String(STEPS), "--threads", String(cpus().length)], { encoding: "utf8" });
+  const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
+  return line === undefined ? { error: r.stderr.trim().split("\n").slice(-2).join(" ") } : JSON.parse(line);
+}
+
+if (argv[0] === "--child") {
+  await child(argv[1]);
+} else {
+  const entry = backendEntry();
+  const modes = arg("modes", "ours") === "all" ? Object.keys(MODES) : ["wasm + kernels + OpenBLAS"];
+  const rows = [];
+  const torch = runPython();
+  if (torch.error) console.log(`PyTorch: ${torch.error}`);
+  else rows.push(torch);
+  for (const mode of modes) {
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--child", mode, "--steps", String(STEPS)], {
+      encoding: "utf8",
+      cwd: packageDir,
+      env: { ...process.env, PI0FAST_ENTRY: entry },
+      maxBuffer: 1 << 24,
+    });
+    const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
+    if (line === undefined) {
+      console.log(`${mode}: failed\n${r.stderr.trim().split("\n").slice(0, 8).join("\n")}`);
+      continue;
+    }
+    const parsed = JSON.parse(line);
+    console.log(`${parsed.impl}: ${parsed.backend}\n  model: ${parsed.model}${parsed.fallbackReason ? ` (package policy not used: ${parsed.fallbackReason})` : ""}`);
+    rows.push(parsed);
+  }
+  const torchRow = rows.find((r) => r.impl.startsWith("pytorch"));
+  const pad = (s, n) => String(s).padEnd(n);
+  console.log(`\nbatch ${BATCH}, ${STEPS} timed steps after 2 warm-up, ${cpus().length} cores, load ${(await import("node:os")).loadavg()[0].toFixed(1)}`);
+  console.log(pad("implementation", 44) + pad("params", 10) + pad("median ms", 12) + pad("best ms", 10) + pad("× PyTorch", 11) + pad("peak RSS MB", 13) + "loss first→last");
+  for (const r of rows) {
+    const ratio = torchRow ? (r.step_ms_median / torchRow.step_ms_median).toFixed(2) : "-";
+    console.log(
+      pad(r.impl, 44) + pad(r.params ?? "?", 10) + pad(r.step_ms_median.toFixed(0), 12) + pad(r.step_ms_best.toFixed(0), 10) + pad(ratio, 11) +
+        pad(r.peak_rss_mb.toFixed(0), 13) + `${r.loss_first.toFixed(3)}→${r.loss_last.toFixed(3)}` + (r.tensor_leak ? `  LEAK ${r.tensor_leak} tensors/step` : ""),
+    );
+  }
+}

@@ -1,0 +1,133 @@
+// Step time of baseline vs CRaFT (retention_freq 1 and 4), same batch size, same process.
+// Uses the real tiny pi0-FAST policy when @craft/policy-pi0fast's build can make one from synthetic
+// data (see real-policy.mjs); otherwise a synthetic 4.8M-parameter MLP policy doing real arithmetic.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { decodeTrainConfig, train, trainCraft } from "../../../packages/trainer/dist/index.js";
+import { makeBatchSource, makeSyntheticPolicy } from "./synthetic-policy.mjs";
+
+// 9 steps, the first dropped: with retention_freq=4 the anchor gradient is computed at steps 0, 4, 8,
+// so the 8 measured steps hold exactly 2 recomputations (1 in 4) and the mean is the fair figure.
+const STEPS = 9;
+const WARMUP = 1;
+let ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROWS = Number(process.env.BENCH_ROWS ?? 16);
+
+const nullIO = { write: async () => {}, read: async () => ({ tensors: {}, metadata: {} }) };
+const quietStream = { write: () => true, isTTY: false };
+
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+const loadSetup = async () => {
+  if (process.env.BENCH_SYNTHETIC !== "1") {
+    try {
+      const { makeRealSetup } = await import("./real-policy.mjs");
+      const real = await makeRealSetup();
+      if (real !== undefined) return real;
+    } catch (error) {
+      console.log(`real pi0-FAST policy unavailable (${error.message.split("\n")[0]}); using the synthetic policy`);
+    }
+  }
+  const probe = makeSyntheticPolicy();
+  return {
+    name: `synthetic MLP policy, ${(probe.parameterCount / 1e6).toFixed(2)}M parameters, ${ROWS} rows per batch (plain JS matmuls)`,
+    batchSize: ROWS,
+    makePolicy: () => makeSyntheticPolicy(),
+    taskSource: () => makeBatchSource({ rows: ROWS, seed: 1 }),
+    anchorSource: () => makeBatchSource({ rows: ROWS, seed: 2 }),
+  };
+};
+
+const measure = async (setup, label, craft) => {
+  const outputDir = mkdtempSync(path.join(tmpdir(), "bench-trainer-"));
+  const decoded = decodeTrainConfig({
+    output_dir: outputDir,
+    steps: STEPS,
+    batch_size: setup.batchSize,
+    log_freq: 1,
+    save_freq: 1_000_000,
+    seed: 1,
+    optimizer: { lr: 1e-4 },
+    craft: craft ?? {},
+  });
+  if (decoded._tag === "Left") throw new Error(decoded.left.join("\n"));
+  const times = [];
+  const cpuTimes = [];
+  let lastCpu = process.cpuUsage();
+  const policy = setup.makePolicy();
+  const options = {
+    config: decoded.right,
+    policy,
+    taskSource: setup.taskSource(),
+    tensorIO: nullIO,
+    progressStream: quietStream,
+    onMetrics: (m) => {
+      times.push(m.step_time_s);
+      const cpu = process.cpuUsage(lastCpu);
+      cpuTimes.push((cpu.user + cpu.system) / 1e6);
+      lastCpu = process.cpuUsage();
+    },
+  };
+  if (craft === undefined) await train(options);
+  else await trainCraft({ ...options, anchorSource: setup.anchorSource() });
+  rmSync(outputDir, { recursive: true, force: true });
+  const steady = times.slice(WARMUP);
+  const t = mean(steady);
+  const cpu = mean(cpuTimes.slice(WARMUP));
+  console.log(
+    `  ${label.padEnd(24)} wall ${(t * 1000).toFixed(1)} ms/step, cpu ${(cpu * 1000).toFixed(1)} ms/step  (wall per step ${steady.map((x) => (x * 1000).toFixed(0)).join(", ")})`,
+  );
+  policy.dispose?.();
+  return { wall: t, cpu };
+};
+
+const bareGradientTime = async (setup) => {
+  const policy = setup.makePolicy();
+  const source = setup.taskSource();
+  await policy.computeGradients(await source.next());
+  const ts = [];
+  for (let i = 0; i < 3; i++) {
+    const batch = await source.next();
+    const t0 = performance.now();
+    await policy.computeGradients(batch);
+    ts.push((performance.now() - t0) / 1000);
+  }
+  policy.dispose?.();
+  return median(ts);
+};
+
+const setup = await loadSetup();
+// A real-policy step takes seconds on 2 CPU cores: one round unless asked for more.
+if (setup.real && process.env.BENCH_ROUNDS === undefined) ROUNDS = 1;
+console.log(`trainer step time: ${setup.name}`);
+console.log(`${ROUNDS} rounds of (baseline, CRaFT rf=1, CRaFT rf=4) interleaved; each run ${STEPS} steps, first ${WARMUP} dropped`);
+const bare = await bareGradientTime(setup);
+console.log(`computeGradients alone: median ${(bare * 1000).toFixed(1)} ms`);
+const ratios = { wall: { rf1: [], rf4: [] }, cpu: { rf1: [], rf4: [] } };
+const baselines = [];
+for (let round = 1; round <= ROUNDS; round++) {
+  console.log(`round ${round}`);
+  const baseline = await measure(setup, "baseline", undefined);
+  const rf1 = await measure(setup, "CRaFT retention_freq=1", { enable: true, retention_freq: 1 });
+  const rf4 = await measure(setup, "CRaFT retention_freq=4", { enable: true, retention_freq: 4 });
+  baselines.push(baseline.wall);
+  for (const kind of ["wall", "cpu"]) {
+    ratios[kind].rf1.push(rf1[kind] / baseline[kind]);
+    ratios[kind].rf4.push(rf4[kind] / baseline[kind]);
+  }
+}
+console.log(`trainer overhead per baseline step (clip + AdamW + bookkeeping, wall): ${((median(baselines) - bare) * 1000).toFixed(1)} ms`);
+console.log(`load average at the end: ${(await import("node:os")).loadavg().map((x) => x.toFixed(2)).join(" ")} on ${(await import("node:os")).cpus().length} cores (wall-clock ratios are only meaningful on an idle machine; CPU-time ratios resist contention)`);
+for (const kind of ["cpu", "wall"]) {
+  const r1 = median(ratios[kind].rf1);
+  const r4 = median(ratios[kind].rf4);
+  const list = (xs) => xs.map((r) => r.toFixed(3)).join(", ");
+  console.log(`${kind.padEnd(4)} ratio CRaFT rf=1 / baseline: ${r1.toFixed(3)}  (median of ${list(ratios[kind].rf1)}; target ≤ 2.1)  ${r1 <= 2.1 ? "PASS" : "FAIL"}`);
+  console.log(`${kind.padEnd(4)} ratio CRaFT rf=4 / baseline: ${r4.toFixed(3)}  (median of ${list(ratios[kind].rf4)}; target ≤ 1.4)  ${r4 <= 1.4 ? "PASS" : "FAIL"}`);
+}
