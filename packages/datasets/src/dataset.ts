@@ -278,6 +278,9 @@ const episodeRows = (index: Int32Array, episodeIndex: Int32Array, ep: EpisodeInf
 export const openDataset = async (root: string, options: OpenDatasetOptions = {}): Promise<LeRobotDataset> => {
   const meta = readDatasetMeta(root);
   const infoFile = join(root, INFO_PATH);
+  if (options.videoBackend !== undefined && options.videoBackend !== "ffmpeg") {
+    throw new DatasetError("InvalidOption", { file: infoFile, field: "videoBackend", expected: '"ffmpeg"', actual: JSON.stringify(options.videoBackend) });
+  }
   const exclude = new Set(options.exclude ?? []);
   const features: Record<string, FeatureSpec> = {};
   for (const [k, s] of Object.entries(meta.info.features)) if (!exclude.has(k)) features[k] = s;

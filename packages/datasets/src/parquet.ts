@@ -40,7 +40,10 @@ export const writeParquetTable = (file: string, table: Table, keyValueMetadata?:
   const ipc = tableToIPC(table, "stream");
   const wasmTable = parquetWasm.Table.fromIPCStream(ipc);
   let builder = new parquetWasm.WriterPropertiesBuilder().setCompression(parquetWasm.Compression.SNAPPY);
-  if (keyValueMetadata !== undefined) builder = builder.setKeyValueMetadata(new Map(keyValueMetadata));
+  // Schema metadata (pandas index, HF features) also goes in the footer's key-value metadata, where
+  // pyarrow/pandas look for it, not only inside the encoded ARROW:schema.
+  const kv = new Map([...table.schema.metadata, ...(keyValueMetadata ?? new Map())]);
+  if (kv.size > 0) builder = builder.setKeyValueMetadata(kv);
   const props = builder.build();
   const bytes = parquetWasm.writeParquet(wasmTable, props);
   mkdirSync(dirname(file), { recursive: true });

@@ -104,12 +104,6 @@ export const runTraining = async <B, G>(options: TrainOptions<B, G>, retention: 
     );
   }
 
-  // Fail before any work when wandb is asked for and missing.
-  let wandb: WandbSink | undefined;
-  if (main && config.wandb.enable) {
-    wandb = startWandb(config.wandb, { dir: config.output_dir, runConfig: config, ...options.wandb });
-  }
-
   const params: NamedArrays = policy.getParameters();
   let optimizer: AdamWState = createAdamWState();
   let step = 0;
@@ -158,6 +152,9 @@ export const runTraining = async <B, G>(options: TrainOptions<B, G>, retention: 
     lastCheckpoint = dir;
   }
 
+  // Fails at once, before any step, when wandb is asked for and python3 or its wandb package is missing.
+  const wandb: WandbSink | undefined =
+    main && config.wandb.enable ? startWandb(config.wandb, { dir: config.output_dir, runConfig: config, ...options.wandb }) : undefined;
   const metricsFile = main ? await MetricsFile.open(config.output_dir, config.resume ? step : undefined) : undefined;
   if (main) await removeStaleTemporaries(config.output_dir);
   const progress = main ? new ProgressDisplay(options.progressStream ?? process.stderr, config.steps) : undefined;
@@ -223,70 +220,70 @@ export const runTraining = async <B, G>(options: TrainOptions<B, G>, retention: 
       const started = performance.now();
       const lr = learningRate(step);
       const task = await accumulate(taskSource, taskRng, undefined);
-      const taskNorm2 = squaredNorm(task.grads);
       let retentionNow: Accumulated<G> | undefined;
       if (retention !== undefined && (cachedRetention === undefined || isRetentionStep(retention.config, step))) {
         retentionNow = await accumulate(retention.source, anchorRng, retention.config.retention_loss);
       }
-      let finite =
-        Number.isFinite(task.loss) &&
-        Number.isFinite(taskNorm2) &&
-        (retentionNow === undefined || (Number.isFinite(retentionNow.loss) && Number.isFinite(squaredNorm(retentionNow.grads))));
+      const retentionUsed = retentionNow ?? cachedRetention;
+
+      // Norms come from one pass: craft-core's Gram matrix in CRaFT, a dot product in the baseline.
+      // A NaN/Inf anywhere in a gradient makes its norm non-finite, which is the check.
+      const lossesFinite = Number.isFinite(task.loss) && (retentionUsed === undefined || Number.isFinite(retentionUsed.loss));
+      let grad: G = task.grads;
+      let gradNorm = NaN;
+      let taskGradNorm = NaN;
+      let nextCraftState: CraftState | undefined;
+      let craftMetrics: CraftMetrics | undefined;
+      if (!lossesFinite) {
+        // craft-core rejects a non-finite retention loss; the step is skipped below.
+      } else if (craft !== undefined && craftState !== undefined && retentionUsed !== undefined) {
+        const out = craft(craftState, { gTask: task.grads, gRetain: retentionUsed.grads, retentionLoss: retentionUsed.loss, step });
+        grad = out.grad;
+        nextCraftState = out.state;
+        craftMetrics = out.metrics;
+        gradNorm = out.metrics.gradNorm;
+        taskGradNorm = out.metrics.taskNorm;
+      } else {
+        grad = task.grads;
+        gradNorm = Math.sqrt(squaredNorm(grad));
+        taskGradNorm = gradNorm;
+      }
+      const finite =
+        lossesFinite &&
+        Number.isFinite(taskGradNorm) &&
+        Number.isFinite(gradNorm) &&
+        (craftMetrics === undefined || (Number.isFinite(retentionUsed!.loss) && Number.isFinite(craftMetrics.retainNorm)));
 
       let record: StepRecord | undefined;
       if (finite) {
-        let grad: G;
-        let gradNorm: number;
-        let nextCraftState: CraftState | undefined;
-        let craftMetrics: CraftMetrics | undefined;
-        const retentionUsed = retentionNow ?? cachedRetention;
-        if (craft !== undefined && craftState !== undefined && retentionUsed !== undefined) {
-          const out = craft(craftState, {
-            gTask: task.grads,
-            gRetain: retentionUsed.grads,
-            retentionLoss: retentionUsed.loss,
-            step,
-          });
-          grad = out.grad;
-          nextCraftState = out.state;
-          craftMetrics = out.metrics;
-          gradNorm = Number.isFinite(out.metrics.gradNorm) ? out.metrics.gradNorm : Math.sqrt(squaredNorm(grad));
-        } else {
-          grad = task.grads;
-          gradNorm = Math.sqrt(taskNorm2);
-        }
-        finite = Number.isFinite(gradNorm);
-        if (finite) {
-          const clipped = clipByGlobalNorm(space, grad, config.grad_clip_norm, gradNorm);
-          const namedGrad = toNamed(space, clipped.grad);
-          adamwStep(config.optimizer, optimizer, params, namedGrad, lr, noWeightDecay);
-          const updated: NamedArrays = {};
-          for (const name of Object.keys(namedGrad)) updated[name] = params[name];
-          policy.setParameters(updated);
-          if (retentionNow !== undefined) cachedRetention = retentionNow;
-          if (nextCraftState !== undefined) craftState = nextCraftState;
-          nonfiniteInARow = 0;
-          const lambda = craftMetrics?.lambda ?? 0;
-          record = {
-            loss: craftMetrics === undefined ? task.loss : task.loss + lambda * retentionUsed!.loss,
-            taskLoss: task.loss,
-            gradNorm,
-            taskGradNorm: Math.sqrt(taskNorm2),
-            craft:
-              craftMetrics === undefined
-                ? undefined
-                : {
-                    retentionLoss: retentionUsed!.loss,
-                    lambda: craftMetrics.lambda,
-                    epsilon: craftMetrics.epsilon,
-                    violation: craftMetrics.violation,
-                    taskGradNormAfter: craftMetrics.taskNormAfter,
-                    retainGradNorm: craftMetrics.retainNorm,
-                    cosine: craftMetrics.cosine,
-                    conflict: Boolean(craftMetrics.conflict),
-                  },
-          };
-        }
+        const clipped = clipByGlobalNorm(space, grad, config.grad_clip_norm, gradNorm);
+        const namedGrad = toNamed(space, clipped.grad);
+        adamwStep(config.optimizer, optimizer, params, namedGrad, lr, noWeightDecay);
+        const updated: NamedArrays = {};
+        for (const name of Object.keys(namedGrad)) updated[name] = params[name];
+        policy.setParameters(updated);
+        if (retentionNow !== undefined) cachedRetention = retentionNow;
+        if (nextCraftState !== undefined) craftState = nextCraftState;
+        nonfiniteInARow = 0;
+        record = {
+          loss: craftMetrics === undefined ? task.loss : task.loss + craftMetrics.lambda * retentionUsed!.loss,
+          taskLoss: task.loss,
+          gradNorm,
+          taskGradNorm,
+          craft:
+            craftMetrics === undefined
+              ? undefined
+              : {
+                  retentionLoss: retentionUsed!.loss,
+                  lambda: craftMetrics.lambda,
+                  epsilon: craftMetrics.epsilon,
+                  violation: craftMetrics.violation,
+                  taskGradNormAfter: craftMetrics.taskNormAfter,
+                  retainGradNorm: craftMetrics.retainNorm,
+                  cosine: craftMetrics.cosine,
+                  conflict: craftMetrics.conflict,
+                },
+        };
       }
       if (!finite) {
         nonfiniteTotal += 1;

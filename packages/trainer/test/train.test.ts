@@ -222,6 +222,24 @@ describe("non-finite steps", () => {
     expect(result.nonfiniteSkipped).toBe(1);
   });
 
+  it("an infinite gradient with a finite loss also skips the step, in the baseline and in CRaFT", async () => {
+    for (const craft of [false, true]) {
+      const policy = makeLinearPolicy({ dim: DIM });
+      const compute = policy.computeGradients.bind(policy);
+      let calls = 0;
+      policy.computeGradients = async (batch, options) => {
+        const out = await compute(batch, options);
+        calls += 1;
+        if (options?.loss === undefined && calls === 3) out.grads.w[1] = Infinity;
+        return out;
+      };
+      const args = { config: config({ output_dir: tmpDir(), steps: 4 }), policy, taskSource: taskSource(), tensorIO: binaryTensorIO, progressStream: sink() };
+      const result = craft ? await trainCraft({ ...args, anchorSource: anchorSource() }) : await train(args);
+      expect(result.nonfiniteSkipped).toBe(1);
+      expect(Array.from(result.parameters.w).every(Number.isFinite)).toBe(true);
+    }
+  });
+
   it("stop training with a clear error after max_consecutive_nonfinite in a row", async () => {
     const policy = makeLinearPolicy({ dim: DIM });
     await expect(

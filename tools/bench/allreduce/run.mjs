@@ -1,11 +1,11 @@
 // All-reduce bandwidth from Node (koffi → libmpich, @craft/trainer's Communicator.allreduceMean)
 // against MPI_Allreduce of the same bytes from C, both under `mpiexec -n 2` in the same run.
-// Usage (from the repository root): node tools/bench/allreduce/run.mjs [--floats=4800000] [--iterations=20] [--rounds=7] [--ranks=2] [--bucket=1048576]
+// Usage (from the repository root): node tools/bench/allreduce/run.mjs [--floats=4800000] [--iterations=20] [--rounds=7] [--ranks=2] [--bucket=8388608]
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../../..");
@@ -19,7 +19,7 @@ const floats = arg("floats", 4_800_000); // the tiny preset's trainable paramete
 const iterations = arg("iterations", 20);
 const rounds = arg("rounds", 7);
 const ranks = arg("ranks", 2);
-const bucketFloats = arg("bucket", 1 << 20);
+const bucketFloats = arg("bucket", 1 << 23); // the layer's default (DEFAULT_BUCKET_FLOATS)
 
 const need = (cmd) => {
   try {
@@ -35,19 +35,16 @@ const work = mkdtempSync(path.join(tmpdir(), "bench-allreduce-"));
 const cBinary = path.join(work, "allreduce");
 execFileSync("mpicc", ["-O2", "-o", cBinary, path.join(here, "allreduce.c")], { stdio: "inherit" });
 
-// The distributed layer: the package's build when it exports it, else a bundle of its source
-// (placed inside packages/trainer/node_modules so that it resolves koffi like the package does).
-let bundle = path.join(trainerDir, "dist", "index.js");
-const distExports = existsSync(bundle) ? Object.keys(await import(pathToFileURL(bundle).href)) : [];
-if (!distExports.includes("initDistributed")) {
-  const cache = path.join(trainerDir, "node_modules", ".cache");
-  mkdirSync(cache, { recursive: true });
-  const dir = mkdtempSync(path.join(cache, "bench-allreduce-"));
-  bundle = path.join(dir, "distributed.js");
-  const { buildSync } = await import("esbuild");
-  buildSync({ entryPoints: [path.join(trainerDir, "src/distributed/index.ts")], bundle: true, platform: "node", format: "esm", external: ["koffi"], outfile: bundle, logLevel: "error" });
-  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
-}
+// The distributed layer, bundled from packages/trainer/src (so the figures are those of the current
+// source, whatever state dist/ is in) into packages/trainer/node_modules, where it resolves koffi
+// like the package does.
+const cache = path.join(trainerDir, "node_modules", ".cache");
+mkdirSync(cache, { recursive: true });
+const bundleDir = mkdtempSync(path.join(cache, "bench-allreduce-"));
+process.on("exit", () => rmSync(bundleDir, { recursive: true, force: true }));
+const bundle = path.join(bundleDir, "distributed.js");
+const { buildSync } = await import("esbuild");
+buildSync({ entryPoints: [path.join(trainerDir, "src/distributed/index.ts")], bundle: true, platform: "node", format: "esm", target: "node20", external: ["koffi"], outfile: bundle, logLevel: "error" });
 
 const mpiexec = (args) => execFileSync("mpiexec", ["-n", String(ranks), ...args], { encoding: "utf8" });
 const parse = (out, tag) => {

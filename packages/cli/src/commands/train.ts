@@ -43,7 +43,10 @@ export async function runTrain(args: ParsedArgs, command: string, craft: boolean
 
 export async function trainWithConfig(run: RunConfig, options: { quiet?: boolean } = {}): Promise<TrainRunSummary> {
   const comm = await initDistributed({ mode: run.distributed });
-  return runDistributed(comm, async () => {
+  // Across ranks a failure must abort the whole job (no peer left hanging in a collective);
+  // alone, it propagates as a normal error.
+  const guard = <T>(body: () => Promise<T>): Promise<T> => (comm.size > 1 ? runDistributed(comm, body) : body());
+  return guard(async () => {
     const main = comm.isMainProcess;
     const device = (run.policyOverrides.device ?? run.policy?.device ?? "auto") as "auto" | "gpu" | "webgpu" | "wasm" | "cpu";
     const backend = await startBackend(device, options.quiet === true || !main);

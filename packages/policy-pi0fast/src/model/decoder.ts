@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { DecoderConfig } from "../config";
 import { applyRope, groupedAttention } from "./attention";
-import { embed, geluTanh, linear, matmul, rmsNorm } from "./ops";
+import { embed, geluTanh, linear, matmul, rmsNorm, transposeWeight } from "./ops";
 import { EMBED_TOKENS, LANGUAGE_PREFIX, decoderLayerPrefix } from "./parameters";
 import type { Params } from "./vision";
 
@@ -59,5 +59,5 @@ export function decoderStack(
 
 /** Tied output head: hidden [N, width] → logits [N, vocab]. */
 export function lmHead(params: Params, hidden: tf.Tensor): tf.Tensor {
-  return matmul(hidden, tf.transpose(params[EMBED_TOKENS]));
+  return matmul(hidden, transposeWeight(params[EMBED_TOKENS]));
 }

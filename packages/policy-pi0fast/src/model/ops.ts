@@ -29,9 +29,40 @@ export const matmul = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradS
   };
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 
+/**
+ * Pre-transposed weights for inference: decoding feeds one token per step, where transposing every
+ * weight each time would cost more than the matmuls themselves. Filled by `withTransposedWeights`.
+ */
+const transposed = new WeakMap<tf.Tensor, tf.Tensor>();
+
+/** weightᵀ, from the inference cache when present. */
+export function transposeWeight(weight: tf.Tensor): tf.Tensor {
+  return transposed.get(weight) ?? tf.transpose(weight);
+}
+
+/** Run `f` with every rank-2 weight of `params` transposed once up front (no gradients flow through these). */
+export function withTransposedWeights<T>(params: Readonly<Record<string, tf.Tensor>>, f: () => T): T {
+  const made: tf.Tensor[] = [];
+  for (const w of Object.values(params)) {
+    if (w.rank === 2 && !transposed.has(w)) {
+      const t = tf.keep(tf.transpose(w));
+      transposed.set(w, t);
+      made.push(w);
+    }
+  }
+  try {
+    return f();
+  } finally {
+    for (const w of made) {
+      transposed.get(w)?.dispose();
+      transposed.delete(w);
+    }
+  }
+}
+
 /** PyTorch Linear on rows: x [N, in], weight [out, in], bias [out] → [N, out]. */
 export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
-  const y = matmul(x, tf.transpose(weight));
+  const y = matmul(x, transposeWeight(weight));
   return bias ? tf.add(y, bias) : y;
 }
 

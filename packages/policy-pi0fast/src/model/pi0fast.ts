@@ -4,6 +4,7 @@ import type { ModelInputs } from "../inputs";
 import { maskBias, ropeTables, sequenceLayout, type SequenceLayout } from "./attention";
 import { decoderStack, embedTokens, lmHead, type LayerCache } from "./decoder";
 import { visionTower, type Params } from "./vision";
+import { withTransposedWeights } from "./ops";
 
 /**
  * pi0-FAST forward, loss and greedy decoding (LeRobot `PI0FastPytorch.forward`,
@@ -228,6 +229,10 @@ function pickTokens(logits: Float32Array, batchSize: number, vocab: number, opti
  * features are computed once in both).
  */
 export function decodeGreedy(params: Params, config: ModelConfig, inputs: ModelInputs, options: DecodeOptions): number[][] {
+  return withTransposedWeights(params, () => decodeWith(params, config, inputs, options));
+}
+
+function decodeWith(params: Params, config: ModelConfig, inputs: ModelInputs, options: DecodeOptions): number[][] {
   const B = inputs.batchSize;
   const vocab = config.decoder.vocab_size;
   const D = config.decoder.width;

@@ -8,4 +8,3 @@ export {
   type DistributedOptions,
 } from "./init.js";
 export { singleProcessCommunicator } from "./single.js";
-export { describeProcesses } from "./mpi.js";

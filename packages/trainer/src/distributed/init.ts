@@ -13,7 +13,7 @@ export interface DistributedOptions {
    * the CRAFT_COLLECTIVE_TIMEOUT_S environment variable, else 300.
    */
   readonly timeoutS?: number;
-  /** Floats per MPI_Allreduce bucket (default 1 Mi = 4 MiB). */
+  /** Floats per MPI_Allreduce bucket (default 8 Mi floats = 32 MiB). */
   readonly bucketFloats?: number;
   /** MPI library to load (default: libmpich.so.12, then libmpi.so.12, then libmpi.so.40; or CRAFT_MPI_LIB). */
   readonly library?: string;

@@ -1,0 +1,124 @@
+import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { METRIC_KEYS } from "@craft/trainer";
+import { craft, MICRO_POLICY, syntheticPair, tempDir } from "./helpers.js";
+
+let data: { reach: string; push: string };
+
+beforeAll(async () => {
+  data = await syntheticPair();
+}, 120_000);
+
+const readMetrics = (dir: string) =>
+  readFileSync(join(dir, "metrics.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, number | null>);
+
+describe("craft train / train-craft end to end", () => {
+  it("the dry run exits 0 and writes a checkpoint", async () => {
+    const out = join(tempDir("dry"), "craft_dryrun");
+    const r = await craft(["train-craft", ...MICRO_POLICY, `--dataset.root=${data.push}`, "--batch_size=8", "--steps=1", `--output_dir=${out}`]);
+    expect(r.code, r.stderr).toBe(0);
+    const ckpt = join(out, "checkpoints", "000001");
+    expect(existsSync(join(ckpt, "pretrained_model", "model.safetensors"))).toBe(true);
+    expect(existsSync(join(ckpt, "pretrained_model", "config.json"))).toBe(true);
+    expect(existsSync(join(ckpt, "training_state"))).toBe(true);
+    expect(existsSync(join(out, "checkpoints", "last", "pretrained_model", "model.safetensors"))).toBe(true);
+    const cfg = JSON.parse(readFileSync(join(out, "train_config.json"), "utf8"));
+    expect(cfg.craft.enable).toBe(true);
+    expect(cfg.backend.name).toBe("cpu");
+  });
+
+  it("baseline and CRaFT runs write checkpoints and metrics with the expected keys", async () => {
+    const base = join(tempDir("base"), "run");
+    const r1 = await craft(["train", ...MICRO_POLICY, `--dataset.root=${data.reach}`, "--batch_size=4", "--steps=4", "--log_freq=2", "--save_freq=2", `--output_dir=${base}`]);
+    expect(r1.code, r1.stderr).toBe(0);
+    expect(readdirSync(join(base, "checkpoints")).sort()).toEqual(["000002", "000004", "last"]);
+    const m1 = readMetrics(base);
+    expect(m1.map((m) => m.step)).toEqual([2, 4]);
+    for (const key of ["step", "loss", "task_loss", "grad_norm", "lr", "step_time_s", "samples_per_s"]) expect(m1[0]).toHaveProperty(key);
+
+    const craftDir = join(tempDir("craft"), "run");
+    const r2 = await craft([
+      "train-craft",
+      `--policy.path=${base}`,
+      "--policy.device=cpu",
+      `--dataset.root=${data.push}`,
+      `--craft.anchor_dataset_path=${data.reach}`,
+      "--craft.initial_lambda=1.0",
+      "--craft.epsilon_start=1.0",
+      "--craft.epsilon_end=0.1",
+      "--batch_size=4",
+      "--steps=3",
+      "--log_freq=1",
+      `--output_dir=${craftDir}`,
+    ]);
+    expect(r2.code, r2.stderr).toBe(0);
+    const m2 = readMetrics(craftDir);
+    expect(m2).toHaveLength(3);
+    for (const key of METRIC_KEYS) expect(m2[2]).toHaveProperty(key);
+    expect(typeof m2[0].retention_loss).toBe("number");
+    expect(m2[0].lambda).toBe(1);
+    expect(m2[2].epsilon).toBeLessThan(m2[0].epsilon as number);
+  });
+
+  it("CRaFT with surgery=none, λ=0 and λ_lr=0 reproduces the baseline's losses exactly", async () => {
+    const common = [...MICRO_POLICY, `--dataset.root=${data.push}`, "--batch_size=4", "--steps=3", "--log_freq=1", "--seed=7"];
+    const a = join(tempDir("eqa"), "run");
+    const b = join(tempDir("eqb"), "run");
+    expect((await craft(["train", ...common, `--output_dir=${a}`])).code).toBe(0);
+    const r = await craft([
+      "train-craft",
+      ...common,
+      `--output_dir=${b}`,
+      `--craft.anchor_dataset_path=${data.reach}`,
+      "--craft.surgery=none",
+      "--craft.initial_lambda=0",
+      "--craft.lambda_lr=0",
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const baseline = readMetrics(a).map((m) => m.task_loss);
+    const crafted = readMetrics(b).map((m) => m.task_loss);
+    expect(crafted).toEqual(baseline);
+    // and the constraint machinery really ran: retention losses were measured
+    expect(readMetrics(b).every((m) => typeof m.retention_loss === "number")).toBe(true);
+  });
+});
+
+describe("flags", () => {
+  it("an unknown flag is an error naming it and the accepted ones", async () => {
+    const r = await craft(["train", "--dataset.root=x", "--craft.initial_lamda=2"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown flag --craft\.initial_lamda/);
+    expect(r.stderr).toMatch(/--craft\.initial_lambda/);
+  });
+
+  it("a bad value names the field, what was expected and what was given", async () => {
+    const r = await craft(["train-craft", `--dataset.root=${data.push}`, "--craft.epsilon_end=x", "--output_dir=/tmp/never"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/craft\.epsilon_end/);
+    expect(r.stderr).toMatch(/"x"/);
+    const r2 = await craft(["train", `--dataset.root=${data.push}`, "--policy.type=act"]);
+    expect(r2.stderr).toMatch(/policy\.type: expected "pi0_fast"/);
+    const r3 = await craft(["train", `--dataset.root=${data.push}`, "--policy.preset=huge"]);
+    expect(r3.stderr).toMatch(/policy\.preset: expected one of tiny, small, paligemma_3b/);
+  });
+
+  it("a missing dataset names the directory that was expected", async () => {
+    const r = await craft(["train", "--dataset.repo_id=lerobot/nope", "--steps=1", `--output_dir=${tempDir("missing")}/o`]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/lerobot\/nope/);
+  });
+
+  it("--help works on every command", async () => {
+    for (const cmd of ["train", "train-craft", "eval", "dataset", "tokenizer", "report", "quickstart"]) {
+      const r = await craft([cmd, "--help"]);
+      expect(r.code, cmd).toBe(0);
+      expect(r.stdout).toMatch(/--/);
+    }
+    const r = await craft(["train-craft", "--help"]);
+    expect(r.stdout).toMatch(/--craft\.epsilon_end/);
+  });
+});

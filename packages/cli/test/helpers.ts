@@ -1,0 +1,65 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { makeSyntheticDataset } from "@craft/datasets";
+import { main } from "../src/index.js";
+
+/** A pi0-FAST small enough for a test step in well under a second: same code, fewer and narrower layers. */
+export const MICRO_POLICY = [
+  "--policy.type=pi0_fast",
+  "--policy.preset=tiny",
+  "--policy.vision.width=32",
+  "--policy.vision.depth=1",
+  "--policy.vision.mlp_dim=64",
+  "--policy.vision.heads=2",
+  "--policy.vision.image_size=32",
+  "--policy.vision.patch_size=8",
+  "--policy.image_resolution=[32,32]",
+  "--policy.decoder.width=64",
+  "--policy.decoder.depth=1",
+  "--policy.decoder.mlp_dim=128",
+  "--policy.decoder.heads=2",
+  "--policy.decoder.head_dim=32",
+  "--policy.decoder.vocab_size=1024",
+  "--policy.chunk_size=5",
+  "--policy.n_action_steps=5",
+  "--policy.max_action_tokens=32",
+  "--policy.max_decoding_steps=32",
+  "--policy.optimizer_lr=0.001",
+  "--policy.device=cpu",
+  "--tokenizer.vocab_size=256",
+];
+
+export const tempDir = (prefix: string) => mkdtempSync(join(tmpdir(), `craft-cli-${prefix}-`));
+
+export async function syntheticPair(): Promise<{ reach: string; push: string }> {
+  const dir = tempDir("data");
+  const reach = join(dir, "reach");
+  const push = join(dir, "push");
+  await makeSyntheticDataset(reach, { task: "reach", episodes: 3, seed: 0, imageSize: 32 });
+  await makeSyntheticDataset(push, { task: "push", episodes: 3, seed: 1, imageSize: 32 });
+  return { reach, push };
+}
+
+/** Runs the CLI in-process, capturing what it prints. */
+export async function craft(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = console.log;
+  const error = console.error;
+  const write = process.stderr.write.bind(process.stderr);
+  console.log = (...a: unknown[]) => void out.push(a.join(" "));
+  console.error = (...a: unknown[]) => void err.push(a.join(" "));
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    err.push(String(chunk));
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    const code = await main(argv);
+    return { code, stdout: out.join("\n"), stderr: err.join("\n") };
+  } finally {
+    console.log = log;
+    console.error = error;
+    process.stderr.write = write;
+  }
+}

@@ -1,0 +1,16 @@
+import { openDataset, createLoader, deltaTimestampsForChunk, datasetInfoReport, makeSyntheticDataset, buildAnchorCache, openAnchorSet } from "@craft/datasets";
+import { rmSync } from "node:fs";
+const root = "../shared/datasets/so101-pick-orange-cube";
+console.log((await datasetInfoReport(root)).split("\n").slice(0, 5).join("\n"));
+const ds = await openDataset(root, { exclude: ["observation.images.front", "observation.images.top"], deltaTimestamps: { action: deltaTimestampsForChunk(30, 50) } });
+const loader = createLoader(ds, { batchSize: 32, seed: 0, cycle: true, prefetch: 2 });
+const batch = await loader.next();
+console.log(batch.features.action.shape, batch.features.action_is_pad.shape, batch.features["observation.state"].shape, batch.task[0]);
+const saved = JSON.stringify(loader.position()); loader.restore(JSON.parse(saved));
+rmSync("/tmp/readme-ds", { recursive: true, force: true });
+await makeSyntheticDataset("/tmp/readme-ds/reach", { task: "reach", episodes: 50, seed: 0 });
+await makeSyntheticDataset("/tmp/readme-ds/push", { task: "push", episodes: 50, seed: 0 });
+await buildAnchorCache("/tmp/readme-ds/reach", "/tmp/readme-ds/reach-anchors", { numSamples: 256, seed: 0, deltaTimestamps: { action: deltaTimestampsForChunk(10, 10) } });
+const anchors = await openAnchorSet("/tmp/readme-ds/reach-anchors");
+const anchorBatches = createLoader(anchors, { batchSize: 16, seed: 1, cycle: true });
+console.log((await anchorBatches.next()).features.action.shape);
