@@ -1,5 +1,6 @@
 import { DATASET_FLAGS } from "./commands/dataset.js";
 import { EVAL_FLAGS } from "./commands/eval.js";
+import { EXPERIMENT_FLAGS } from "./commands/experiment.js";
 import { REPORT_FLAGS } from "./commands/report.js";
 import { TOKENIZER_FLAGS } from "./commands/tokenizer.js";
 import { TRAIN_FLAGS } from "./runConfig.js";
@@ -67,6 +68,15 @@ ${list(DATASET_FLAGS["build-anchor-cache"])}
 
 Accepted flags:
 ${list(TOKENIZER_FLAGS)}
+`,
+  experiment: `craft experiment retention --output_dir=DIR [--preset=quick|full] [--seeds=[0,1,2]]
+
+Pre-trains a tiny pi0-FAST on task A (reach) until its held-out loss plateaus, fine-tunes it on task B
+(push) four ways — naive, replay, CRaFT, CRaFT without surgery — from the same base and seed, measures
+both tasks on held-out episodes and writes DIR/summary.json. quick: one seed, a few minutes; full: three seeds.
+
+Accepted flags:
+${list(EXPERIMENT_FLAGS)}
 `,
   report: `craft report --output_dir=DIR — writes DIR/report/index.html and PNG figures (loss, λ/ε, conflicts, comparison table)
 

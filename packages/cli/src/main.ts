@@ -1,5 +1,6 @@
 import { runDataset } from "./commands/dataset.js";
 import { runEval } from "./commands/eval.js";
+import { runExperiment } from "./commands/experiment.js";
 import { runQuickstart, QUICKSTART_HELP } from "./commands/quickstart.js";
 import { runReport } from "./commands/report.js";
 import { runTokenizer } from "./commands/tokenizer.js";
@@ -44,6 +45,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await runTokenizer(sub, args);
       case "report":
         return await runReport(args);
+      case "experiment":
+        return await runExperiment(sub, args);
       case "quickstart":
         return await runQuickstart(args);
       default:

@@ -97,6 +97,32 @@ const uint8Binary = (name: string, rows: readonly Uint8Array[]): BuiltColumn => 
   return { name, data: makeData({ type: new Binary(), length: rows.length, nullCount: 0, valueOffsets: offsets, data: bytes } as never) };
 };
 
+const chunksOf = <T>(xs: readonly T[], n: number): T[][] => Array.from({ length: Math.ceil(xs.length / n) }, (_, i) => xs.slice(i * n, (i + 1) * n));
+
+const sequential = async <A, B>(xs: readonly A[], f: (a: A) => Promise<B>): Promise<B[]> => {
+  const out: B[] = [];
+  for (const x of xs) out.push(await f(x));
+  return out;
+};
+
+/** Concatenate batches along the batch axis (same features and per-row shapes). */
+const concatBatches = (batches: readonly Batch[]): Batch => {
+  if (batches.length === 1) return batches[0]!;
+  const size = batches.reduce((a, b) => a + b.size, 0);
+  const features: Record<string, ArrayTensor> = {};
+  for (const [key, first] of Object.entries(batches[0]!.features)) {
+    const Ctor = first.data.constructor as new (n: number) => Float32Array | Uint8Array | Int32Array;
+    const data = new Ctor(batches.reduce((a, b) => a + b.features[key]!.data.length, 0));
+    let off = 0;
+    for (const b of batches) {
+      data.set(b.features[key]!.data as never, off);
+      off += b.features[key]!.data.length;
+    }
+    features[key] = { data, shape: [size, ...first.shape.slice(1)] };
+  }
+  return { size, features, task: batches.flatMap((b) => b.task) };
+};
+
 const dtypeOf = (a: ArrayTensor): "float32" | "uint8" | "int32" => (a.data instanceof Float32Array ? "float32" : a.data instanceof Uint8Array ? "uint8" : "int32");
 
 /** `craft dataset build-anchor-cache`: select frames from a dataset and store them ready to load. */
@@ -111,7 +137,7 @@ export const buildAnchorCache = async (datasetRoot: string, output: string, opti
       throw new DatasetError("InvalidOption", { file: output, field: "output", expected: "an empty directory or an existing anchor cache" });
     }
     const positions = stratifiedSelection(ds.episodes, options.numSamples, options.seed);
-    const batch = await ds.getFrames(positions);
+    const batch = concatBatches(await sequential(chunksOf(positions, 256), (p) => ds.getFrames(p)));
     const columns: BuiltColumn[] = [];
     const columnSpecs: Record<string, t.TypeOf<typeof ColumnCodec>> = {};
     for (const [key, tensor] of Object.entries(batch.features)) {

@@ -1,6 +1,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import { cpus } from "node:os";
 import { DatasetError } from "./errors.js";
 
 /** What ffprobe says about a video's first stream. */
@@ -118,11 +119,16 @@ export const decodeFrames = (req: DecodeRequest, onFrames?: (frames: number, dat
 export class VideoWindowCache {
   private readonly windows = new Map<string, DecodingWindow>();
   private bytes = 0;
+  private readonly slots: Slots;
 
   constructor(
     readonly windowFrames: number,
     readonly maxBytes: number,
-  ) {}
+    /** ffmpeg processes running at once (a shuffled batch can touch many windows). */
+    maxProcesses = Math.max(2, cpus().length),
+  ) {
+    this.slots = new Slots(maxProcesses);
+  }
 
   /** RGB frame number `fileFrame` (0-based, at fileFrame/fps) of a file holding `fileFrames` frames. */
   frame(file: string, field: string, fileFrame: number, fileFrames: number, fps: number, width: number, height: number): Promise<Uint8Array> {
@@ -132,7 +138,7 @@ export class VideoWindowCache {
     const key = `${file}|${w}|${width}x${height}`;
     let win = this.windows.get(key);
     if (win === undefined) {
-      win = new DecodingWindow({ file, field, start: first / fps, numFrames: count, fps, width, height }, first, () => this.evict(key));
+      win = new DecodingWindow({ file, field, start: first / fps, numFrames: count, fps, width, height }, first, () => this.evict(key), this.slots);
       this.windows.set(key, win);
       this.bytes += win.size;
       this.trim(key);
@@ -163,6 +169,23 @@ export class VideoWindowCache {
   }
 }
 
+/** A counting semaphore: at most `n` tasks run at once, the rest wait in FIFO order. */
+class Slots {
+  private running = 0;
+  private readonly queue: (() => void)[] = [];
+  constructor(private readonly n: number) {}
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.running >= this.n) await new Promise<void>((r) => this.queue.push(r));
+    this.running++;
+    try {
+      return await task();
+    } finally {
+      this.running--;
+      this.queue.shift()?.();
+    }
+  }
+}
+
 /** One window being decoded: frames are handed out as soon as ffmpeg has written them. */
 class DecodingWindow {
   readonly size: number;
@@ -177,14 +200,19 @@ class DecodingWindow {
     private readonly req: DecodeRequest,
     private readonly first: number,
     private readonly onFail: () => void,
+    slots: Slots,
   ) {
     this.frameBytes = req.width * req.height * 3;
     this.size = req.numFrames * this.frameBytes;
-    decodeFrames(req, (frames, data) => {
-      this.ready = frames;
-      this.data = data;
-      this.flush();
-    }).then(
+    slots
+      .run(() =>
+        decodeFrames(req, (frames, data) => {
+          this.ready = frames;
+          this.data = data;
+          this.flush();
+        }),
+      )
+      .then(
       (r) => {
         this.result = r;
         this.ready = r.frames;
@@ -236,11 +264,14 @@ class DecodingWindow {
 /** Video codecs the writer can use, best first (LeRobot's default is SVT-AV1). */
 export type VideoCodec = "libsvtav1" | "libaom-av1" | "libx264";
 
-/** The best available encoder in this ffmpeg build. */
-export const pickVideoCodec = (): VideoCodec => {
+/** The best available encoder in this ffmpeg build for frames of this size (SVT-AV1 needs ≥ 64×64). */
+export const pickVideoCodec = (width = 64, height = 64): VideoCodec => {
   const r = spawnSync("ffmpeg", ["-hide_banner", "-encoders"], { encoding: "utf8" });
   const text = r.stdout ?? "";
-  for (const c of ["libsvtav1", "libaom-av1", "libx264"] as const) if (text.includes(` ${c} `)) return c;
+  for (const c of ["libsvtav1", "libaom-av1", "libx264"] as const) {
+    if (c === "libsvtav1" && (width < 64 || height < 64)) continue;
+    if (text.includes(` ${c} `)) return c;
+  }
   throw new DatasetError("FfmpegMissing", { file: "ffmpeg", field: "encoders", expected: "libsvtav1, libaom-av1 or libx264" });
 };
 
@@ -263,7 +294,7 @@ export const encodeVideo = async (
 ): Promise<void> => {
   requireFfmpeg(file, "video");
   mkdirSync(dirname(file), { recursive: true });
-  const codec = opts.codec ?? pickVideoCodec();
+  const codec = opts.codec ?? pickVideoCodec(opts.width, opts.height);
   const args = ["-v", "error", "-nostdin", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", `${opts.width}x${opts.height}`, "-r", String(opts.fps), "-i", "pipe:0", ...codecArgs(codec), "-pix_fmt", "yuv420p", "-movflags", "+faststart", file];
   const child = spawn("ffmpeg", args, { stdio: ["pipe", "ignore", "pipe"] });
   let stderr = "";
@@ -284,5 +315,9 @@ export const encodeVideo = async (
   }
   child.stdin.end();
   const code = await done;
-  if (code !== 0) throw new DatasetError("CorruptVideo", { file, field: "video", expected: `ffmpeg (${codec}) to encode the frames`, actual: stderr.trim().split("\n")[0] ?? `exit ${code}` });
+  if (code !== 0) {
+    const lines = stderr.trim().split("\n");
+    const why = lines.find((l) => /error/i.test(l)) ?? lines[lines.length - 1] ?? `exit ${code}`;
+    throw new DatasetError("CorruptVideo", { file, field: "video", expected: `ffmpeg (${codec}) to encode ${opts.width}x${opts.height} frames`, actual: why });
+  }
 };

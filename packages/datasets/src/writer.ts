@@ -76,7 +76,8 @@ export const writeDataset = async (root: string, options: WriteDatasetOptions): 
   const floatKeys = Object.keys(features).filter((k) => features[k]!.dtype === "float32");
   const imageKeys = Object.keys(features).filter((k) => features[k]!.dtype === "image");
   const useVideo = options.video === true && imageKeys.length > 0;
-  const codec = useVideo ? (options.videoCodec ?? pickVideoCodec()) : undefined;
+  const smallest = Math.min(...imageKeys.flatMap((k) => features[k]!.shape.slice(0, 2)));
+  const codec = useVideo ? (options.videoCodec ?? pickVideoCodec(smallest, smallest)) : undefined;
 
   const tasks: string[] = [];
   const taskIndexOf = (t: string) => {

@@ -98,4 +98,18 @@ describe("anchor sets", () => {
     expect([0, 1, 2, 3].map((e) => eps.filter((x) => x === e).length)).toEqual([10, 10, 10, 10]);
     expect((await caught(() => buildAnchorCache(SO101, join(dir, "x"), { numSamples: 5000, seed: 0, exclude: SO101_VIDEO_KEYS })))._tag).toBe("InvalidOption");
   });
+
+  it("gather large selections in pieces without changing a value", async () => {
+    const out = join(dir, "so101-big");
+    const deltas = { action: deltaTimestampsForChunk(30, 10) };
+    const m = await buildAnchorCache(SO101, out, { numSamples: 600, seed: 9, exclude: SO101_VIDEO_KEYS, deltaTimestamps: deltas });
+    const cache = await openAnchorSet(out, { deltaTimestamps: deltas });
+    const ds = await openDataset(SO101, { exclude: SO101_VIDEO_KEYS, deltaTimestamps: deltas });
+    const rows = [0, 255, 256, 511, 512, 599];
+    const got = await cache.getFrames(rows);
+    const want = await ds.getFrames(rows.map((r) => m.selection.positions[r]!));
+    expect(Array.from(got.features.action!.data)).toEqual(Array.from(want.features.action!.data));
+    expect(Array.from(got.features.action_is_pad!.data)).toEqual(Array.from(want.features.action_is_pad!.data));
+    expect(Array.from(got.features.index!.data)).toEqual(rows.map((r) => m.selection.positions[r]!));
+  });
 });

@@ -84,6 +84,11 @@ describe("writer → reader, v3.0", () => {
     const { parquetMetadata } = await import("hyparquet");
     const md = parquetMetadata(ab);
     expect(md.row_groups[0]!.columns.every((c) => c.meta_data!.codec === "SNAPPY")).toBe(true);
+    // pandas/HF metadata sit in the footer key-value metadata where pyarrow looks for them
+    const hf = md.key_value_metadata!.find((k) => k.key === "huggingface");
+    expect(JSON.parse(hf!.value!).info.features["observation.images.front"]).toEqual({ _type: "Image" });
+    const tb = tasks.buffer.slice(tasks.byteOffset, tasks.byteOffset + tasks.byteLength);
+    expect(parquetMetadata(tb).key_value_metadata!.map((k) => k.key)).toContain("pandas");
   });
 
   it("encodes images as MP4 (episodes concatenated) and decodes each frame at its timestamp", async () => {

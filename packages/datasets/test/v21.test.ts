@@ -1,6 +1,7 @@
 import { join } from "node:path";
+import { readFileSync, writeFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { openDataset, datasetInfoReport, deltaTimestampsForChunk } from "../src/index.js";
+import { openDataset, datasetInfoReport, deltaTimestampsForChunk, encodeVideo } from "../src/index.js";
 import { tempDir } from "./helpers.js";
 import { buildV21 } from "./v21Layout.js";
 
@@ -47,5 +48,36 @@ describe("LeRobot v2.1 layout", () => {
     expect(text).toContain("version:   v2.1");
     expect(text).toMatch(/ok\s+data\/chunk-001\/episode_000002\.parquet/);
     expect(text).toMatch(/ok\s+meta\/episodes_stats\.jsonl/);
+  });
+});
+
+describe("LeRobot v2.1 layout with videos", () => {
+  const dir = tempDir("v21v");
+
+  it("decodes per-episode MP4s found through video_path (chunk/video_key/episode templates)", async () => {
+    const root = join(dir, "v");
+    const lengths = [6, 8];
+    buildV21(root, lengths);
+    const key = "observation.images.cam";
+    const info = JSON.parse(readFileSync(join(root, "meta/info.json"), "utf8"));
+    info.features[key] = { dtype: "video", shape: [64, 64, 3], names: ["height", "width", "channels"], info: { "video.fps": 20, "video.codec": "av1" } };
+    writeFileSync(join(root, "meta/info.json"), JSON.stringify(info));
+    const colour = (e: number, f: number) => [(e * 120 + f * 30) % 256, 255 - f * 25, 60 + e * 100];
+    for (const [e, len] of lengths.entries()) {
+      const frames = Array.from({ length: len }, (_, f) => {
+        const img = new Uint8Array(64 * 64 * 3);
+        for (let i = 0; i < 64 * 64; i++) img.set(colour(e, f), i * 3);
+        return img;
+      });
+      await encodeVideo(join(root, `videos/chunk-000/${key}/episode_${String(e).padStart(6, "0")}.mp4`), frames, { width: 64, height: 64, fps: 20 });
+    }
+    const ds = await openDataset(root);
+    const b = await ds.getFrames([0, 5, 6, 13]);
+    const img = b.features[key]!;
+    expect(img.shape).toEqual([4, 64, 64, 3]);
+    [[0, 0], [0, 5], [1, 0], [1, 7]].forEach(([e, f], r) => {
+      const px = img.data.subarray((r * 64 * 64 + 32 * 64 + 32) * 3, (r * 64 * 64 + 32 * 64 + 32) * 3 + 3);
+      colour(e!, f!).forEach((c, ch) => expect(Math.abs(px[ch]! - c)).toBeLessThan(12));
+    });
   });
 });

@@ -236,11 +236,15 @@ export class Pi0FastPolicy {
     return { actions: decoded.actions, invalid: decoded.invalid, tokens };
   }
 
-  /** Copies of every parameter (frozen ones included), by checkpoint name. */
-  getParameters(): NamedArrays {
+  /**
+   * Copies of the trainable parameters by checkpoint name (the trainer's contract); with
+   * `includeFrozen`, of every parameter.
+   */
+  getParameters(options: { readonly includeFrozen?: boolean } = {}): NamedArrays {
     this.check();
     const out: NamedArrays = {};
-    for (const [name, t] of Object.entries(this.params)) out[name] = (t.dataSync() as Float32Array).slice();
+    const names = options.includeFrozen ? Object.keys(this.params) : this.trainable;
+    for (const name of names) out[name] = (this.params[name].dataSync() as Float32Array).slice();
     return out;
   }
 
@@ -269,7 +273,7 @@ export class Pi0FastPolicy {
     this.check();
     const out = join(dir, "pretrained_model");
     await mkdir(out, { recursive: true });
-    const params = this.getParameters();
+    const params = this.getParameters({ includeFrozen: true });
     const tensors: Record<string, { dtype: "F32"; shape: number[]; data: Float32Array }> = {};
     for (const [name, data] of Object.entries(params)) tensors[name] = { dtype: "F32", shape: this.shapes[name], data };
     tensors[LM_HEAD] = { dtype: "F32", shape: this.shapes[EMBED_TOKENS], data: params[EMBED_TOKENS] };

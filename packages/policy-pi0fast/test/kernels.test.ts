@@ -24,10 +24,13 @@ const size = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
 async function runOn(backend: string, f: () => tf.Tensor[]): Promise<Float32Array[]> {
   await tf.setBackend(backend);
   const before = tf.memory().numTensors;
+  // Intermediates our kernels allocate on the backend (transposes, per-batch slices) must be freed too.
+  const dataIdsBefore = tf.engine().backend.numDataIds();
   const outs = tf.tidy(f);
   const values = outs.map((t) => Float32Array.from(t.dataSync()));
   tf.dispose(outs);
   expect(tf.memory().numTensors).toBe(before);
+  expect(tf.engine().backend.numDataIds()).toBe(dataIdsBefore);
   return values;
 }
 

@@ -116,6 +116,26 @@ describe("pi0-FAST loss", () => {
   });
 });
 
+describe("empty cameras", () => {
+  it("a camera empty in every sample gives the same loss as leaving it out", () => {
+    const config = microConfig();
+    const params = microParams(config);
+    const base = handInputs(config);
+    const [B, , H, W] = base.imageShape;
+    const per = H * W * 3;
+    // sample 0 and 1: camera 1 empty in both → equivalent to a one-camera batch
+    const twoCams = { ...base, imageMask: Uint8Array.from([1, 0, 1, 0]) };
+    const oneCamImages = new Float32Array(B * per);
+    for (let b = 0; b < B; b++) oneCamImages.set(base.images.subarray(b * 2 * per, b * 2 * per + per), b * per);
+    const oneCam: ModelInputs = { ...base, images: oneCamImages, imageShape: [B, 1, H, W, 3], imageMask: Uint8Array.from([1, 1]) };
+    expect(lossOf(params, config, twoCams)).toBeCloseTo(lossOf(params, config, oneCam), 5);
+    // and with no camera at all the vision tower is skipped but the loss is still defined
+    const none = { ...base, imageMask: new Uint8Array(4) };
+    expect(Number.isFinite(lossOf(params, config, none))).toBe(true);
+    disposeAll(params);
+  });
+});
+
 describe("gradients", () => {
   it("match central finite differences on a micro model", () => {
     const config = microConfig();

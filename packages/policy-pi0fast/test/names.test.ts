@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { pi0FastConfig } from "../src/config";
 import { checkpointShapes, parameterCount, parameterShapes } from "../src/model/parameters";
+import { modelFlops } from "../src/model/flops";
 
 /**
  * The expected layout of LeRobot's pi0_fast checkpoint for PaliGemma-3B, written from the published
@@ -75,5 +76,24 @@ describe("parameter names", () => {
     expect(shapes["model.paligemma_with_expert.paligemma.model.language_model.layers.3.self_attn.k_proj.weight"]).toEqual([64, 256]);
     expect(shapes["model.paligemma_with_expert.paligemma.model.language_model.layers.4.self_attn.k_proj.weight"]).toBeUndefined();
     expect(shapes["model.paligemma_with_expert.paligemma.model.language_model.embed_tokens.weight"]).toEqual([2048, 256]);
+  });
+});
+
+describe("model FLOPs", () => {
+  it("counts 2·m·n·k per matmul, written out by hand for a one-layer model", () => {
+    const config = {
+      vision: { image_size: 16, patch_size: 8, width: 8, depth: 1, mlp_dim: 16, heads: 2 },
+      decoder: { width: 12, depth: 1, mlp_dim: 20, heads: 2, kv_heads: 1, head_dim: 4, vocab_size: 50 },
+    };
+    const f = modelFlops(config, { batchSize: 3, cameras: 2, promptLength: 5, actionLength: 7 });
+    // vision, per image: 4 patches of 192 values
+    const N = 4;
+    const perImage = 2 * N * 192 * 8 + (4 * 2 * N * 8 * 8 + 2 * 2 * N * N * 8 + 2 * 2 * N * 8 * 16) + 2 * N * 8 * 12;
+    expect(f.vision).toBe(3 * 2 * perImage);
+    const L = 2 * N + 5 + 7;
+    const decoder = 2 * L * 12 * 8 + 2 * 2 * L * 12 * 4 + 2 * L * 8 * 12 + 2 * 2 * 2 * L * L * 4 + 3 * 2 * L * 12 * 20;
+    expect(f.decoder).toBe(3 * decoder);
+    expect(f.lmHead).toBe(3 * 2 * 6 * 12 * 50);
+    expect(f.trainingStep).toBe(3 * (f.vision + f.decoder + f.lmHead));
   });
 });

@@ -119,8 +119,8 @@ describe("Pi0FastPolicy (tiny preset, so101)", () => {
     const config = JSON.parse(readFileSync(join(dir, "pretrained_model", "config.json"), "utf8"));
     expect(config.preset).toBe("tiny");
     const loaded = await loadPi0FastPolicy(dir);
-    const a = policy.getParameters();
-    const b = loaded.getParameters();
+    const a = policy.getParameters({ includeFrozen: true });
+    const b = loaded.getParameters({ includeFrozen: true });
     expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
     for (const name of Object.keys(a)) {
       expect(b[name].length).toBe(a[name].length);
@@ -143,6 +143,8 @@ describe("Pi0FastPolicy (tiny preset, so101)", () => {
     expect(names.some((n) => n.endsWith("embed_tokens.weight"))).toBe(false);
     expect(names).toContain("model.paligemma_with_expert.paligemma.model.language_model.layers.0.mlp.up_proj.weight");
     expect(names).toContain("model.paligemma_with_expert.paligemma.model.multi_modal_projector.linear.weight");
+    expect(Object.keys(policy.getParameters()).sort()).toEqual([...names].sort());
+    expect(Object.keys(policy.getParameters({ includeFrozen: true })).length).toBe(Object.keys(policy.shapes).length);
     expect(policy.noWeightDecay("model.paligemma_with_expert.paligemma.model.language_model.norm.weight")).toBe(true);
     expect(policy.noWeightDecay("model.paligemma_with_expert.paligemma.model.language_model.layers.0.mlp.up_proj.weight")).toBe(false);
     policy.dispose();

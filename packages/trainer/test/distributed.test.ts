@@ -192,6 +192,13 @@ describe("MPI collectives under mpiexec -n 2", () => {
     // MPICH's own "application called MPI_Abort" line races with the teardown; ours is printed first.
   });
 
+  it("a rank that exits non-zero without finalizing aborts the job with its exit code", async () => {
+    const r = await mpiexec(2, "collectives.mjs", ["exit"]);
+    expect(r.code).toBe(3);
+    expect(r.seconds).toBeLessThan(60);
+    expect(r.stderr).toContain("rank 1: exiting with code 3; aborting the MPI job");
+  });
+
   it("a rank stuck outside the collective trips the watchdog of the waiting rank", async () => {
     const r = await mpiexec(2, "collectives.mjs", ["hang"], { CRAFT_COLLECTIVE_TIMEOUT_S: "2" });
     expect(r.code).not.toBe(0);

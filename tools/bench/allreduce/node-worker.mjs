@@ -11,7 +11,9 @@ const n = Number(floats);
 const buf = new Float32Array(n);
 for (let i = 0; i < n; i++) buf[i] = (i % 97) * 1e-3;
 const reduce = op === "sum" ? (b) => comm.allreduceSum(b) : (b) => comm.allreduceMean(b);
-for (let i = 0; i < 3; i++) await reduce(buf);
+// Warm-up: the JIT and the GC threads are busy right after start-up; let them settle first.
+for (let i = 0; i < 10; i++) await reduce(buf);
+await new Promise((resolve) => setTimeout(resolve, 200));
 await comm.barrier();
 const t0 = process.hrtime.bigint();
 for (let i = 0; i < Number(iterations); i++) await reduce(buf);

@@ -8,6 +8,7 @@ import { registerBatchMatMul } from "./kernels/BatchMatMul";
 import { registerFusedMatMul } from "./kernels/_FusedMatMul";
 import { registerUnsortedSegmentSum } from "./kernels/UnsortedSegmentSum";
 import { matMulRouting } from "./matmulPaths";
+import { moduleDirectory } from "./moduleLocation";
 import { loadNativeBlas, type NativeBlasLoad } from "./nativeBlas";
 
 export type BackendDevice = "auto" | "gpu" | "webgpu" | "wasm" | "cpu";
@@ -92,7 +93,8 @@ async function tryWebGpu(): Promise<Attempt> {
 /** Directory of tfjs-backend-wasm's dist, where its .wasm binaries live, with a trailing slash. */
 function wasmBinaryDirectory(): string | undefined {
   try {
-    const require = createRequire(join(process.cwd(), "noop.js"));
+    // Resolved from this module, not the working directory, so the package's own copy is found.
+    const require = createRequire(join(moduleDirectory(), "noop.js"));
     return join(dirname(require.resolve("@tensorflow/tfjs-backend-wasm")), "/");
   } catch {
     return undefined;

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { moduleDirectory } from "./moduleLocation";
 
 /** The optional N-API addon in `native/` (OpenBLAS `cblas_sgemm`), see native/src/blas.c. */
 export interface NativeBlas {
@@ -28,18 +29,6 @@ export type NativeBlasLoad =
 
 const PACKAGE_NAME = "@craft/policy-pi0fast";
 const ADDON_RELATIVE = join("native", "build", "Release", "pi0fast_blas.node");
-
-function moduleDirectory(): string {
-  // Works from src/ (vitest), dist/*.js (ESM) and dist/*.cjs; the CJS build has no import.meta.
-  if (typeof __dirname === "string") return __dirname;
-  try {
-    const url: string | undefined = (import.meta as { url?: string }).url;
-    if (url !== undefined) return dirname(new URL(url).pathname);
-  } catch {
-    // fall through to the working directory
-  }
-  return process.cwd();
-}
 
 function findPackageRoot(start: string): string | undefined {
   let dir = start;

@@ -163,9 +163,10 @@ const OPENMPI_LIBS = ["libmpi.so.40"];
 /**
  * UCX (the transport under Debian's MPICH, ch4:ucx, and under many Open MPI builds) patches libc's
  * mmap family at run time ("bistro" memory hooks) and installs its own SIGSEGV/SIGBUS handlers. In a
- * Node process both are harmful: patching code that V8's threads are executing crashed about one
- * 2-rank run in fifteen here (SIGSEGV inside V8's compiler), and V8's WebAssembly bounds checks rely
- * on V8's own SIGSEGV handler (the tfjs wasm backend). Neither is needed for host-memory collectives,
+ * Node process they are harmful: with both on, about one 2-rank run in fifteen crashed here with a
+ * SIGSEGV inside V8's compiler (none in 64 runs with both off), and a WebAssembly out-of-bounds
+ * access, which V8 turns into a trap through its own SIGSEGV handler (the tfjs wasm backend relies
+ * on it), killed the process instead of throwing. Neither is needed for host-memory collectives,
  * so both are turned off before the library is loaded, unless the user set them.
  */
 export const UCX_DEFAULTS: Readonly<Record<string, string>> = {
@@ -225,6 +226,9 @@ const callAsync = (fn: KoffiFn, args: readonly unknown[]): Promise<number> =>
 
 const EMPTY = new Float32Array(0);
 
+/** Floats scaled per MPI_Reduce_local call: 1 Mi (a 4 MiB operand of 1/size, mostly cache-resident). */
+const SCALE_CHUNK_FLOATS = 1 << 20;
+
 /** How long a rank waits between printing why it aborts and calling MPI_Abort. */
 const ABORT_GRACE_MS = 500;
 
@@ -232,7 +236,6 @@ const ABORT_GRACE_MS = 500;
 const pause = (ms: number): void => {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 };
-
 
 const HOST_CHARS = 64;
 
@@ -320,19 +323,23 @@ class MpiCommunicator implements Communicator {
     }
   }
 
-  /** A bucket of 1/size, the second operand of the MPI_PROD that scales reduced buckets. */
+  /** 1/size repeated, the second operand of the MPI_PROD that scales reduced buckets (at most 4 MiB). */
   private reciprocal: Float32Array = EMPTY;
 
   /**
    * ×1/size on one reduced bucket. With MPI_THREAD_MULTIPLE this is MPI_Reduce_local(MPI_PROD)
-   * against a bucket of 1/size: compiled C, about twice as fast as a JS loop, and it may run while
-   * the worker thread reduces the next bucket.
+   * against a chunk of 1/size — compiled C, up to twice as fast as a JS loop on an idle machine —
+   * and it runs while the worker thread reduces the next bucket.
    */
   private scale(bucket: Float32Array): void {
     if (bucket.length === 0) return;
     if (this.threadLevel >= MPI_THREAD_MULTIPLE) {
-      if (this.reciprocal.length < bucket.length) this.reciprocal = new Float32Array(this.bucketFloats).fill(1 / this.size);
-      check("MPI_Reduce_local", this.fns.reduceLocal(this.reciprocal, bucket, bucket.length, this.abi.float, this.abi.prod));
+      if (this.reciprocal.length === 0) this.reciprocal = new Float32Array(Math.min(this.bucketFloats, SCALE_CHUNK_FLOATS)).fill(1 / this.size);
+      const chunk = this.reciprocal.length;
+      for (let offset = 0; offset < bucket.length; offset += chunk) {
+        const part = bucket.subarray(offset, Math.min(bucket.length, offset + chunk));
+        check("MPI_Reduce_local", this.fns.reduceLocal(this.reciprocal, part, part.length, this.abi.float, this.abi.prod));
+      }
     } else {
       const s = 1 / this.size;
       for (let i = 0; i < bucket.length; i++) bucket[i] = bucket[i]! * s;

@@ -1,0 +1,290 @@
+import { existsSync } from "node:fs";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { buildAnchorCache, deltaTimestampsForChunk, makeSyntheticDataset, type LeRobotDataset } from "@craft/datasets";
+import { loadPi0FastPolicy, type Pi0FastPolicy } from "@craft/policy-pi0fast";
+import type { ParsedArgs } from "../flags.js";
+import { evaluateOn, type EvaluationReport } from "../evaluation.js";
+import { resolveRunConfig, type RunConfig } from "../runConfig.js";
+import { openAnchors, openTaskDataset, resolvePretrainedDir } from "../setup.js";
+import { trainWithConfig } from "../commands/train.js";
+
+export type RetentionMethod = "naive" | "replay" | "craft" | "craft_no_surgery";
+export const RETENTION_METHODS: readonly RetentionMethod[] = ["naive", "replay", "craft", "craft_no_surgery"];
+
+/** Sizes of the experiment; `quick` fits CI (one seed, a few minutes), `full` is the three-seed study. */
+export interface RetentionPreset {
+  readonly episodes: number;
+  readonly heldOutEpisodes: number;
+  readonly batchSize: number;
+  readonly pretrainChunk: number;
+  readonly pretrainMaxSteps: number;
+  /** Stop pre-training when a chunk improves the held-out loss by less than this fraction. */
+  readonly plateau: number;
+  readonly finetuneSteps: number;
+  readonly evalFrames: number;
+  readonly anchorSamples: number;
+  readonly seeds: readonly number[];
+}
+
+export const RETENTION_PRESETS: Readonly<Record<"quick" | "full", RetentionPreset>> = {
+  quick: {
+    episodes: 10,
+    heldOutEpisodes: 2,
+    batchSize: 8,
+    pretrainChunk: 40,
+    pretrainMaxSteps: 120,
+    plateau: 0.05,
+    finetuneSteps: 40,
+    evalFrames: 48,
+    anchorSamples: 128,
+    seeds: [0],
+  },
+  full: {
+    episodes: 16,
+    heldOutEpisodes: 4,
+    batchSize: 8,
+    pretrainChunk: 50,
+    pretrainMaxSteps: 400,
+    plateau: 0.02,
+    finetuneSteps: 120,
+    evalFrames: 96,
+    anchorSamples: 256,
+    seeds: [0, 1, 2],
+  },
+};
+
+export interface RetentionOptions {
+  readonly outputDir: string;
+  readonly preset: "quick" | "full";
+  readonly seeds?: readonly number[];
+  readonly device?: string;
+  readonly log?: (line: string) => void;
+}
+
+type Measurements = {
+  anchor_loss_base: number;
+  anchor_loss_final: number;
+  task_loss_final: number;
+  anchor_action_mse: number;
+  task_action_mse: number;
+  epsilon_end: number;
+};
+const KEYS: readonly (keyof Measurements)[] = [
+  "anchor_loss_base",
+  "anchor_loss_final",
+  "task_loss_final",
+  "anchor_action_mse",
+  "task_action_mse",
+  "epsilon_end",
+];
+
+const flagsOf = (entries: Record<string, unknown>): ParsedArgs => ({ positionals: [], flags: new Map(Object.entries(entries)), help: false });
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+
+async function writeJson(path: string, value: unknown): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  await rename(tmp, path);
+}
+
+/** Flags of each fine-tuning method; all start from the same base, seed and task data. */
+function methodFlags(method: RetentionMethod, epsilonStart: number, epsilonEnd: number): Record<string, unknown> {
+  switch (method) {
+    case "naive":
+      return {};
+    case "replay":
+      // Task and anchor batches 1:1 and the plain sum of their losses: g = g_task + 1·g_anchor, λ fixed.
+      return { "craft.surgery": "none", "craft.initial_lambda": 1, "craft.lambda_lr": 0 };
+    case "craft":
+    case "craft_no_surgery":
+      return {
+        "craft.surgery": method === "craft" ? "project_task" : "none",
+        "craft.initial_lambda": 1,
+        "craft.lambda_lr": 2,
+        "craft.lambda_max": 100,
+        "craft.epsilon_schedule": "linear",
+        "craft.epsilon_start": epsilonStart,
+        "craft.epsilon_end": epsilonEnd,
+      };
+  }
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const std = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
+
+/**
+ * Does the policy keep skill A while it learns B? Pre-trains a tiny pi0-FAST on A until its held-out
+ * loss plateaus, fine-tunes it on B four ways from the same base and seed, and measures both skills
+ * on held-out episodes. Writes summary.json (per seed and mean/std per method) and every run's logs.
+ */
+export async function runRetentionExperiment(options: RetentionOptions): Promise<Record<string, unknown>> {
+  const preset = RETENTION_PRESETS[options.preset];
+  const seeds = options.seeds ?? preset.seeds;
+  const out = options.outputDir;
+  const log = options.log ?? ((line: string) => console.error(`[experiment] ${line}`));
+  const device = options.device ?? "auto";
+  await mkdir(out, { recursive: true });
+  const dataDir = join(out, "data");
+  const taskA = join(dataDir, "reach");
+  const taskB = join(dataDir, "push");
+  const trainEpisodes = range(0, preset.episodes - preset.heldOutEpisodes);
+  const heldOut = range(preset.episodes - preset.heldOutEpisodes, preset.episodes);
+  if (!existsSync(join(taskA, "meta", "info.json"))) await makeSyntheticDataset(taskA, { task: "reach", episodes: preset.episodes, seed: 100, overwrite: true });
+  if (!existsSync(join(taskB, "meta", "info.json"))) await makeSyntheticDataset(taskB, { task: "push", episodes: preset.episodes, seed: 200, overwrite: true });
+
+  const configs: Record<string, unknown> = { preset: options.preset, ...preset, seeds, train_episodes: trainEpisodes, held_out_episodes: heldOut };
+  const methods: Record<string, { seeds: Record<string, unknown>[]; mean?: Record<string, number>; std?: Record<string, number> }> = {};
+  for (const m of RETENTION_METHODS) methods[m] = { seeds: [] };
+  const common = (seed: number) => ({ batch_size: preset.batchSize, seed, log_freq: 5, "policy.device": device });
+
+  for (const seed of seeds) {
+    // 1. Base policy on A, pre-trained in chunks until the held-out A loss plateaus (constant LR, so
+    //    extending the run by resuming does not change the schedule of the steps already taken).
+    const baseDir = join(out, "base", `seed-${seed}`);
+    const heldA: { dataset: LeRobotDataset | null } = { dataset: null };
+    let previous = Infinity;
+    let steps = 0;
+    const plateauLog: { step: number; heldout_loss: number }[] = [];
+    while (steps < preset.pretrainMaxSteps) {
+      steps += preset.pretrainChunk;
+      const run = resolveRunConfig(
+        flagsOf({
+          ...common(seed),
+          "policy.type": "pi0_fast",
+          "policy.preset": "tiny",
+          "policy.optimizer_lr": 1e-3,
+          "policy.scheduler_warmup_steps": 0,
+          "policy.scheduler_decay_lr": 1e-3,
+          "dataset.root": taskA,
+          "dataset.episodes": trainEpisodes,
+          steps,
+          save_freq: preset.pretrainChunk,
+          output_dir: baseDir,
+          resume: existsSync(join(baseDir, "checkpoints", "last")),
+        }),
+        "train",
+        { craft: false },
+      );
+      configs[`base_seed_${seed}`] = run;
+      await trainWithConfig(run, { quiet: true });
+      const policy = await loadPi0FastPolicy(resolvePretrainedDir(baseDir));
+      heldA.dataset ??= await openTaskDataset({ root: taskA, repo_id: null, episodes: heldOut, exclude: [] }, policy.config.chunk_size);
+      const { loss } = await evaluateOn(policy, heldA.dataset, { batchSize: preset.batchSize, maxFrames: preset.evalFrames, decode: false });
+      policy.dispose();
+      plateauLog.push({ step: steps, heldout_loss: loss });
+      log(`seed ${seed}: base after ${steps} steps, held-out A loss ${loss.toFixed(4)}`);
+      if (previous - loss < preset.plateau * previous) break;
+      previous = loss;
+    }
+    configs[`base_seed_${seed}_plateau`] = plateauLog;
+    const basePolicyDir = resolvePretrainedDir(baseDir);
+    const base = await loadPi0FastPolicy(basePolicyDir);
+    const chunk = base.config.chunk_size;
+
+    // 2. Anchor cache of A's training episodes; ε from the base's own anchor loss.
+    const anchorDir = join(dataDir, `reach-anchors-seed-${seed}`);
+    if (!existsSync(join(anchorDir, "anchor_manifest.json"))) {
+      await buildAnchorCache(taskA, anchorDir, {
+        numSamples: preset.anchorSamples,
+        seed,
+        episodes: trainEpisodes,
+        deltaTimestamps: { action: deltaTimestampsForChunk(10, chunk) },
+      });
+    }
+    const anchors = await openAnchors(anchorDir, chunk, []);
+    const heldB = await openTaskDataset({ root: taskB, repo_id: null, episodes: heldOut, exclude: [] }, chunk);
+    const baseAnchorTrain = await evaluateOn(base, anchors, { batchSize: preset.batchSize, maxFrames: preset.evalFrames, decode: false });
+    const baseHeldA = await evaluateOn(base, heldA.dataset!, { batchSize: preset.batchSize, maxFrames: preset.evalFrames, decode: false });
+    base.dispose();
+    const epsilonEnd = 1.15 * baseAnchorTrain.loss;
+    const epsilonStart = 2 * epsilonEnd;
+    log(`seed ${seed}: base anchor loss ${baseAnchorTrain.loss.toFixed(4)} (held-out A ${baseHeldA.loss.toFixed(4)}); ε ${epsilonStart.toFixed(4)} → ${epsilonEnd.toFixed(4)}`);
+
+    // 3. The four fine-tunings from the same base and seed, then held-out A and B measured.
+    for (const method of RETENTION_METHODS) {
+      const runDir = join(out, "runs", method, `seed-${seed}`);
+      const craftLike = method !== "naive";
+      if (!existsSync(join(runDir, "checkpoints", "last"))) await rm(runDir, { recursive: true, force: true });
+      const run: RunConfig = resolveRunConfig(
+        flagsOf({
+          ...common(seed),
+          "policy.path": basePolicyDir,
+          "policy.optimizer_lr": 5e-4,
+          "policy.scheduler_warmup_steps": 0,
+          "policy.scheduler_decay_lr": 5e-4,
+          "dataset.root": taskB,
+          "dataset.episodes": trainEpisodes,
+          steps: preset.finetuneSteps,
+          save_freq: preset.finetuneSteps,
+          output_dir: runDir,
+          ...(craftLike ? { "craft.anchor_dataset_path": anchorDir } : {}),
+          ...methodFlags(method, epsilonStart, epsilonEnd),
+        }),
+        craftLike ? "train-craft" : "train",
+        { craft: craftLike },
+      );
+      configs[`${method}_seed_${seed}`] = run;
+      const started = Date.now();
+      if (!existsSync(join(runDir, "checkpoints", "last"))) await trainWithConfig(run, { quiet: true });
+      const tuned: Pi0FastPolicy = await loadPi0FastPolicy(resolvePretrainedDir(runDir));
+      const evalOpts = { batchSize: preset.batchSize, maxFrames: preset.evalFrames };
+      const anchorFinal: EvaluationReport = await evaluateOn(tuned, anchors, { ...evalOpts, decode: false });
+      const a: EvaluationReport = await evaluateOn(tuned, heldA.dataset!, evalOpts);
+      const b: EvaluationReport = await evaluateOn(tuned, heldB, evalOpts);
+      tuned.dispose();
+      const row = {
+        seed,
+        anchor_loss_base: baseAnchorTrain.loss,
+        anchor_loss_final: anchorFinal.loss,
+        task_loss_final: b.loss,
+        anchor_action_mse: a.action_mse_normalized,
+        task_action_mse: b.action_mse_normalized,
+        epsilon_end: epsilonEnd,
+        heldout_anchor_loss_base: baseHeldA.loss,
+        heldout_anchor_loss_final: a.loss,
+        anchor_loss_rise: anchorFinal.loss / baseAnchorTrain.loss - 1,
+        run_dir: relative(out, runDir),
+        seconds: (Date.now() - started) / 1000,
+      };
+      methods[method].seeds.push(row);
+      log(
+        `seed ${seed} ${method.padEnd(16)} anchor ${baseAnchorTrain.loss.toFixed(3)} → ${anchorFinal.loss.toFixed(3)} (held-out A ${a.loss.toFixed(3)}), task B ${b.loss.toFixed(3)}, action MSE A ${a.action_mse_normalized.toFixed(4)} B ${b.action_mse_normalized.toFixed(4)}`,
+      );
+    }
+    await anchors.close();
+    await heldB.close();
+    await heldA.dataset?.close();
+  }
+
+  for (const m of RETENTION_METHODS) {
+    const rows = methods[m].seeds as unknown as Measurements[];
+    methods[m].mean = Object.fromEntries(KEYS.map((k) => [k, mean(rows.map((r) => r[k]))]));
+    methods[m].std = Object.fromEntries(KEYS.map((k) => [k, std(rows.map((r) => r[k]))]));
+  }
+  const mm = (m: RetentionMethod) => methods[m].mean as Measurements;
+  const expectations = [
+    {
+      name: "naive fine-tuning at least doubles the anchor loss",
+      passed: mm("naive").anchor_loss_final >= 2 * mm("naive").anchor_loss_base,
+      detail: { ratio: mm("naive").anchor_loss_final / mm("naive").anchor_loss_base },
+    },
+    {
+      name: "CRaFT keeps the final anchor loss within 10% of ε_end (or below it)",
+      passed: mm("craft").anchor_loss_final <= 1.1 * mm("craft").epsilon_end,
+      detail: { anchor_loss_final: mm("craft").anchor_loss_final, epsilon_end: mm("craft").epsilon_end },
+    },
+    {
+      name: "CRaFT's task-B loss is within 25% of naive's",
+      passed: mm("craft").task_loss_final <= 1.25 * mm("naive").task_loss_final,
+      detail: { craft: mm("craft").task_loss_final, naive: mm("naive").task_loss_final },
+    },
+    {
+      name: "naive's anchor loss rises more than CRaFT's",
+      passed: mm("naive").anchor_loss_final - mm("naive").anchor_loss_base > mm("craft").anchor_loss_final - mm("craft").anchor_loss_base,
+    },
+  ];
+  const summary = { methods, expectations, configs };
+  await writeJson(join(out, "summary.json"), summary);
+  return summary;
+}
