@@ -70,6 +70,12 @@ export const PI0FastConfigCodec = t.exact(
     freeze_vision_encoder: t.boolean,
     freeze_lm_head: t.boolean,
     device: t.keyof({ auto: null, gpu: null, webgpu: null, wasm: null, cpu: null }),
+    /**
+     * LeRobot's pi0_fast runs its sequence through HF Gemma's `forward(inputs_embeds=…)`, which
+     * multiplies the inputs by √width once more (PiGemmaModel): token embeddings end up × width,
+     * image features × √width. `false` gives openpi's JAX scaling (tokens × √width only).
+     */
+    scale_decoder_inputs: t.boolean,
     /** Observation image keys in camera order (`observation.images.*`); empty → one blank camera. */
     image_keys: t.array(t.string),
     vision: VisionConfigCodec,
@@ -105,6 +111,7 @@ const LEROBOT_DEFAULTS: Omit<PI0FastConfig, "vision" | "decoder" | "preset"> = {
   freeze_vision_encoder: false,
   freeze_lm_head: false,
   device: "auto",
+  scale_decoder_inputs: true,
   image_keys: [],
 };
 

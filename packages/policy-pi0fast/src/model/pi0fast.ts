@@ -12,7 +12,10 @@ import { withTransposedWeights } from "./ops";
  * gradients can be taken with respect to any subset of it.
  */
 
-export type ModelConfig = Pick<PI0FastConfig, "vision" | "decoder">;
+export type ModelConfig = Pick<PI0FastConfig, "vision" | "decoder"> & { readonly scale_decoder_inputs?: boolean };
+
+/** The factor HF Gemma's forward applies to its input embeddings (see `scale_decoder_inputs`). */
+const inputScale = (config: ModelConfig): number => (config.scale_decoder_inputs === false ? 1 : Math.sqrt(config.decoder.width));
 
 /** Teacher distributions for the distillation retention loss: log-probs [B, La − 1, vocab]. */
 export interface DistillTargets {
@@ -75,7 +78,9 @@ function embedSequence(
   }
   const D = config.decoder.width;
   const text = tf.reshape(embedTokens(params, config.decoder, tf.tensor1d(ids, "int32")), [B, Lp + La, D]);
-  const x = images.embs ? tf.concat([images.embs, text], 1) : text;
+  const joined = images.embs ? tf.concat([images.embs, text], 1) : text;
+  const scale = inputScale(config);
+  const x = scale === 1 ? joined : tf.mul(joined, scale);
   const layout = sequenceLayout(B, prefixValid, Ni + Lp, inputs.actionMask, La);
   return { x: tf.reshape(x, [B * layout.length, D]), layout };
 }
@@ -290,7 +295,7 @@ function decodeWith(params: Params, config: ModelConfig, inputs: ModelInputs, op
           valid = grown;
           const tokens = next;
           const out = tf.tidy(() => {
-            const x = embedTokens(params, config.decoder, tf.tensor1d(tokens, "int32"));
+            const x = tf.mul(embedTokens(params, config.decoder, tf.tensor1d(tokens, "int32")), inputScale(config));
             const rope = ropeTables(positions, B, 1, config.decoder.head_dim);
             const bias = maskBias(grown, B, 1, L);
             const { hidden, caches: c } = decoderStack(params, config.decoder, tf.reshape(x, [B, D]), B, 1, rope, bias, caches);
