@@ -13,6 +13,8 @@ export interface DatasetSpec {
   readonly episodes: readonly number[] | null;
   /** Feature keys to leave out (e.g. cameras whose videos you do not have). */
   readonly exclude: readonly string[];
+  /** More datasets whose stats the new policy's normaliser (and FAST tokenizer) must cover, as a base policy trained on a mix would. */
+  readonly stats_roots: readonly string[];
 }
 
 export interface TokenizerSpec {
@@ -64,6 +66,7 @@ export const TRAIN_FLAGS: readonly string[] = [
   "dataset.repo_id",
   "dataset.episodes",
   "dataset.exclude",
+  "dataset.stats_roots",
   "tokenizer.path",
   "tokenizer.vocab_size",
   "tokenizer.scale",
@@ -161,6 +164,7 @@ function fromNested(nested: Record<string, unknown>, command: string, options: {
     repo_id: optionalString(datasetFlags.repo_id, "dataset.repo_id"),
     episodes: asIntList(datasetFlags.episodes, "dataset.episodes"),
     exclude: asStringList(datasetFlags.exclude, "dataset.exclude"),
+    stats_roots: asStringList(datasetFlags.stats_roots, "dataset.stats_roots"),
   };
   if (dataset.root === null && dataset.repo_id === null) {
     problems.push("dataset.root: expected a LeRobot dataset directory (or --dataset.repo_id=<owner/name> in the LeRobot cache), got nothing");

@@ -1,12 +1,15 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
+  aggregateStats,
   createLoader,
   deltaTimestampsForChunk,
   openAnchorSet,
   openDataset,
   resolveDatasetRoot,
   type Batch,
+  type DatasetStats,
+  type FeatureStats,
   type LeRobotDataset,
   type Loader,
 } from "@craft/datasets";
@@ -67,18 +70,54 @@ export async function openAnchors(path: string, chunkSize: number, exclude: read
   return anchors;
 }
 
-/** Normalised action chunks of (a sample of) a dataset, for fitting the FAST tokenizer. */
+/**
+ * Statistics of several datasets as one normaliser must see them: LeRobot's count-weighted
+ * aggregate for mean/std, and the union of the ranges for min/max and the q01/q99 bounds (a
+ * weighted average of quantiles would squeeze a dimension that is constant in each dataset but
+ * different across them into nothing).
+ */
+export function unionStats(all: readonly DatasetStats[]): DatasetStats {
+  if (all.length === 1) return all[0];
+  const merged: Record<string, FeatureStats> = { ...aggregateStats(all) };
+  for (const key of Object.keys(merged)) {
+    const parts = all.map((s) => s[key]).filter((s): s is FeatureStats => s !== undefined);
+    const bound = (name: "min" | "max" | "q01" | "q99", pick: (...v: number[]) => number) =>
+      parts.every((p) => p[name] !== undefined) ? parts[0][name]!.map((_, j) => pick(...parts.map((p) => p[name]![j]))) : undefined;
+    merged[key] = {
+      ...merged[key],
+      ...(bound("min", Math.min) && { min: bound("min", Math.min) }),
+      ...(bound("max", Math.max) && { max: bound("max", Math.max) }),
+      ...(bound("q01", Math.min) && { q01: bound("q01", Math.min) }),
+      ...(bound("q99", Math.max) && { q99: bound("q99", Math.max) }),
+    };
+  }
+  return merged;
+}
+
+/** Normalised action chunks of (a sample of) datasets, for fitting the FAST tokenizer. */
 export async function fitTokenizerOnDataset(
   dataset: LeRobotDataset,
-  options: { chunkSize: number; vocabSize: number; scale: number; maxChunks?: number },
+  options: { chunkSize: number; vocabSize: number; scale: number; maxChunks?: number; stats?: DatasetStats; more?: readonly LeRobotDataset[] },
 ): Promise<FastTokenizer> {
-  const normalizer = quantileNormalizer(dataset.stats, "action");
+  const normalizer = quantileNormalizer(options.stats ?? dataset.stats, "action");
+  const chunks: Float32Array[] = [];
+  let actionDim = 0;
+  for (const source of [dataset, ...(options.more ?? [])]) {
+    actionDim = await collectChunks(source, normalizer, Math.floor((options.maxChunks ?? 4000) / (1 + (options.more?.length ?? 0))), chunks);
+  }
+  return fitFastTokenizer(chunks, { chunkSize: options.chunkSize, actionDim, vocabSize: options.vocabSize, scale: options.scale });
+}
+
+async function collectChunks(
+  dataset: LeRobotDataset,
+  normalizer: { normalize(x: Float32Array): unknown },
+  maxChunks: number,
+  chunks: Float32Array[],
+): Promise<number> {
   const total = dataset.numFrames;
-  const maxChunks = options.maxChunks ?? 4000;
   const stride = Math.max(1, Math.floor(total / maxChunks));
   const positions: number[] = [];
   for (let i = 0; i < total; i += stride) positions.push(i);
-  const chunks: Float32Array[] = [];
   let actionDim = 0;
   for (let start = 0; start < positions.length; start += 256) {
     const batch = await dataset.getFrames(positions.slice(start, start + 256));
@@ -94,7 +133,7 @@ export async function fitTokenizerOnDataset(
       chunks.push(chunk);
     }
   }
-  return fitFastTokenizer(chunks, { chunkSize: options.chunkSize, actionDim, vocabSize: options.vocabSize, scale: options.scale });
+  return actionDim;
 }
 
 export function loadTokenizer(spec: TokenizerSpec): FastTokenizer | null {
@@ -126,22 +165,30 @@ export async function buildPolicy(options: {
   dataset: LeRobotDataset;
   tokenizer: TokenizerSpec;
   seed: number;
+  /** Datasets whose statistics (and action chunks, for the tokenizer) the normaliser must also cover. */
+  statsRoots?: readonly string[];
 }): Promise<Pi0FastPolicy> {
   if (options.policyPath !== null) {
     return loadPi0FastPolicy(resolvePretrainedDir(options.policyPath));
   }
   const config = options.config!;
   const images = cameraKeys(options.dataset);
+  const more: LeRobotDataset[] = [];
+  for (const root of options.statsRoots ?? []) more.push(await openDataset(root, { deltaTimestamps: { action: deltaTimestampsForChunk(options.dataset.fps, config.chunk_size) }, exclude: images.length ? [] : undefined }));
+  const stats = unionStats([options.dataset.stats, ...more.map((d) => d.stats)]);
   const fast =
     loadTokenizer(options.tokenizer) ??
     (await fitTokenizerOnDataset(options.dataset, {
       chunkSize: config.chunk_size,
       vocabSize: options.tokenizer.vocab_size,
       scale: options.tokenizer.scale,
+      stats,
+      more,
     }));
+  for (const d of more) await d.close();
   return createPi0FastPolicy({
     config: { ...config, image_keys: images, empty_cameras: images.length === 0 ? Math.max(1, config.empty_cameras) : config.empty_cameras },
-    stats: options.dataset.stats,
+    stats,
     fastTokenizer: fast,
     seed: options.seed,
   });

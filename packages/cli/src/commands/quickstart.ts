@@ -58,6 +58,8 @@ export async function runQuickstart(args: ParsedArgs): Promise<number> {
       "policy.optimizer_lr": 1e-3,
       "policy.scheduler_decay_lr": 1e-4,
       "dataset.root": reach,
+      // The base's normaliser and FAST vocabulary cover the later task's action range too.
+      "dataset.stats_roots": [push],
       steps: pretrainSteps,
       save_freq: pretrainSteps,
       output_dir: baseDir,

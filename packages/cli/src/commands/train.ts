@@ -61,6 +61,7 @@ export async function trainWithConfig(run: RunConfig, options: { quiet?: boolean
       dataset: dataset ?? (await openTaskDataset(run.dataset, 1)),
       tokenizer: run.tokenizer,
       seed: run.train.seed,
+      statsRoots: run.dataset.stats_roots,
     });
     const chunk = policy.config.chunk_size;
     if (dataset === null) dataset = await openTaskDataset(run.dataset, chunk);

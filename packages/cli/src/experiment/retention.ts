@@ -158,6 +158,8 @@ export async function runRetentionExperiment(options: RetentionOptions): Promise
           "policy.scheduler_decay_lr": 1e-3,
           "dataset.root": taskA,
           "dataset.episodes": trainEpisodes,
+          // The base's normaliser and FAST vocabulary cover B's action range, as a base trained on a mix would.
+          "dataset.stats_roots": [taskB],
           steps,
           save_freq: preset.pretrainChunk,
           output_dir: baseDir,

@@ -1,1 +1,0 @@
-cmd_Release/obj.target/pi0fast_blas.node := g++ -o Release/obj.target/pi0fast_blas.node -shared -pthread -rdynamic -m64  -Wl,-soname=pi0fast_blas.node -Wl,--start-group Release/obj.target/pi0fast_blas/src/blas.o -Wl,--end-group -lopenblas

@@ -1,1 +1,0 @@
-cmd_Release/pi0fast_blas.node := ln -f "Release/obj.target/pi0fast_blas.node" "Release/pi0fast_blas.node" 2>/dev/null || (rm -rf "Release/pi0fast_blas.node" && cp -af "Release/obj.target/pi0fast_blas.node" "Release/pi0fast_blas.node")
