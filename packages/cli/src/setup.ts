@@ -38,12 +38,14 @@ export const cameraKeys = (dataset: Pick<LeRobotDataset, "features">): string[] 
     .filter(([, spec]) => spec.dtype === "image" || spec.dtype === "video")
     .map(([key]) => key);
 
-export function datasetRoot(spec: DatasetSpec): string {
+export type DatasetLocation = Pick<DatasetSpec, "root" | "repo_id" | "episodes" | "exclude">;
+
+export function datasetRoot(spec: DatasetLocation): string {
   return resolveDatasetRoot({ root: spec.root ?? undefined, repoId: spec.repo_id ?? undefined });
 }
 
 /** Opens the training dataset with action chunks of `chunkSize` frames gathered per sample. */
-export async function openTaskDataset(spec: DatasetSpec, chunkSize: number): Promise<LeRobotDataset> {
+export async function openTaskDataset(spec: DatasetLocation, chunkSize: number): Promise<LeRobotDataset> {
   const root = datasetRoot(spec);
   const probe = await openDataset(root, { exclude: spec.exclude, episodes: spec.episodes ?? undefined });
   const fps = probe.fps;
