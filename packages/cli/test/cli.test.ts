@@ -28,7 +28,7 @@ describe("craft train / train-craft end to end", () => {
     expect(existsSync(join(out, "checkpoints", "last", "pretrained_model", "model.safetensors"))).toBe(true);
     const cfg = JSON.parse(readFileSync(join(out, "train_config.json"), "utf8"));
     expect(cfg.craft.enable).toBe(true);
-    expect(cfg.backend.name).toBe("cpu");
+    expect(cfg.backend.name).toBe("wasm");
   });
 
   it("baseline and CRaFT runs write checkpoints and metrics with the expected keys", async () => {
@@ -44,7 +44,7 @@ describe("craft train / train-craft end to end", () => {
     const r2 = await craft([
       "train-craft",
       `--policy.path=${base}`,
-      "--policy.device=cpu",
+      "--policy.device=wasm",
       `--dataset.root=${data.push}`,
       `--craft.anchor_dataset_path=${data.reach}`,
       "--craft.initial_lambda=1.0",
@@ -121,4 +121,47 @@ describe("flags", () => {
     const r = await craft(["train-craft", "--help"]);
     expect(r.stdout).toMatch(/--craft\.epsilon_end/);
   });
+});
+
+describe("kill and resume", () => {
+  it("a run killed with SIGKILL and resumed ends with the same weights as an uninterrupted run", async () => {
+    const { spawn } = await import("node:child_process");
+    const { readSafetensors } = await import("@craft/policy-pi0fast");
+    const bin = join(__dirname, "..", "bin", "craft.js");
+    const args = (out: string) => ["train", ...MICRO_POLICY, `--dataset.root=${data.reach}`, "--batch_size=4", "--steps=8", "--save_freq=2", "--log_freq=1", "--seed=3", `--output_dir=${out}`];
+    const runToEnd = (argv: string[]) =>
+      new Promise<number>((resolve) => spawn(process.execPath, [bin, ...argv], { stdio: "ignore" }).on("exit", (code) => resolve(code ?? -1)));
+    const whole = join(tempDir("whole"), "run");
+    expect(await runToEnd(args(whole))).toBe(0);
+
+    const killed = join(tempDir("killed"), "run");
+    const child = spawn(process.execPath, [bin, ...args(killed)], { stdio: "ignore" });
+    // Kill it mid-run: once the step-4 checkpoint exists (step 5 or 6 is then under way).
+    await new Promise<void>((resolve, reject) => {
+      const started = Date.now();
+      const poll = setInterval(() => {
+        if (existsSync(join(killed, "checkpoints", "000004"))) {
+          clearInterval(poll);
+          child.kill("SIGKILL");
+          resolve();
+        } else if (Date.now() - started > 120_000) {
+          clearInterval(poll);
+          reject(new Error("the run never reached its step-4 checkpoint"));
+        }
+      }, 20);
+    });
+    await new Promise((r) => child.on("exit", r));
+    expect(existsSync(join(killed, "checkpoints", "000008"))).toBe(false);
+    expect(await runToEnd([...args(killed), "--resume=true"])).toBe(0);
+
+    const a = await readSafetensors(join(whole, "checkpoints", "last", "pretrained_model", "model.safetensors"));
+    const b = await readSafetensors(join(killed, "checkpoints", "last", "pretrained_model", "model.safetensors"));
+    expect(Object.keys(b.tensors).sort()).toEqual(Object.keys(a.tensors).sort());
+    let maxDiff = 0;
+    for (const [name, t] of Object.entries(a.tensors)) {
+      const u = b.tensors[name].data as Float32Array;
+      (t.data as Float32Array).forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - u[i]))));
+    }
+    expect(maxDiff).toBeLessThanOrEqual(1e-6);
+  }, 300_000);
 });

@@ -26,7 +26,7 @@ export const MICRO_POLICY = [
   "--policy.max_action_tokens=32",
   "--policy.max_decoding_steps=32",
   "--policy.optimizer_lr=0.001",
-  "--policy.device=cpu",
+  "--policy.device=wasm",
   "--tokenizer.vocab_size=256",
 ];
 

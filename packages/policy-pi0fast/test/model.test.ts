@@ -3,6 +3,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import { beforeAll, describe, expect, it } from "vitest";
 import { sequenceLayout } from "../src/model/attention";
 import { actionLogSoftmax, actionLoss, decodeGreedy } from "../src/model/pi0fast";
+import { geluTanh } from "../src/model/ops";
 import type { ModelInputs } from "../src/inputs";
 import { disposeAll, handInputs, microConfig, microParams } from "./model-helpers";
 
@@ -231,5 +232,20 @@ describe("decoding", () => {
     const stopped = decodeGreedy(params, config, inputs, { maxSteps: 6, eosId: eos, useKvCache: true });
     expect(stopped[0]).toEqual(free[0].slice(0, free[0].indexOf(eos) + 1));
     disposeAll(params);
+  });
+});
+
+describe("GELU (tanh approximation)", () => {
+  it("matches 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))) and its derivative", () => {
+    const xs = [-4, -1.5, -0.3, 0, 0.2, 1, 2.5, 6];
+    const ref = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+    const [values, grads] = tf.tidy(() => {
+      const x = tf.tensor1d(xs);
+      return [geluTanh(x).dataSync().slice(), tf.grad((t: tf.Tensor) => tf.sum(geluTanh(t)))(x).dataSync().slice()];
+    });
+    xs.forEach((x, i) => {
+      expect(values[i]).toBeCloseTo(ref(x), 5);
+      expect(grads[i]).toBeCloseTo((ref(x + 1e-3) - ref(x - 1e-3)) / 2e-3, 3);
+    });
   });
 });

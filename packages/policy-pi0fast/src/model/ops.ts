@@ -82,19 +82,21 @@ export function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps = 1e-6): tf.Tensor 
 
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 
-/** GELU, tanh approximation (`gelu_pytorch_tanh`), with its derivative written out. */
+/**
+ * GELU, tanh approximation (`gelu_pytorch_tanh`), evaluated as x·σ(2u) with u = √(2/π)(x + 0.044715x³)
+ * since ½(1 + tanh u) = σ(2u): wasm's Sigmoid kernel is ~7× faster than its Tanh.
+ */
 export const geluTanh = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
-  const inner = tf.mul(x, tf.add(tf.mul(tf.square(x), 0.044715 * SQRT_2_OVER_PI), SQRT_2_OVER_PI));
-  const th = tf.tanh(inner);
-  save([x, th]);
+  const twoU = tf.mul(x, tf.add(tf.mul(tf.square(x), 2 * 0.044715 * SQRT_2_OVER_PI), 2 * SQRT_2_OVER_PI));
+  const sig = tf.sigmoid(twoU);
+  save([x, sig]);
   return {
-    value: tf.mul(tf.mul(x, 0.5), tf.add(th, 1)),
+    value: tf.mul(x, sig),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-      const [sx, sth] = saved;
-      // d/dx [½x(1+tanh u)] = ½(1+tanh u) + ½x(1−tanh²u)·√(2/π)(1+3·0.044715x²)
-      const sech2 = tf.sub(1, tf.square(sth));
-      const du = tf.mul(tf.add(tf.mul(tf.square(sx), 3 * 0.044715), 1), SQRT_2_OVER_PI);
-      const grad = tf.add(tf.mul(tf.add(sth, 1), 0.5), tf.mul(tf.mul(tf.mul(sx, 0.5), sech2), du));
+      const [sx, s] = saved;
+      // d/dx [x·σ(2u)] = σ(2u) + x·σ(2u)(1 − σ(2u))·2u′,  2u′ = 2√(2/π)(1 + 3·0.044715x²)
+      const twoDu = tf.add(tf.mul(tf.square(sx), 6 * 0.044715 * SQRT_2_OVER_PI), 2 * SQRT_2_OVER_PI);
+      const grad = tf.add(s, tf.mul(tf.mul(tf.mul(sx, s), tf.sub(1, s)), twoDu));
       return [tf.mul(dy, grad)];
     },
   };
