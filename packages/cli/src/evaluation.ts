@@ -27,8 +27,9 @@ export async function evaluateOn(
   options: { batchSize: number; maxFrames: number; decode?: boolean },
 ): Promise<EvaluationReport> {
   const positions = evaluationPositions(dataset.numFrames, options.maxFrames);
-  const q01 = dataset.stats.action?.q01 ?? dataset.stats.action?.min;
-  const q99 = dataset.stats.action?.q99 ?? dataset.stats.action?.max;
+  // Normalise errors with the policy's own statistics, so every dataset is measured on one scale.
+  const q01 = policy.stats.action?.q01 ?? policy.stats.action?.min;
+  const q99 = policy.stats.action?.q99 ?? policy.stats.action?.max;
   let lossSum = 0;
   let frames = 0;
   let invalid = 0;

@@ -60,9 +60,24 @@ export function withTransposedWeights<T>(params: Readonly<Record<string, tf.Tens
   }
 }
 
+/**
+ * x [N, in] · weightᵀ with weight [out, in], differentiated directly in the PyTorch layout:
+ * dx = dy · weight and dweight = dyᵀ · x, so the backward pass transposes only dy.
+ */
+const linearNoBias = tf.customGrad(((x: tf.Tensor, weight: tf.Tensor, save: tf.GradSaveFunc) => {
+  save([x, weight]);
+  return {
+    value: tf.matMul(x as tf.Tensor2D, transposeWeight(weight) as tf.Tensor2D),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sx, sw] = saved;
+      return [tf.matMul(dy as tf.Tensor2D, sw as tf.Tensor2D), tf.matMul(tf.transpose(dy) as tf.Tensor2D, sx as tf.Tensor2D)];
+    },
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor, weight: tf.Tensor) => tf.Tensor;
+
 /** PyTorch Linear on rows: x [N, in], weight [out, in], bias [out] → [N, out]. */
 export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
-  const y = matmul(x, transposeWeight(weight));
+  const y = linearNoBias(x, weight);
   return bias ? tf.add(y, bias) : y;
 }
 
