@@ -29,25 +29,25 @@ export interface RetentionPreset {
 
 export const RETENTION_PRESETS: Readonly<Record<"quick" | "full", RetentionPreset>> = {
   quick: {
-    episodes: 10,
+    episodes: 16,
     heldOutEpisodes: 2,
     batchSize: 8,
     pretrainChunk: 40,
     pretrainMaxSteps: 120,
     plateau: 0.05,
     finetuneSteps: 40,
-    evalFrames: 48,
+    evalFrames: 32,
     anchorSamples: 128,
     seeds: [0],
   },
   full: {
-    episodes: 16,
+    episodes: 24,
     heldOutEpisodes: 4,
     batchSize: 8,
     pretrainChunk: 50,
-    pretrainMaxSteps: 400,
+    pretrainMaxSteps: 200,
     plateau: 0.02,
-    finetuneSteps: 120,
+    finetuneSteps: 80,
     evalFrames: 96,
     anchorSamples: 256,
     seeds: [0, 1, 2],
@@ -101,7 +101,7 @@ function methodFlags(method: RetentionMethod, epsilonStart: number, epsilonEnd: 
       return {
         "craft.surgery": method === "craft" ? "project_task" : "none",
         "craft.initial_lambda": 1,
-        "craft.lambda_lr": 2,
+        "craft.lambda_lr": 5,
         "craft.lambda_max": 100,
         "craft.epsilon_schedule": "linear",
         "craft.epsilon_start": epsilonStart,
@@ -199,8 +199,9 @@ export async function runRetentionExperiment(options: RetentionOptions): Promise
     const baseAnchorTrain = await evaluateOn(base, anchors, { batchSize: preset.batchSize, maxFrames: preset.evalFrames, decode: false });
     const baseHeldA = await evaluateOn(base, heldA.dataset!, { batchSize: preset.batchSize, maxFrames: preset.evalFrames, decode: false });
     base.dispose();
-    const epsilonEnd = 1.15 * baseAnchorTrain.loss;
-    const epsilonStart = 2 * epsilonEnd;
+    // The bound: 20% above the base's own anchor loss, tightening from 50% above it.
+    const epsilonEnd = 1.2 * baseAnchorTrain.loss;
+    const epsilonStart = 1.5 * baseAnchorTrain.loss;
     log(`seed ${seed}: base anchor loss ${baseAnchorTrain.loss.toFixed(4)} (held-out A ${baseHeldA.loss.toFixed(4)}); ε ${epsilonStart.toFixed(4)} → ${epsilonEnd.toFixed(4)}`);
 
     // 3. The four fine-tunings from the same base and seed, then held-out A and B measured.
@@ -212,9 +213,9 @@ export async function runRetentionExperiment(options: RetentionOptions): Promise
         flagsOf({
           ...common(seed),
           "policy.path": basePolicyDir,
-          "policy.optimizer_lr": 5e-4,
+          "policy.optimizer_lr": 1e-3,
           "policy.scheduler_warmup_steps": 0,
-          "policy.scheduler_decay_lr": 5e-4,
+          "policy.scheduler_decay_lr": 1e-3,
           "dataset.root": taskB,
           "dataset.episodes": trainEpisodes,
           steps: preset.finetuneSteps,

@@ -10,6 +10,7 @@ import { registerUnsortedSegmentSum } from "./kernels/UnsortedSegmentSum";
 import { matMulRouting } from "./matmulPaths";
 import { moduleDirectory } from "./moduleLocation";
 import { loadNativeBlas, type NativeBlasLoad } from "./nativeBlas";
+import { probeWebGpu, startWebGpu } from "./webgpuBackend";
 
 export type BackendDevice = "auto" | "gpu" | "webgpu" | "wasm" | "cpu";
 
@@ -23,6 +24,11 @@ export interface BackendOptions {
    * wasm lacks (UnsortedSegmentSum), to measure the stock kernels on a model that needs them.
    */
   readonly patchKernels?: boolean | "missing-only";
+  /**
+   * WebGPU: bytes of released GPU buffers kept for reuse (default 2 GiB, or
+   * PI0FAST_WEBGPU_POOL_BYTES); older ones beyond it are destroyed. tfjs alone keeps them all.
+   */
+  readonly webgpuPoolBytes?: number;
 }
 
 export interface BackendInfo {
@@ -35,7 +41,15 @@ export interface BackendInfo {
   readonly threads?: number;
   /** BLAS library behind matmul, or null for the backend's own kernels. */
   readonly blas?: string | null;
-  readonly adapter?: { name: string; limits: Record<string, number> } | null;
+  /** The WebGPU adapter (name, limits; features, Dawn backend and feature level when known). */
+  readonly adapter?: {
+    name: string;
+    limits: Record<string, number>;
+    features?: string[];
+    dawnBackend?: "default" | "opengles";
+    featureLevel?: "core" | "compatibility";
+    software?: boolean;
+  } | null;
   /** Why faster paths were not taken (e.g. the OpenBLAS addon is not built). */
   readonly notes?: string[];
 }
@@ -68,23 +82,32 @@ async function tryNodeGpu(): Promise<Attempt> {
   }
 }
 
-async function tryWebGpu(): Promise<Attempt> {
+async function tryWebGpu(device: BackendDevice, options: BackendOptions): Promise<Attempt> {
   try {
-    const dawn = (await dynamicImport("webgpu")) as { create: (flags: string[]) => unknown; globals: object };
-    Object.assign(globalThis, dawn.globals);
-    const gpu = dawn.create([]) as { requestAdapter(): Promise<{ info?: { description?: string; vendor?: string }; limits: object } | null> };
-    const adapter = await gpu.requestAdapter();
-    if (adapter === null) return { ok: false, reason: "webgpu: no adapter found" };
-    (globalThis as { navigator?: object }).navigator = { ...((globalThis as { navigator?: object }).navigator ?? {}), gpu };
-    await dynamicImport("@tensorflow/tfjs-backend-webgpu");
-    await activate("webgpu");
-    const limits: Record<string, number> = {};
-    for (const key in adapter.limits) {
-      const value = (adapter.limits as Record<string, unknown>)[key];
-      if (typeof value === "number") limits[key] = value;
-    }
-    const name = adapter.info?.description ?? adapter.info?.vendor ?? "unknown adapter";
-    return { ok: true, info: { name: "webgpu", device: "webgpu", kernels: [], blas: null, adapter: { name, limits } } };
+    // auto never picks a software rasteriser (llvmpipe & co. are slower than wasm); asking for
+    // webgpu explicitly does (that is how the WebGPU kernels are tested on CPU-only machines).
+    const started = await startWebGpu({ allowSoftware: device === "webgpu", poolBytes: options.webgpuPoolBytes });
+    const a = started.adapter;
+    const notes = [`webgpu buffer pool budget ${started.poolBudgetBytes} bytes`];
+    if (a.software) notes.push(`software adapter on Dawn's ${a.dawnBackend} backend: for tests, not for training speed`);
+    return {
+      ok: true,
+      info: {
+        name: "webgpu",
+        device,
+        kernels: [],
+        blas: null,
+        adapter: {
+          name: a.name,
+          limits: a.limits,
+          features: a.features,
+          dawnBackend: a.dawnBackend,
+          featureLevel: a.featureLevel,
+          software: a.software,
+        },
+        notes,
+      },
+    };
   } catch (error) {
     return { ok: false, reason: `${BACKEND_PACKAGES.webgpu}: ${(error as Error).message.split("\n")[0]}` };
   }
@@ -173,15 +196,15 @@ async function tryCpu(device: BackendDevice): Promise<Attempt> {
 }
 
 /**
- * Picks and initialises the tfjs backend. "auto": tfjs-node-gpu > WebGPU (Dawn) > wasm (+ our
- * kernels, + OpenBLAS when built) > cpu. An explicit device that cannot start is an error naming
+ * Picks and initialises the tfjs backend. "auto": tfjs-node-gpu > WebGPU (Dawn, a hardware
+ * adapter only) > wasm (+ our kernels, + OpenBLAS when built) > cpu. An explicit device that cannot start is an error naming
  * it, why, and what is available.
  */
 export async function initBackend(device: BackendDevice, options: BackendOptions = {}): Promise<BackendInfo> {
   const order: Record<BackendDevice, Array<() => Promise<Attempt>>> = {
-    auto: [tryNodeGpu, tryWebGpu, () => tryWasm("auto", options), () => tryCpu("auto")],
+    auto: [tryNodeGpu, () => tryWebGpu("auto", options), () => tryWasm("auto", options), () => tryCpu("auto")],
     gpu: [tryNodeGpu],
-    webgpu: [tryWebGpu],
+    webgpu: [() => tryWebGpu("webgpu", options)],
     wasm: [() => tryWasm("wasm", options)],
     cpu: [() => tryCpu("cpu")],
   };
@@ -209,6 +232,10 @@ async function probeAvailable(except: BackendDevice): Promise<string[]> {
   ];
   for (const [device, pkg] of checks) {
     if (device === except) continue;
+    if (device === "webgpu") {
+      if ((await probeWebGpu()).ok) found.push(device);
+      continue;
+    }
     try {
       await dynamicImport(pkg);
       found.push(device);
@@ -225,7 +252,13 @@ export function describeBackend(info: BackendInfo): string {
   parts.push(`kernels=${info.kernels.length > 0 ? info.kernels.join(",") : "stock"}`);
   if (info.blas !== undefined) parts.push(`blas=${info.blas === null ? "none" : JSON.stringify(info.blas)}`);
   if (info.threads !== undefined) parts.push(`threads=${info.threads}`);
-  if (info.adapter) parts.push(`adapter=${JSON.stringify(info.adapter.name)}`);
+  if (info.adapter) {
+    parts.push(`adapter=${JSON.stringify(info.adapter.name)}`);
+    const l = info.adapter.limits;
+    if (l.maxStorageBufferBindingSize !== undefined) parts.push(`maxStorageBufferBindingSize=${l.maxStorageBufferBindingSize}`);
+    if (l.maxBufferSize !== undefined) parts.push(`maxBufferSize=${l.maxBufferSize}`);
+    if (info.adapter.features?.includes("shader-f16")) parts.push("shader-f16");
+  }
   for (const note of info.notes ?? []) parts.push(`note=${JSON.stringify(note)}`);
   return parts.join(" ");
 }
