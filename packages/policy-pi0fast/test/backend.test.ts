@@ -45,7 +45,8 @@ describe("initBackend", () => {
     await expect(initBackend("gpu")).rejects.toThrow(
       /policy\.device=gpu: backend unavailable \(@tensorflow\/tfjs-node-gpu: .+\)\. Available: .*wasm, cpu\./,
     );
-    await expect(initBackend("webgpu")).rejects.toThrow(/policy\.device=webgpu: backend unavailable \(webgpu \+ @tensorflow\/tfjs-backend-webgpu: .+\)/);
+    // webgpu starts wherever Mesa's EGL/GLES is installed (CI included: Dawn's OpenGL ES adapter on
+    // llvmpipe); its no-adapter and missing-package errors are tested in webgpu.test.ts.
   });
 });
 

@@ -10,7 +10,21 @@ import { registerUnsortedSegmentSum } from "./kernels/UnsortedSegmentSum";
 import { matMulRouting } from "./matmulPaths";
 import { moduleDirectory } from "./moduleLocation";
 import { loadNativeBlas, type NativeBlasLoad } from "./nativeBlas";
-import { probeWebGpu, startWebGpu } from "./webgpuBackend";
+import { importOptional, probeWebGpu, startWebGpu } from "./webgpuBackend";
+
+export {
+  probeWebGpu,
+  provideOptionalModules,
+  webgpuMemory,
+  webgpuErrors,
+  setWebGpuPoolBudget,
+  trimWebGpuPool,
+  resetWebGpuPeak,
+  isSoftwareAdapter,
+  type WebGpuAdapter,
+  type WebGpuProbe,
+} from "./webgpuBackend";
+export type { BufferPoolStats } from "./webgpuBufferPool";
 
 export type BackendDevice = "auto" | "gpu" | "webgpu" | "wasm" | "cpu";
 
@@ -56,8 +70,9 @@ export interface BackendInfo {
 
 type Attempt = { readonly ok: true; readonly info: BackendInfo } | { readonly ok: false; readonly reason: string };
 
-// Optional peers are imported by a computed name so bundlers and tsc do not require them.
-const dynamicImport = (name: string): Promise<unknown> => import(/* @vite-ignore */ name);
+// Optional peers are imported by a computed name so bundlers and tsc do not require them (or
+// handed over by a bundle's entry: provideOptionalModules).
+const dynamicImport = importOptional;
 
 const BACKEND_PACKAGES: Record<Exclude<BackendDevice, "auto">, string> = {
   gpu: "@tensorflow/tfjs-node-gpu",

@@ -58,8 +58,25 @@ export function isSoftwareAdapter(info: { vendor?: string; architecture?: string
   return [info.vendor, info.architecture, info.device, info.description].some((s) => typeof s === "string" && SOFTWARE_ADAPTER.test(s));
 }
 
-// Optional dependencies are imported by a computed name so bundlers and tsc do not require them.
-const dynamicImport = (name: string): Promise<unknown> => import(/* @vite-ignore */ name);
+const PROVIDED = Symbol.for("craft.pi0fast.optionalModules");
+
+/**
+ * Hands already-imported optional packages to initBackend. A bundle (e.g. for the GPU machine,
+ * which has no node_modules) cannot resolve the computed-name imports below, so its entry imports
+ * `webgpu`, `@tensorflow/tfjs-backend-webgpu` and `@tensorflow/tfjs-backend-cpu` statically and
+ * provides them here.
+ */
+export function provideOptionalModules(modules: Record<string, unknown>): void {
+  const g = globalThis as Record<symbol, Record<string, unknown> | undefined>;
+  g[PROVIDED] = { ...(g[PROVIDED] ?? {}), ...modules };
+}
+
+/** Optional dependencies are imported by a computed name so bundlers and tsc do not require them. */
+export function importOptional(name: string): Promise<unknown> {
+  const provided = (globalThis as Record<symbol, Record<string, unknown> | undefined>)[PROVIDED]?.[name];
+  return provided !== undefined ? Promise.resolve(provided) : import(/* @vite-ignore */ name);
+}
+const dynamicImport = importOptional;
 
 interface Session {
   readonly dawn: DawnModule;
@@ -280,6 +297,11 @@ export function setWebGpuPoolBudget(bytes: number): void {
 /** Destroys pooled (released) WebGPU buffers down to `keepBytes` (default 0), e.g. between phases. */
 export function trimWebGpuPool(keepBytes = 0): void {
   activePool?.trim(keepBytes);
+}
+
+/** Restarts the peak counter of webgpuMemory().peakAllocatedBytes (e.g. after a warm-up step). */
+export function resetWebGpuPeak(): void {
+  activePool?.resetPeak();
 }
 
 /** Dawn errors reported on the device since start (validation, out of memory, …), first line each. */

@@ -45,6 +45,8 @@ export interface BufferPoolStats {
   /** Acquisitions served from the pool / by a new allocation since the patch was installed. */
   readonly reused: number;
   readonly created: number;
+  /** Highest allocatedBytes seen since the patch was installed or the last resetPeak(). */
+  readonly peakAllocatedBytes: number;
 }
 
 export interface BufferPool {
@@ -52,6 +54,7 @@ export interface BufferPool {
   setBudget(bytes: number): void;
   /** Destroy pooled buffers until at most `keepBytes` remain (default 0: empty the pool). */
   trim(keepBytes?: number): void;
+  resetPeak(): void;
 }
 
 const PATCHED = Symbol.for("craft.pi0fast.webgpuBufferPool");
@@ -100,6 +103,7 @@ export function installBufferPool(manager: TfjsBufferManager, budgetBytes: numbe
   let evictedBytes = 0;
   let reused = 0;
   let created = 0;
+  let peak = manager.numBytesAllocated;
   // Buffers that were pooled before the patch (none in practice: installed right after creation).
   manager.freeBuffers.forEach((list) => {
     for (const b of list) {
@@ -147,6 +151,7 @@ export function installBufferPool(manager: TfjsBufferManager, budgetBytes: numbe
       reused++;
     } else {
       created++;
+      if (manager.numBytesAllocated > peak) peak = manager.numBytesAllocated;
     }
     return buffer;
   };
@@ -171,12 +176,16 @@ export function installBufferPool(manager: TfjsBufferManager, budgetBytes: numbe
       evictedBytes,
       reused,
       created,
+      peakAllocatedBytes: peak,
     }),
     setBudget: (bytes) => {
       budget = bytes;
       enforce(budget);
     },
     trim: (keepBytes = 0) => enforce(keepBytes),
+    resetPeak: () => {
+      peak = manager.numBytesAllocated;
+    },
   };
   Object.defineProperty(manager, PATCHED, { value: pool, enumerable: false });
   return pool;
