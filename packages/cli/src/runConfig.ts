@@ -126,7 +126,7 @@ export function resolveRunConfig(args: ParsedArgs, command: string, options: { c
 
 /** A saved train_config.json has the same shape as the nested flags, plus fields recorded for people. */
 function savedToFlags(saved: Record<string, unknown>): Record<string, unknown> {
-  const { backend: _b, resolved_at: _r, command: _c, craft_ts_version: _v, ...rest } = saved;
+  const { backend: _b, command: _c, resolved_policy: _rp, world_size: _w, ...rest } = saved;
   const policy = rest.policy as Record<string, unknown> | undefined;
   if (policy && typeof policy === "object") {
     // A resolved policy config is complete; keep it whole so the run rebuilds the same model.

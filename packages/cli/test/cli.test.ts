@@ -165,3 +165,18 @@ describe("kill and resume", () => {
     expect(maxDiff).toBeLessThanOrEqual(1e-6);
   }, 300_000);
 });
+
+describe("--config_path", () => {
+  it("re-runs a saved train_config.json, with flags beside it winning", async () => {
+    const first = join(tempDir("cfg1"), "run");
+    const r1 = await craft(["train", ...MICRO_POLICY, `--dataset.root=${data.reach}`, "--batch_size=4", "--steps=2", "--log_freq=1", "--seed=5", `--output_dir=${first}`]);
+    expect(r1.code, r1.stderr).toBe(0);
+    const second = join(tempDir("cfg2"), "run");
+    const r2 = await craft(["train", `--config_path=${join(first, "train_config.json")}`, `--output_dir=${second}`]);
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(readMetrics(second).map((m) => m.loss)).toEqual(readMetrics(first).map((m) => m.loss));
+    const saved = JSON.parse(readFileSync(join(second, "train_config.json"), "utf8"));
+    expect(saved.output_dir).toBe(second);
+    expect(saved.seed).toBe(5);
+  });
+});
