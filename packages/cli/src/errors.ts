@@ -5,7 +5,9 @@ export function formatError(err: unknown): string {
   if (err instanceof UsageError) return `error: ${err.message}\nRun with --help for the accepted flags.`;
   if (err instanceof Error) {
     const known = ["DatasetError", "ReportError", "UsageError", "ConfigError"].includes(err.name) || !err.stack;
-    if (known || process.env.CRAFT_DEBUG !== "1") return `error: ${err.message}`;
+    // The datasets library phrases its hint for its API; on the command line it is a flag.
+    const message = err.message.replace(/pass exclude: (\[[^\]]*\])/, (_, list: string) => `pass --dataset.exclude='${list.replace(/\s+/g, "")}'`);
+    if (known || process.env.CRAFT_DEBUG !== "1") return `error: ${message}`;
     return `error: ${err.stack}`;
   }
   return `error: ${String(err)}`;
