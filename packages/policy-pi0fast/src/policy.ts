@@ -83,6 +83,11 @@ export class Pi0FastPolicy {
   readonly fastTokenizer: FastTokenizer;
   readonly shapes: Readonly<Record<string, number[]>>;
   private params: Record<string, tf.Tensor>;
+  /**
+   * Host copies of what was uploaded into `params`: the WebGPU backend in Node cannot read a GPU
+   * tensor synchronously, so getParameters answers from here.
+   */
+  private host: Record<string, Float32Array> = {};
   private readonly trainable: readonly string[];
   private readonly random: () => number;
   private disposed = false;
@@ -114,7 +119,9 @@ export class Pi0FastPolicy {
     for (const [name, shape] of Object.entries(this.shapes)) {
       const data = values[name];
       if (!data) throw new Error(`parameters: missing "${name}" (shape [${shape.join(", ")}])`);
-      this.params[name] = tf.tensor(checkSize(name, data, shape), shape, "float32");
+      // initParameters' arrays are ours; caller-supplied ones are copied (the caller may reuse them).
+      this.host[name] = options.parameters ? Float32Array.from(checkSize(name, data, shape)) : checkSize(name, data, shape);
+      this.params[name] = tf.tensor(this.host[name], shape, "float32");
     }
     this.trainable = Object.keys(this.shapes).filter(
       (name) => !(this.config.freeze_vision_encoder && isVisionParameter(name)) && !(this.config.freeze_lm_head && name === EMBED_TOKENS),
@@ -150,49 +157,86 @@ export class Pi0FastPolicy {
     return { logProbs: f.data };
   }
 
-  /** Loss and gradients of every trainable parameter (Float32Array per name). */
+  /**
+   * Loss and gradients of every trainable parameter (Float32Array per name). Reads the device
+   * asynchronously, so it also runs on backends without synchronous reads (WebGPU in Node).
+   */
   async computeGradients(
     batch: Batch,
     options: { readonly loss?: "replay" | "distill" } = {},
   ): Promise<{ loss: number; grads: NamedArrays; metrics: Record<string, number> }> {
     const inputs = this.processor.toModelInputs(batch);
-    return this.gradientsOf(inputs, options.loss === "distill" ? this.distillTargets(batch, inputs) : undefined);
+    const run = this.lossAndGradTensors(inputs, options.loss === "distill" ? this.distillTargets(batch, inputs) : undefined);
+    try {
+      return run.finish(await Promise.all(run.tensors.map((t) => t.data())));
+    } finally {
+      run.tensors.forEach((t) => t.dispose());
+    }
   }
 
-  /** Same as computeGradients on already tokenised inputs. */
+  /** Same as computeGradients on already tokenised inputs (synchronous reads: cpu, wasm, tensorflow). */
   gradientsOf(inputs: ModelInputs, distill?: DistillTargets): { loss: number; grads: NamedArrays; metrics: Record<string, number> } {
+    const run = this.lossAndGradTensors(inputs, distill);
+    try {
+      return run.finish(run.tensors.map((t) => t.dataSync()));
+    } finally {
+      run.tensors.forEach((t) => t.dispose());
+    }
+  }
+
+  /** [loss, argmax predictions, ...grads] on the device, and how to turn their values into the result. */
+  private lossAndGradTensors(
+    inputs: ModelInputs,
+    distill?: DistillTargets,
+  ): { tensors: tf.Tensor[]; finish: (values: ArrayLike<number>[]) => { loss: number; grads: NamedArrays; metrics: Record<string, number> } } {
     this.check();
     // With every camera empty the vision tower and projector are not part of the graph (see
     // embedImages): their gradient is zero, and tf.grads refuses unconnected inputs.
     const visionUsed = inputs.imageMask.some((m) => m !== 0);
     const names = this.trainable.filter((n) => visionUsed || !isImagePathParameter(n));
     const unused = this.trainable.filter((n) => !names.includes(n));
-    let accuracy = 0;
+    let predicted: tf.Tensor | undefined;
+    let targets: Int32Array = new Int32Array(0);
+    let weights: Float32Array = new Float32Array(0);
     const lossFn = (...ts: tf.Tensor[]): tf.Scalar => {
       const p: Record<string, tf.Tensor> = { ...this.params };
       names.forEach((n, i) => (p[n] = ts[i]));
       const out = actionLoss(p, this.config, inputs, distill);
-      accuracy = tokenAccuracy(out);
+      predicted = tf.keep(out.predicted);
+      targets = out.targets;
+      weights = out.weights;
       return out.loss;
     };
     const results = tf.tidy(() => {
       const { value, grads } = tf.valueAndGrads(lossFn)(names.map((n) => this.params[n]));
       return [value, ...grads];
     });
-    try {
-      const loss = (results[0].dataSync() as Float32Array)[0];
+    const tensors = [results[0], predicted as tf.Tensor, ...results.slice(1)];
+    const finish = (values: ArrayLike<number>[]) => {
       const grads: NamedArrays = {};
-      names.forEach((n, i) => (grads[n] = (results[i + 1].dataSync() as Float32Array).slice()));
+      names.forEach((n, i) => (grads[n] = Float32Array.from(values[i + 2])));
       for (const n of unused) grads[n] = new Float32Array(this.shapes[n].reduce((a, b) => a * b, 1));
-      return { loss, grads, metrics: { accuracy } };
-    } finally {
-      results.forEach((t) => t.dispose());
-    }
+      const accuracy = tokenAccuracy({ predictions: values[1] as Int32Array, targets, weights });
+      return { loss: values[0][0], grads, metrics: { accuracy } };
+    };
+    return { tensors, finish };
   }
 
   async evaluate(batch: Batch, options: { readonly loss?: "replay" | "distill" } = {}): Promise<{ loss: number; metrics: Record<string, number> }> {
+    this.check();
     const inputs = this.processor.toModelInputs(batch);
-    return this.lossOf(inputs, options.loss === "distill" ? this.distillTargets(batch, inputs) : undefined);
+    const distill = options.loss === "distill" ? this.distillTargets(batch, inputs) : undefined;
+    const out = tf.tidy(() => {
+      const o = actionLoss(this.params, this.config, inputs, distill);
+      return { loss: o.loss, predicted: o.predicted, targets: o.targets, weights: o.weights };
+    });
+    try {
+      const [loss, predictions] = await Promise.all([out.loss.data(), out.predicted.data()]);
+      return { loss: loss[0], metrics: { accuracy: tokenAccuracy({ predictions: predictions as Int32Array, targets: out.targets, weights: out.weights }) } };
+    } finally {
+      out.loss.dispose();
+      out.predicted.dispose();
+    }
   }
 
   lossOf(inputs: ModelInputs, distill?: DistillTargets): { loss: number; metrics: Record<string, number> } {
@@ -216,7 +260,7 @@ export class Pi0FastPolicy {
     this.check();
     const inputs = this.processor.toModelInputs(batch);
     const t = tf.tidy(() => actionLogSoftmax(this.params, this.config, inputs).logProbs);
-    const data = (t.dataSync() as Float32Array).slice();
+    const data = ((await t.data()) as Float32Array).slice();
     t.dispose();
     return { data, shape: [inputs.batchSize, inputs.actionLength - 1, this.config.decoder.vocab_size] };
   }
@@ -244,7 +288,7 @@ export class Pi0FastPolicy {
     this.check();
     const out: NamedArrays = {};
     const names = options.includeFrozen ? Object.keys(this.params) : this.trainable;
-    for (const name of names) out[name] = (this.params[name].dataSync() as Float32Array).slice();
+    for (const name of names) out[name] = this.host[name].slice();
     return out;
   }
 
@@ -254,9 +298,11 @@ export class Pi0FastPolicy {
     for (const [name, data] of Object.entries(values)) {
       const shape = this.shapes[name];
       if (!shape) throw new Error(`setParameters: unknown parameter "${name}"`);
-      const next = tf.tensor(checkSize(name, data, shape), shape, "float32");
+      const copy = Float32Array.from(checkSize(name, data, shape));
+      const next = tf.tensor(copy, shape, "float32");
       this.params[name].dispose();
       this.params[name] = next;
+      this.host[name] = copy;
     }
   }
 
@@ -297,6 +343,7 @@ export class Pi0FastPolicy {
     if (this.disposed) return;
     for (const t of Object.values(this.params)) t.dispose();
     this.params = {};
+    this.host = {};
     this.disposed = true;
   }
 }

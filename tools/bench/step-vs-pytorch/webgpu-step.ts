@@ -8,7 +8,7 @@
  * on a CPU machine it runs on Mesa's llvmpipe with --allow-software (tiny shapes only: slow).
  *
  *   --preset tiny|small|paligemma_3b   --batch 8   --steps 20   --warmup 0   --lr 1e-4
- *   --data so101|synthetic   (so101: state/action/task from SO101_ROOT, a synthetic camera image)
+ *   --data so101   (state/action/task of 8 so101 frames from SO101_ROOT, plus a synthetic camera image)
  *   --override '{"decoder":{"depth":2}}'   (partial config merged over the preset)
  *   --allow-software   (accept llvmpipe & co.; for dry runs)
  *   --pool-bytes N     (WebGPU buffer pool budget)
@@ -84,7 +84,7 @@ async function inputsFor(config: PI0FastConfig): Promise<ModelInputs> {
   const next = uniform(777);
   const pixels = new Uint8Array(BATCH * H * W * 3);
   for (let i = 0; i < pixels.length; i++) pixels[i] = Math.floor((next() + 1) * 127.99);
-  if (DATA !== "so101") throw new Error(`--data: expected so101 (synthetic inputs are not implemented here), got "${DATA}"`);
+  if (DATA !== "so101") throw new Error(`--data: expected so101, got "${DATA}"`);
   const frames = await loadSo101Frames();
   const fast = await so101FastTokenizer(config.chunk_size, 256);
   const indices = Array.from({ length: BATCH }, (_, b) => Math.floor(((b + 0.5) * frames.state.length) / BATCH));
@@ -146,6 +146,12 @@ for (let step = 1; step <= WARMUP + STEPS; step++) {
     times.push(ms);
   }
   console.log(JSON.stringify({ step, loss, ms: Math.round(ms), allocated_gb: (mem?.allocatedBytes ?? 0) / 1e9, errors: webgpuErrors().length }));
+  if (webgpuErrors().length > 0) {
+    // Dawn carries on with garbage after an error (out of memory, invalid buffer): stop here.
+    console.error(`[webgpu-step] Dawn error at step ${step}, stopping: ${webgpuErrors().slice(0, 3).join(" | ")}`);
+    console.log(JSON.stringify({ summary: { preset, batch: BATCH, params: nParams, stopped_at_step: step, peak_device_gb: peak / 1e9, dawn_errors: webgpuErrors() } }));
+    process.exit(1);
+  }
 }
 const sorted = [...times].sort((a, b) => a - b);
 // Step 1 compiles every shader; the median is over the later steps.

@@ -53,10 +53,10 @@ export const vi = {
   resetModules(): never {
     throw new NotOnDevice("needs vitest module mocking (vi.resetModules), which a bundle cannot do");
   },
-  doMock(): never {
+  doMock(_name: string, _factory?: unknown): never {
     throw new NotOnDevice("needs vitest module mocking (vi.doMock), which a bundle cannot do");
   },
-  doUnmock(): void {},
+  doUnmock(_name?: string): void {},
 };
 
 const show = (v: unknown) => inspect(v, { depth: 3, maxArrayLength: 20, breakLength: Infinity });
@@ -79,6 +79,15 @@ function matchers(actual: unknown, label: string | undefined, negate = false) {
     toMatch: (re: RegExp | string) => check(typeof actual === "string" && (typeof re === "string" ? actual.includes(re) : re.test(actual)), `to match ${re}`),
     toContain: (e: unknown) =>
       check((typeof actual === "string" && typeof e === "string" && actual.includes(e)) || (Array.isArray(actual) && actual.includes(e)), `to contain ${show(e)}`),
+    toThrow: (re?: RegExp | string) => {
+      let message: string | undefined;
+      try {
+        (actual as () => unknown)();
+      } catch (e) {
+        message = (e as Error).message ?? String(e);
+      }
+      check(message !== undefined && (re === undefined || (typeof re === "string" ? message.includes(re) : re.test(message))), `to throw ${re ?? ""} (threw ${JSON.stringify(message)})`);
+    },
     toMatchObject: (e: Record<string, unknown>) =>
       check(
         Object.entries(e).every(([k, v]) => isDeepStrictEqual((actual as Record<string, unknown>)?.[k], v)),

@@ -191,6 +191,7 @@ interface TfjsWebGpuModule {
 
 interface TfjsWebGpuBackend extends tf.KernelBackend {
   bufferManager: TfjsBufferManager;
+  tensorMap: { get(dataId: object): { values?: unknown; dtype?: string } | undefined };
   device: {
     addEventListener?(type: string, listener: (event: { error?: { message?: string } }) => void): void;
     onuncapturederror?: ((event: { error?: { message?: string } }) => void) | null;
@@ -249,7 +250,30 @@ async function activate(s: Session, poolBytes: number | undefined): Promise<WebG
   const backend = tf.backend() as TfjsWebGpuBackend;
   activePool = installBufferPool(backend.bufferManager, budget);
   watchDeviceErrors(backend);
+  explainSyncReads(backend);
   return { adapter: s.adapter, poolBudgetBytes: budget };
+}
+
+const EXPLAINED = Symbol.for("craft.pi0fast.webgpuSyncReads");
+
+/**
+ * tfjs's WebGPU readSync copies through an OffscreenCanvas, which Node lacks: without this, a
+ * dataSync() on a GPU-resident tensor dies with "OffscreenCanvas is not defined". Say what to do.
+ */
+function explainSyncReads(backend: TfjsWebGpuBackend): void {
+  const b = backend as TfjsWebGpuBackend & Record<symbol, boolean>;
+  if (b[EXPLAINED] || typeof (globalThis as { OffscreenCanvas?: unknown }).OffscreenCanvas !== "undefined") return;
+  b[EXPLAINED] = true;
+  const readSync = backend.readSync.bind(backend);
+  backend.readSync = (dataId: object) => {
+    const data = backend.tensorMap.get(dataId);
+    if (data !== undefined && data.values == null && data.dtype !== "string" && data.dtype !== "complex64") {
+      throw new Error(
+        "WebGPU backend in Node: a GPU tensor cannot be read synchronously (dataSync/arraySync/bufferSync need OffscreenCanvas); read it with `await tensor.data()`",
+      );
+    }
+    return readSync(dataId);
+  };
 }
 
 const WATCHED = Symbol.for("craft.pi0fast.webgpuErrors");

@@ -135,8 +135,13 @@ export function actionLogSoftmax(params: Params, config: ModelConfig, inputs: Mo
 
 export interface LossOutput {
   readonly loss: tf.Scalar;
-  /** Argmax of the logits at each target position [B·(La − 1)] (for accuracy), read synchronously. */
+  /**
+   * Argmax of the logits at each target position [B·(La − 1)] (for accuracy), read synchronously
+   * on first access (not possible on the WebGPU backend in Node: read `predicted` with data()).
+   */
   readonly predictions: Int32Array;
+  /** The same argmax as an int32 tensor [B·(La − 1)], disposed with the enclosing scope. */
+  readonly predicted: tf.Tensor1D;
   readonly targets: Int32Array;
   readonly weights: Float32Array;
 }
@@ -148,7 +153,7 @@ export interface LossOutput {
 export function actionLoss(params: Params, config: ModelConfig, inputs: ModelInputs, distill?: DistillTargets): LossOutput {
   const { logits, logProbs } = actionLogSoftmax(params, config, inputs);
   const { targets, weights } = targetsAndWeights(inputs);
-  const predictions = tf.tidy(() => tf.argMax(logits, -1).dataSync() as Int32Array).slice();
+  const predicted = tf.argMax(logits, -1) as tf.Tensor1D;
   const vocab = config.decoder.vocab_size;
   let loss: tf.Scalar;
   if (distill) {
@@ -166,7 +171,16 @@ export function actionLoss(params: Params, config: ModelConfig, inputs: ModelInp
     for (let i = 0; i < targets.length; i++) if (weights[i] > 0) picked[i * vocab + targets[i]] = weights[i];
     loss = tf.neg(tf.sum(tf.mul(logProbs, tf.tensor2d(picked, [targets.length, vocab])))) as tf.Scalar;
   }
-  return { loss, predictions, targets, weights };
+  let predictions: Int32Array | undefined;
+  return {
+    loss,
+    predicted,
+    get predictions() {
+      return (predictions ??= (predicted.dataSync() as Int32Array).slice());
+    },
+    targets,
+    weights,
+  };
 }
 
 /** Masked accuracy of argmax predictions. */

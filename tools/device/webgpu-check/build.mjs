@@ -1,0 +1,67 @@
+// Prepares .device/ at the repository root for one WebGPU run on the GPU machine (issue 10):
+//   node tools/device/webgpu-check/build.mjs
+// then, in the run (with `.device` carried):
+//   source .device/prelude.sh; cd .device && node webgpu-check.mjs
+// and, to try it here first on Mesa's llvmpipe: (cd .device && node webgpu-check.mjs --dry)
+//
+// ../shared/device/pack.sh supplies node, the Vulkan loader .deb, webgpu's index.js + dawn.node and
+// prelude.sh; the entries are bundled here with esbuild's API (the same settings as pack.sh:
+// tfjs resolved to its ESM build, `webgpu` external, a `require` banner) plus two things pack.sh's
+// command line cannot do: `vitest` aliased to vitest-shim.ts for the bundled test file, and the
+// test helpers' so101 path read from SO101_ROOT (the dataset is copied into .device/data/).
+import { spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const top = resolve(here, "../../..");
+const device = join(top, ".device");
+const pack = resolve(top, "../shared/device/pack.sh");
+if (!existsSync(pack)) throw new Error(`build.mjs: expected ${pack} (the shared device tooling), not found`);
+
+const r = spawnSync("bash", [pack], { cwd: top, stdio: "inherit" });
+if (r.status !== 0) throw new Error(`build.mjs: ${pack} failed (exit ${r.status})`);
+
+const { build } = await import("esbuild");
+const so101FromEnv = {
+  name: "so101-root-from-env",
+  setup(b) {
+    b.onLoad({ filter: /test[\\/]fast-so101\.ts$/ }, (args) => {
+      const source = readFileSync(args.path, "utf8");
+      const replaced = source.replace(/export const SO101_ROOT = [^;]+;/, "export const SO101_ROOT = process.env.SO101_ROOT;");
+      if (replaced === source) throw new Error(`build.mjs: SO101_ROOT definition not found in ${args.path}`);
+      return { contents: replaced, loader: "ts" };
+    });
+  },
+};
+const entries = {
+  "webgpu-check": join(here, "check.ts"),
+  "webgpu-tests": join(here, "tests.ts"),
+  "webgpu-step": join(top, "tools/bench/step-vs-pytorch/webgpu-step.ts"),
+  "webgpu-matmul": join(top, "tools/bench/step-vs-pytorch/webgpu-matmul.ts"),
+};
+for (const [name, entry] of Object.entries(entries)) {
+  await build({
+    entryPoints: [entry],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    mainFields: ["module", "main"],
+    external: ["webgpu"],
+    alias: { vitest: join(here, "vitest-shim.ts") },
+    plugins: [so101FromEnv],
+    banner: { js: "import {createRequire as __cr} from 'module'; const require = __cr(import.meta.url);" },
+    outfile: join(device, `${name}.mjs`),
+    logLevel: "warning",
+  });
+}
+cpSync(join(top, "tools/bench/step-vs-pytorch/webgpu-twin.py"), join(device, "webgpu-twin.py"));
+const data = join(device, "data/so101-pick-orange-cube");
+mkdirSync(data, { recursive: true });
+cpSync(resolve(top, "../shared/datasets/so101-pick-orange-cube"), data, { recursive: true });
+
+const du = spawnSync("du", ["-sh", device], { encoding: "utf8" }).stdout.trim();
+for (const name of Object.keys(entries)) console.log(`${name}.mjs ${(statSync(join(device, `${name}.mjs`)).size / 1e6).toFixed(1)} MB`);
+console.log(`.device: ${du} (must stay under 64 MiB with everything else carried)`);
