@@ -1,7 +1,17 @@
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { schedulerFor, type BackendInfo } from "@craft/policy-pi0fast";
-import { initDistributed, runDistributed, train, trainCraft, type TrainResult } from "@craft/trainer";
+import { schedulerFor, type BackendInfo, type ModelInputs, type Pi0FastPolicy } from "@craft/policy-pi0fast";
+import {
+  initDistributed,
+  runDistributed,
+  train,
+  trainCraft,
+  type Communicator,
+  type ComputeGradientsOptions,
+  type TrainablePolicy,
+  type TrainMetrics,
+  type TrainResult,
+} from "@craft/trainer";
 import type { ParsedArgs } from "../flags.js";
 import { resolveRunConfig, type RunConfig } from "../runConfig.js";
 import { batchesOf, buildPolicy, datasetRoot, openAnchors, openTaskDataset, safetensorsIO, startBackend } from "../setup.js";
@@ -78,15 +88,17 @@ export async function trainWithConfig(run: RunConfig, options: { quiet?: boolean
       }
     }
     const taskSource = batchesOf(dataset, { batchSize: run.train.batch_size, seed: run.train.seed, rank: comm.rank, worldSize: comm.size });
+    let lastMetrics: TrainMetrics | undefined;
     const common = {
       config: run.train,
-      policy,
+      policy: comm.size > 1 ? globalTokenMean(policy, comm) : policy,
       taskSource,
       tensorIO: safetensorsIO,
       learningRate: schedule.lrAt,
       reduceGradients: comm.size > 1 ? (flat: Float32Array) => comm.allreduceMean(flat) : undefined,
       isMainProcess: main,
       progressStream: options.quiet ? undefined : process.stderr,
+      onMetrics: (m: TrainMetrics) => void (lastMetrics = m),
     };
     let result: TrainResult;
     try {
@@ -112,8 +124,63 @@ export async function trainWithConfig(run: RunConfig, options: { quiet?: boolean
     } finally {
       await taskSource.close();
     }
+    const dump = process.env.CRAFT_DEBUG_DUMP_WEIGHTS;
+    if (dump !== undefined && dump !== "") await dumpFinalState(dump, comm, result, lastMetrics);
     policy.dispose();
     return { result, config: run, outputDir };
+  });
+}
+
+/** Loss positions the policy averages over (targets 1 … La − 1 where the loss mask is set), as its loss does. */
+function lossTokens(inputs: ModelInputs): number {
+  const La = inputs.actionLength;
+  let count = 0;
+  for (let b = 0; b < inputs.batchSize; b++) for (let j = 1; j < La; j++) if (inputs.lossMask[b * La + j]) count++;
+  return count;
+}
+
+/**
+ * The policy as a rank of a data-parallel job sees it. pi0-FAST's loss is a mean over the loss
+ * tokens of a batch, and FAST encodes different chunks into different numbers of tokens, so the
+ * plain average of the ranks' means is not the mean over the global batch (the ranks' slices hold
+ * different token counts). Each rank's loss and gradients are scaled by
+ * `local tokens × world size / global tokens` (one scalar all-reduce per micro-batch), so that
+ * the trainer's all-reduce mean is exactly the token mean of the concatenated batch — what one
+ * process training on the global batch computes.
+ */
+function globalTokenMean(policy: Pi0FastPolicy, comm: Communicator): TrainablePolicy<Parameters<Pi0FastPolicy["computeGradients"]>[0]> {
+  return {
+    evaluate: (batch) => policy.evaluate(batch),
+    async computeGradients(batch, options: ComputeGradientsOptions = {}) {
+      const inputs = policy.modelInputs(batch);
+      const local = lossTokens(inputs);
+      const [total] = await comm.allreduceScalars([local], "sum");
+      const out = options.loss === "distill" ? await policy.computeGradients(batch, { loss: "distill" }) : policy.gradientsOf(inputs);
+      const factor = total > 0 ? (local * comm.size) / total : 1;
+      if (factor !== 1) for (const g of Object.values(out.grads)) for (let i = 0; i < g.length; i++) g[i] *= factor;
+      return { loss: out.loss * factor, grads: out.grads, metrics: out.metrics };
+    },
+    getParameters: () => policy.getParameters(),
+    setParameters: (params) => policy.setParameters(params),
+    noWeightDecay: (name) => policy.noWeightDecay(name),
+    save: (dir) => policy.save(dir),
+  };
+}
+
+/**
+ * Test hook (`CRAFT_DEBUG_DUMP_WEIGHTS=<dir>`): every rank writes its final parameters to
+ * `<dir>/rank-<r>.safetensors`, with the CRaFT state and the last logged λ and ε in the metadata,
+ * so that tests can compare ranks (only rank 0 writes checkpoints).
+ */
+async function dumpFinalState(dir: string, comm: Communicator, result: TrainResult, metrics: TrainMetrics | undefined): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const craft = metrics === undefined ? {} : { lambda: metrics.lambda, epsilon: metrics.epsilon, loss: metrics.loss };
+  await safetensorsIO.write(join(dir, `rank-${comm.rank}.safetensors`), result.parameters, {
+    rank: String(comm.rank),
+    world_size: String(comm.size),
+    step: String(result.step),
+    craft_state: JSON.stringify(result.craftState ?? null),
+    metrics: JSON.stringify(craft),
   });
 }
 
