@@ -1,11 +1,18 @@
-import { mkdtempSync, rmSync, cpSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, cpSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll } from "vitest";
 
-/** The real LeRobot v3.0 dataset shared by all packages (read-only). */
-export const SO101 = process.env.CRAFT_SO101_DIR ?? fileURLToPath(new URL("../../../../shared/datasets/so101-pick-orange-cube", import.meta.url));
+/**
+ * The real LeRobot v3.0 dataset shared by all packages (read-only): $CRAFT_SO101_DIR, else
+ * `../shared/datasets/` beside the repository, else the workplace's copy.
+ */
+const besideRepo = fileURLToPath(new URL("../../../../shared/datasets/so101-pick-orange-cube", import.meta.url));
+export const SO101 =
+  process.env.CRAFT_SO101_DIR ??
+  [besideRepo, "/work/shared/datasets/so101-pick-orange-cube"].find((dir) => existsSync(dir)) ??
+  besideRepo;
 export const SO101_VIDEO_KEYS = ["observation.images.front", "observation.images.top"];
 
 /** A temp directory removed after the test file. */

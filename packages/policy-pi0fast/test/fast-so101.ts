@@ -1,8 +1,12 @@
 /** Real so101 action chunks for the FAST and processor tests (normalised with the dataset's q01/q99). */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { parquetReadObjects } from "hyparquet";
 
-export const SO101_ROOT = new URL("../../../../shared/datasets/so101-pick-orange-cube/", import.meta.url).pathname;
+/** $CRAFT_SO101_DIR, else `../shared/datasets/` beside the repository, else the workplace's copy. */
+const besideRepo = new URL("../../../../shared/datasets/so101-pick-orange-cube/", import.meta.url).pathname;
+export const SO101_ROOT = process.env.CRAFT_SO101_DIR
+  ? `${process.env.CRAFT_SO101_DIR.replace(/\/$/, "")}/`
+  : ([besideRepo, "/work/shared/datasets/so101-pick-orange-cube/"].find((dir) => existsSync(dir)) ?? besideRepo);
 
 export interface So101Actions {
   /** Per episode, row-major [frames, 6], raw (un-normalised). */
