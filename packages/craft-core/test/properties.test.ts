@@ -146,7 +146,9 @@ describe("schedule and λ properties", () => {
         const direction = config.epsilon_schedule === "constant" ? 0 : Math.sign(config.epsilon_end - config.epsilon_start);
         const slack = 1e-12 * hi;
         let previous = epsilonAt(config, 0, totalSteps);
-        expect(previous).toBe(config.epsilon_start);
+        // A decay over zero steps with no warmup is already at its end at step 0.
+        const immediate = config.epsilon_decay_steps === 0 && config.epsilon_warmup_steps === 0 && config.epsilon_schedule !== "constant";
+        expect(previous).toBe(immediate ? config.epsilon_end : config.epsilon_start);
         for (let step = 1; step <= totalSteps + 600; step += 7) {
           const eps = epsilonAt(config, step, totalSteps);
           expect(eps).toBeGreaterThanOrEqual(lo - slack);
