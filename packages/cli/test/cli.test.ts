@@ -180,3 +180,17 @@ describe("--config_path", () => {
     expect(saved.seed).toBe(5);
   });
 });
+
+describe("craft quickstart (the README's main job)", () => {
+  it("runs end to end: base on reach, anchor cache, CRaFT on push, evaluation", async () => {
+    const out = join(tempDir("quickstart"), "qs");
+    const r = await craft(["quickstart", `--output_dir=${out}`, "--pretrain_steps=2", "--steps=2", "--episodes=3", "--batch_size=4", "--policy.device=wasm"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/anchor \("reach"\) loss: base \d+\.\d+ → after CRaFT \d+\.\d+/);
+    expect(existsSync(join(out, "base", "checkpoints", "last", "pretrained_model", "model.safetensors"))).toBe(true);
+    expect(existsSync(join(out, "data", "reach-anchors", "anchor_manifest.json"))).toBe(true);
+    const m = readMetrics(join(out, "craft"));
+    expect(m[m.length - 1].step).toBe(2);
+    expect(typeof m[m.length - 1].lambda).toBe("number");
+  }, 300_000);
+});
