@@ -1,3 +1,4 @@
+import { existsSync, readdirSync } from "node:fs";
 import * as tf from "@tensorflow/tfjs-core";
 // Gradients are registered separately from tfjs-core's ops; training needs every one of them.
 import "@tensorflow/tfjs-core/dist/register_all_gradients";
@@ -97,7 +98,26 @@ async function tryNodeGpu(): Promise<Attempt> {
   }
 }
 
+/**
+ * Whether this Linux machine exposes a GPU at all (NVIDIA device nodes or a DRM render node). Without
+ * one, `auto` does not probe WebGPU: Dawn would only find a software rasteriser, which auto skips
+ * anyway, after printing its driver warnings into the user's run.
+ */
+function hasGpuDeviceNode(): boolean {
+  if (process.platform !== "linux") return true;
+  try {
+    const dev = readdirSync("/dev");
+    if (dev.some((name) => /^nvidia\d+$/.test(name))) return true;
+    return existsSync("/dev/dri") && readdirSync("/dev/dri").some((name) => name.startsWith("renderD"));
+  } catch {
+    return true;
+  }
+}
+
 async function tryWebGpu(device: BackendDevice, options: BackendOptions): Promise<Attempt> {
+  if (device === "auto" && !hasGpuDeviceNode()) {
+    return { ok: false, reason: "webgpu: no GPU device node (/dev/nvidia*, /dev/dri/renderD*) on this machine" };
+  }
   try {
     // auto never picks a software rasteriser (llvmpipe & co. are slower than wasm); asking for
     // webgpu explicitly does (that is how the WebGPU kernels are tested on CPU-only machines).
