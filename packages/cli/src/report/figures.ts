@@ -288,7 +288,7 @@ export function gradNormFigure(groups: readonly RunGroup[]): FigureSpec | undefi
   return { file: "grad_norms.png", title, caption: subtitle, spec };
 }
 
-/** Bar per method: relative rise of the held-out anchor loss over the base checkpoint, ± std over seeds. */
+/** Bar per method: relative rise of the anchor loss over the base checkpoint, ± std over seeds. */
 export function anchorRiseFigure(rows: readonly ComparisonRow[], palette: Palette): FigureSpec | undefined {
   const bars = rows.flatMap((r) =>
     r.anchorRise
@@ -308,7 +308,7 @@ export function anchorRiseFigure(rows: readonly ComparisonRow[], palette: Palett
   const x = { field: "method", type: "nominal" as const, title: "method", sort: shown, axis: { labelAngle: 0 } };
   const seeds = Math.max(...rows.map((r) => r.seedCount));
   const title = "Anchor-loss rise over the base checkpoint";
-  const subtitle = `(final − base) / base on held-out task-A episodes, mean ± std over ${seeds} seed${seeds === 1 ? "" : "s"}`;
+  const subtitle = `(final − base) / base of the anchor (task-A) loss, mean ± std over ${seeds} seed${seeds === 1 ? "" : "s"}`;
   const spec = {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     title: { text: title, subtitle: [subtitle, "dashed line: +100% (anchor loss doubled)"] },
