@@ -58,6 +58,7 @@ for (const [name, entry] of Object.entries(entries)) {
   });
 }
 cpSync(join(top, "tools/bench/step-vs-pytorch/webgpu-twin.py"), join(device, "webgpu-twin.py"));
+cpSync(join(top, "tools/bench/step-vs-pytorch/twin_model.py"), join(device, "twin_model.py"));
 const data = join(device, "data/so101-pick-orange-cube");
 mkdirSync(data, { recursive: true });
 cpSync(resolve(top, "../shared/datasets/so101-pick-orange-cube"), data, { recursive: true });
