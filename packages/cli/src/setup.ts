@@ -157,6 +157,16 @@ export function resolvePretrainedDir(path: string): string {
  * `CRAFT_WASM_KERNELS=stock` runs wasm with only the kernels it lacks (no matmul patches, no
  * OpenBLAS): the "before" of the speed comparisons in the policy package's README.
  */
+/** The chunk size a checkpoint was trained with (its config.json), read before the policy is built. */
+export function pretrainedChunkSize(path: string): number {
+  const file = join(resolvePretrainedDir(path), "config.json");
+  const chunk = (JSON.parse(readFileSync(file, "utf8")) as { chunk_size?: unknown }).chunk_size;
+  if (typeof chunk !== "number" || !Number.isInteger(chunk) || chunk <= 0) {
+    throw new ConfigError([`${file}: field "chunk_size": expected a positive integer, got ${JSON.stringify(chunk)}`]);
+  }
+  return chunk;
+}
+
 export async function startBackend(device: PI0FastConfig["device"], quiet = false): Promise<BackendInfo> {
   const stock = process.env.CRAFT_WASM_KERNELS === "stock";
   const info = await initBackend(device, stock ? { patchKernels: "missing-only", nativeBlas: false, perBatchWasm: false } : {});

@@ -14,7 +14,7 @@ import {
 } from "@craft/trainer";
 import type { ParsedArgs } from "../flags.js";
 import { resolveRunConfig, type RunConfig } from "../runConfig.js";
-import { batchesOf, buildPolicy, datasetRoot, openAnchors, openTaskDataset, safetensorsIO, startBackend } from "../setup.js";
+import { batchesOf, buildPolicy, datasetRoot, openAnchors, openTaskDataset, pretrainedChunkSize, safetensorsIO, startBackend } from "../setup.js";
 
 export interface TrainRunSummary {
   readonly result: TrainResult;
@@ -61,20 +61,18 @@ export async function trainWithConfig(run: RunConfig, options: { quiet?: boolean
     const device = (run.policyOverrides.device ?? run.policy?.device ?? "auto") as "auto" | "gpu" | "webgpu" | "wasm" | "cpu";
     const backend = await startBackend(device, options.quiet === true || !main);
     const craftEnabled = run.train.craft.enable;
-    // The chunk size comes from the policy; a checkpoint's config is read once the policy is built.
-    const probeChunk = run.policy?.chunk_size;
-    let dataset = probeChunk !== undefined ? await openTaskDataset(run.dataset, probeChunk) : null;
+    // Action chunks are gathered at the policy's chunk size: from the flags, or the checkpoint's config.json.
+    const chunk = run.policy?.chunk_size ?? pretrainedChunkSize(run.policyPath!);
+    const dataset = await openTaskDataset(run.dataset, chunk);
     const policy = await buildPolicy({
       policyPath: run.policyPath,
       config: run.policy,
       overrides: run.policyOverrides,
-      dataset: dataset ?? (await openTaskDataset(run.dataset, 1)),
+      dataset,
       tokenizer: run.tokenizer,
       seed: run.train.seed,
       statsRoots: run.dataset.stats_roots,
     });
-    const chunk = policy.config.chunk_size;
-    if (dataset === null) dataset = await openTaskDataset(run.dataset, chunk);
     const hyper = { ...policy.config, ...pickHyper(run.policyOverrides) };
     const schedule = schedulerFor(hyper, run.train.steps);
     const outputDir = run.train.output_dir;
