@@ -37,15 +37,64 @@ export const DecoderConfigCodec = t.exact(
 );
 export type DecoderConfig = t.TypeOf<typeof DecoderConfigCodec>;
 
-export const PresetCodec = t.keyof({ tiny: null, small: null, paligemma_3b: null });
+export const PresetCodec = t.keyof({ tiny: null, small: null, paligemma_3b: null, gemma_300m: null });
 export type Preset = t.TypeOf<typeof PresetCodec>;
 
-const NormModeCodec = t.keyof({ IDENTITY: null, MEAN_STD: null, MIN_MAX: null, QUANTILES: null });
+/** LeRobot's `paligemma_variant` values (configuration_pi0_fast.py `__post_init__`). */
+export const PaligemmaVariantCodec = t.keyof({ gemma_2b: null, gemma_300m: null });
+export type PaligemmaVariant = t.TypeOf<typeof PaligemmaVariantCodec>;
+
+/** Preset whose widths are LeRobot's variant (the other presets are craft's CPU sizes). */
+export const VARIANT_PRESET: Readonly<Record<PaligemmaVariant, Preset>> = { gemma_2b: "paligemma_3b", gemma_300m: "gemma_300m" };
+
+/** LeRobot's `NormalizationMode` (configs/types.py). */
+export const NormModeCodec = t.keyof({ IDENTITY: null, MEAN_STD: null, MIN_MAX: null, QUANTILES: null, QUANTILE10: null });
+export type NormMode = t.TypeOf<typeof NormModeCodec>;
+
+/** LeRobot's `FeatureType` (configs/types.py). */
+export const FeatureTypeCodec = t.keyof({ STATE: null, VISUAL: null, ENV: null, ACTION: null, REWARD: null, LANGUAGE: null });
+export type FeatureType = t.TypeOf<typeof FeatureTypeCodec>;
+
+/** LeRobot's `PolicyFeature` as draccus writes it: `{type, shape}`. */
+export const PolicyFeatureCodec = t.exact(t.type({ type: FeatureTypeCodec, shape: t.array(NonNegativeInt) }));
+export type PolicyFeature = t.TypeOf<typeof PolicyFeatureCodec>;
+const FeaturesCodec = t.record(t.string, PolicyFeatureCodec);
+
+const NullableString = t.union([t.string, t.null]);
 
 export const PI0FastConfigCodec = t.exact(
   t.type({
     type: t.literal("pi0_fast"),
     preset: PresetCodec,
+    // LeRobot's PreTrainedConfig fields (configs/policies.py).
+    n_obs_steps: PositiveInt,
+    input_features: FeaturesCodec,
+    output_features: FeaturesCodec,
+    use_amp: t.boolean,
+    use_peft: t.boolean,
+    push_to_hub: t.boolean,
+    repo_id: NullableString,
+    private: t.union([t.boolean, t.null]),
+    tags: t.union([t.array(t.string), t.null]),
+    license: NullableString,
+    pretrained_path: NullableString,
+    pretrained_revision: NullableString,
+    // LeRobot's PI0FastConfig fields (policies/pi0_fast/configuration_pi0_fast.py).
+    paligemma_variant: PaligemmaVariantCodec,
+    action_expert_variant: t.string,
+    /** Parameter dtype of model.safetensors: F32 or BF16. Compute stays float32 here. */
+    dtype: t.keyof({ float32: null, bfloat16: null }),
+    use_relative_actions: t.boolean,
+    relative_exclude_joints: t.array(t.string),
+    action_feature_names: t.union([t.array(t.string), t.null]),
+    /** Real-Time Chunking settings; only `null` (off) is supported here. */
+    rtc_config: t.union([t.UnknownRecord, t.null]),
+    text_tokenizer_name: t.string,
+    action_tokenizer_name: t.string,
+    validate_action_token_prefix: t.boolean,
+    gradient_checkpointing: t.boolean,
+    compile_model: t.boolean,
+    compile_mode: t.string,
     chunk_size: PositiveInt,
     n_action_steps: PositiveInt,
     max_state_dim: PositiveInt,
@@ -87,6 +136,31 @@ export type PI0FastConfig = t.TypeOf<typeof PI0FastConfigCodec>;
 /** LeRobot's defaults (pi0_fast, 2025) with the real PaliGemma-3B widths. */
 const LEROBOT_DEFAULTS: Omit<PI0FastConfig, "vision" | "decoder" | "preset"> = {
   type: "pi0_fast",
+  n_obs_steps: 1,
+  input_features: {},
+  output_features: {},
+  use_amp: false,
+  use_peft: false,
+  push_to_hub: true,
+  repo_id: null,
+  private: null,
+  tags: null,
+  license: null,
+  pretrained_path: null,
+  pretrained_revision: null,
+  paligemma_variant: "gemma_2b",
+  action_expert_variant: "gemma_300m",
+  dtype: "float32",
+  use_relative_actions: false,
+  relative_exclude_joints: ["gripper"],
+  action_feature_names: null,
+  rtc_config: null,
+  text_tokenizer_name: "google/paligemma-3b-pt-224",
+  action_tokenizer_name: "lerobot/fast-action-tokenizer",
+  validate_action_token_prefix: true,
+  gradient_checkpointing: false,
+  compile_model: false,
+  compile_mode: "max-autotune",
   chunk_size: 50,
   n_action_steps: 50,
   max_state_dim: 32,
@@ -99,7 +173,7 @@ const LEROBOT_DEFAULTS: Omit<PI0FastConfig, "vision" | "decoder" | "preset"> = {
   max_decoding_steps: 256,
   fast_skip_tokens: 128,
   use_kv_cache: true,
-  normalization_mapping: { VISUAL: "IDENTITY", STATE: "QUANTILES", ACTION: "QUANTILES" },
+  normalization_mapping: { VISUAL: "IDENTITY", STATE: "MEAN_STD", ACTION: "MEAN_STD" },
   optimizer_lr: 2.5e-5,
   optimizer_betas: [0.9, 0.95],
   optimizer_eps: 1e-8,
@@ -118,9 +192,16 @@ const LEROBOT_DEFAULTS: Omit<PI0FastConfig, "vision" | "decoder" | "preset"> = {
 type PresetDefaults = Partial<Omit<PI0FastConfig, "vision" | "decoder">> &
   Pick<PI0FastConfig, "vision" | "decoder">;
 
-/** Model sizes. `paligemma_3b` is SigLIP So400m/14 at 224 + Gemma-2B (openpi `gemma_2b`). */
+const SO400M: VisionConfig = { image_size: 224, patch_size: 14, width: 1152, depth: 27, mlp_dim: 4304, heads: 16 };
+
+/**
+ * Model sizes. `paligemma_3b` is SigLIP So400m/14 at 224 + Gemma-2B (LeRobot's `gemma_2b`
+ * variant), `gemma_300m` the same vision tower with LeRobot's `gemma_300m` language model
+ * (pi_gemma.py `get_gemma_config`). The CPU sizes keep QUANTILES normalisation, as they were trained.
+ */
 export const PRESETS: Readonly<Record<Preset, PresetDefaults>> = {
   tiny: {
+    normalization_mapping: { VISUAL: "IDENTITY", STATE: "QUANTILES", ACTION: "QUANTILES" },
     vision: { image_size: 64, patch_size: 8, width: 128, depth: 2, mlp_dim: 512, heads: 4 },
     decoder: { width: 256, depth: 4, mlp_dim: 1024, heads: 4, kv_heads: 1, head_dim: 64, vocab_size: 2048 },
     image_resolution: [64, 64],
@@ -131,6 +212,7 @@ export const PRESETS: Readonly<Record<Preset, PresetDefaults>> = {
     n_action_steps: 10,
   },
   small: {
+    normalization_mapping: { VISUAL: "IDENTITY", STATE: "QUANTILES", ACTION: "QUANTILES" },
     vision: { image_size: 112, patch_size: 14, width: 256, depth: 4, mlp_dim: 1024, heads: 4 },
     decoder: { width: 512, depth: 6, mlp_dim: 2048, heads: 8, kv_heads: 1, head_dim: 64, vocab_size: 4096 },
     image_resolution: [112, 112],
@@ -139,8 +221,14 @@ export const PRESETS: Readonly<Record<Preset, PresetDefaults>> = {
     max_decoding_steps: 128,
   },
   paligemma_3b: {
-    vision: { image_size: 224, patch_size: 14, width: 1152, depth: 27, mlp_dim: 4304, heads: 16 },
+    paligemma_variant: "gemma_2b",
+    vision: SO400M,
     decoder: { width: 2048, depth: 18, mlp_dim: 16384, heads: 8, kv_heads: 1, head_dim: 256, vocab_size: 257152 },
+  },
+  gemma_300m: {
+    paligemma_variant: "gemma_300m",
+    vision: SO400M,
+    decoder: { width: 1024, depth: 18, mlp_dim: 4096, heads: 8, kv_heads: 1, head_dim: 256, vocab_size: 257152 },
   },
 };
 
@@ -171,9 +259,15 @@ export function decodePI0FastConfig(input: unknown, path = "policy."): Either<st
   if (!isRecord(raw)) return left([`${path.replace(/\.$/, "")}: expected an object, got ${describe(raw)}`]);
   const topKeys = Object.keys(PI0FastConfigCodec.type.props);
   checkUnknownKeys(raw, topKeys, path, errors);
-  const presetRaw = raw.preset ?? "paligemma_3b";
+  // Without a preset, LeRobot's paligemma_variant picks the widths (gemma_2b → paligemma_3b).
+  const variantRaw = raw.paligemma_variant;
+  if (variantRaw !== undefined && !PaligemmaVariantCodec.is(variantRaw)) {
+    errors.push(`${path}paligemma_variant: expected one of gemma_2b, gemma_300m, got ${describe(variantRaw)}`);
+    return left(errors);
+  }
+  const presetRaw = raw.preset ?? (variantRaw !== undefined ? VARIANT_PRESET[variantRaw] : "paligemma_3b");
   if (!PresetCodec.is(presetRaw)) {
-    errors.push(`${path}preset: expected one of tiny, small, paligemma_3b, got ${describe(presetRaw)}`);
+    errors.push(`${path}preset: expected one of ${Object.keys(PresetCodec.keys).join(", ")}, got ${describe(presetRaw)}`);
     return left(errors);
   }
   const presetDefaults = PRESETS[presetRaw];
@@ -215,6 +309,15 @@ export function decodePI0FastConfig(input: unknown, path = "policy."): Either<st
   if (config.n_action_steps > config.chunk_size) {
     errors.push(`${path}n_action_steps: expected ≤ chunk_size (${config.chunk_size}), got ${config.n_action_steps}`);
   }
+  const variantPreset = VARIANT_PRESET[config.paligemma_variant];
+  if ((config.preset === "paligemma_3b" || config.preset === "gemma_300m") && config.preset !== variantPreset) {
+    errors.push(`${path}paligemma_variant: expected ${PRESETS[config.preset].paligemma_variant} (preset ${config.preset}), got ${describe(config.paligemma_variant)}`);
+  }
+  // LeRobot features this implementation does not have: refusing beats silently different outputs.
+  if (config.use_relative_actions) errors.push(`${path}use_relative_actions: expected false (relative actions are not implemented), got true`);
+  if (config.rtc_config !== null) errors.push(`${path}rtc_config: expected null (Real-Time Chunking is not implemented), got ${describe(config.rtc_config)}`);
+  if (config.use_peft) errors.push(`${path}use_peft: expected false (PEFT/LoRA adapters are not implemented), got true`);
+  if (config.n_obs_steps !== 1) errors.push(`${path}n_obs_steps: expected 1 (pi0_fast reads one observation step), got ${config.n_obs_steps}`);
   if (vision.image_size % vision.patch_size !== 0) {
     errors.push(`${path}vision.patch_size: expected a divisor of vision.image_size (${vision.image_size}), got ${vision.patch_size}`);
   }

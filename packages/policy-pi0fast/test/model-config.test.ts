@@ -12,8 +12,24 @@ describe("PI0FastConfig", () => {
     expect(c.fast_skip_tokens).toBe(128);
     expect(c.optimizer_betas).toEqual([0.9, 0.95]);
     expect(c.scheduler_decay_lr).toBe(2.5e-6);
-    expect(c.normalization_mapping).toEqual({ VISUAL: "IDENTITY", STATE: "QUANTILES", ACTION: "QUANTILES" });
+    expect(c.normalization_mapping).toEqual({ VISUAL: "IDENTITY", STATE: "MEAN_STD", ACTION: "MEAN_STD" });
     expect(c.decoder).toEqual({ width: 2048, depth: 18, mlp_dim: 16384, heads: 8, kv_heads: 1, head_dim: 256, vocab_size: 257152 });
+    expect(c.paligemma_variant).toBe("gemma_2b");
+    expect(c.dtype).toBe("float32");
+    expect(c.relative_exclude_joints).toEqual(["gripper"]);
+    expect(pi0FastConfig({ preset: "tiny" }).normalization_mapping).toEqual({ VISUAL: "IDENTITY", STATE: "QUANTILES", ACTION: "QUANTILES" });
+  });
+
+  it("derives the widths from paligemma_variant and refuses a contradicting preset", () => {
+    expect(pi0FastConfig({ paligemma_variant: "gemma_300m" }).decoder.width).toBe(1024);
+    expect(pi0FastConfig({ paligemma_variant: "gemma_300m" }).preset).toBe("gemma_300m");
+    const bad = decodePI0FastConfig({ preset: "paligemma_3b", paligemma_variant: "gemma_300m" });
+    expect(bad._tag === "Left" && bad.left).toEqual(['policy.paligemma_variant: expected gemma_2b (preset paligemma_3b), got "gemma_300m"']);
+  });
+
+  it("refuses LeRobot settings it cannot honour, naming the field", () => {
+    const bad = decodePI0FastConfig({ use_relative_actions: true, rtc_config: { enabled: true }, use_peft: true });
+    expect(bad._tag === "Left" && bad.left.map((e) => e.split(":")[0])).toEqual(["policy.use_relative_actions", "policy.rtc_config", "policy.use_peft"]);
   });
 
   it("takes preset defaults, then overrides (nested widths merge)", () => {
