@@ -1,3 +1,4 @@
+import { parseFlagValue } from "@craft/craft-core";
 /**
  * LeRobot-style dotted flags (`--policy.type=pi0_fast --craft.initial_lambda=1.0`), parsed into a
  * flat map of dotted keys and then into nested objects. Values are read as JSON where they parse
@@ -13,20 +14,8 @@ export class UsageError extends Error {
   override readonly name = "UsageError";
 }
 
-export function parseValue(raw: string): unknown {
-  const trimmed = raw.trim();
-  if (trimmed === "") return "";
-  if (/^(true|false|null)$/.test(trimmed)) return JSON.parse(trimmed);
-  if (/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(trimmed)) return Number(trimmed);
-  if (/^[[{]/.test(trimmed)) {
-    try {
-      return JSON.parse(trimmed);
-    } catch {
-      // a Python-style list such as [224, 224] is valid JSON; anything else stays a string
-    }
-  }
-  return raw;
-}
+/** Flag values follow craft-core's one rule set (JSON scalars, arrays and objects; else the raw string). */
+export const parseValue = parseFlagValue;
 
 export function parseArgs(argv: readonly string[]): ParsedArgs {
   const positionals: string[] = [];

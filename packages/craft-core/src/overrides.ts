@@ -2,18 +2,22 @@ import * as E from "fp-ts/lib/Either.js";
 import { decodeCraftConfig, type CraftConfig } from "./config.js";
 
 /**
- * A flag value as LeRobot/draccus users write it: JSON numbers, booleans and null become those
- * values (`2`, `1e-3`, `true`, `null`), a JSON string literal is unquoted, anything else stays the
- * raw string (`pcgrad`, `./data/anchor`).
+ * A flag value as LeRobot/draccus users write it — the one rule set of every craft command line
+ * (the cli's parser uses this function): `true`/`false`/`null` and numbers become those values
+ * (`2`, `1e-3`, `-0.5`), a JSON array or object (`[224, 224]`, `{"a": "b"}`) is parsed, a JSON
+ * string literal is unquoted, and anything else stays the raw string (`pcgrad`, `./data/anchor`).
  */
 export const parseFlagValue = (raw: string): unknown => {
-  try {
-    const parsed: unknown = JSON.parse(raw);
-    if (parsed === null || typeof parsed === "number" || typeof parsed === "boolean" || typeof parsed === "string") {
-      return parsed;
+  const trimmed = raw.trim();
+  if (trimmed === "") return "";
+  if (/^(true|false|null)$/.test(trimmed)) return JSON.parse(trimmed) as unknown;
+  if (/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(trimmed)) return Number(trimmed);
+  if (/^[[{"]/.test(trimmed)) {
+    try {
+      return JSON.parse(trimmed) as unknown;
+    } catch {
+      // Not JSON after all (e.g. "[oops"): kept as the raw string, for the decoder to name.
     }
-  } catch {
-    // Not JSON: a bare word or a path.
   }
   return raw;
 };
@@ -21,8 +25,8 @@ export const parseFlagValue = (raw: string): unknown => {
 /**
  * Collect `--craft.<field>=<value>` (leading dashes optional) from a command line into a plain
  * object: `["--craft.initial_lambda=2", "craft.surgery=pcgrad"]` → `{ initial_lambda: 2, surgery:
- * "pcgrad" }`. Arguments outside `prefix` are ignored, so a whole argv can be passed; a later flag
- * overrides an earlier one. Field names and values are checked by `decodeCraftConfig`.
+ * "pcgrad" }`. Arguments outside `prefix` are ignored, so a whole argv can be passed; a flag given
+ * twice is an error, as on the cli. Field names and values are checked by `decodeCraftConfig`.
  */
 export const parseDottedOverrides = (
   args: readonly string[],
@@ -42,6 +46,10 @@ export const parseDottedOverrides = (
     const key = flag.slice(head.length, equals);
     if (key === "" || key.includes(".")) {
       errors.push(`${flag.slice(0, equals)}: expected one field name after "${head}" (the ${prefix} config is flat)`);
+      continue;
+    }
+    if (Object.prototype.hasOwnProperty.call(overrides, key)) {
+      errors.push(`--${head}${key} given twice`);
       continue;
     }
     // defineProperty: a key such as "__proto__" must land as a field (and be rejected as unknown).

@@ -29,7 +29,10 @@ describe("parseDottedOverrides", () => {
         retention_loss: "",
       }),
     );
-    expect(parseFlagValue("[1,2]")).toBe("[1,2]");
+    expect(parseFlagValue("[1,2]")).toEqual([1, 2]);
+    expect(parseFlagValue('{"a": "b"}')).toEqual({ a: "b" });
+    expect(parseFlagValue("[oops")).toBe("[oops");
+    expect(parseFlagValue("+3")).toBe(3);
     expect(parseFlagValue("-0.5")).toBe(-0.5);
   });
 
@@ -39,8 +42,8 @@ describe("parseDottedOverrides", () => {
     ).toEqual(E.right({ enable: true }));
   });
 
-  it("a later flag wins", () => {
-    expect(parseDottedOverrides(["--craft.lambda_max=5", "--craft.lambda_max=7"])).toEqual(E.right({ lambda_max: 7 }));
+  it("a flag given twice is an error, as on the cli", () => {
+    expect(parseDottedOverrides(["--craft.lambda_max=5", "--craft.lambda_max=7"])).toEqual(E.left(["--craft.lambda_max given twice"]));
   });
 
   it("rejects a flag without a value and nested keys", () => {

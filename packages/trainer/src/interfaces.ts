@@ -1,4 +1,7 @@
-import type { VectorSpace } from "@craft/craft-core";
+import type { RetentionLossKind, VectorSpace } from "@craft/craft-core";
+
+/** Declared once, in craft-core's config (`craft.retention_loss`). */
+export type { RetentionLossKind };
 
 /** Parameter name → values (row-major), as stored in model.safetensors. */
 export type NamedArrays = Record<string, Float32Array>;
@@ -26,8 +29,6 @@ export interface LossAndGradients<G> {
   readonly grads: G;
   readonly metrics?: Readonly<Record<string, number>>;
 }
-
-export type RetentionLossKind = "replay" | "distill";
 
 export interface ComputeGradientsOptions {
   /** Which retention loss to use on an anchor batch (`distill` uses the batch's cached teacher distributions). */
