@@ -1,4 +1,4 @@
-import { writeSync } from "node:fs";
+import { fstatSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import type { BroadcastBuffer, Communicator, RankProcess, ScalarReduction } from "./communicator.js";
 import { checkRoot } from "./single.js";
@@ -448,6 +448,37 @@ class MpiCommunicator implements Communicator {
   }
 }
 
+/**
+ * MPICH's mpiexec (Hydra) hands each child a socket to its PMI server and names it in PMI_FD. A
+ * launcher in between that closes inherited descriptors (npx and `npm exec` start the binary through
+ * npm and a shell) leaves PMI_FD naming nothing, or an unrelated descriptor, and MPI_Init then dies
+ * deep inside MPICH ("PMI_Get_appnum returned -1 … Unable to write to PMI_fd"). Checked here first,
+ * so the user reads one line with the commands that work. Returns that line, or undefined when PMI
+ * is reachable or not in use.
+ */
+export const unreachablePmi = (env: NodeJS.ProcessEnv = process.env): string | undefined => {
+  const raw = env.PMI_FD;
+  if (raw === undefined || raw === "") return undefined;
+  const fd = Number(raw);
+  let found: string;
+  if (!Number.isInteger(fd) || fd < 0) {
+    found = "is not a descriptor number";
+  } else {
+    try {
+      if (fstatSync(fd).isSocket()) return undefined;
+      found = "is open here but is not a socket";
+    } catch (error) {
+      found = `is not open in this process (${(error as NodeJS.ErrnoException).code ?? String(error)})`;
+    }
+  }
+  const size = env.PMI_SIZE !== undefined && env.PMI_SIZE !== "" ? env.PMI_SIZE : "N";
+  return (
+    `distributed: mpiexec started this rank (PMI_RANK=${env.PMI_RANK ?? ""} PMI_SIZE=${env.PMI_SIZE ?? ""}) but its PMI connection PMI_FD=${raw} ${found}: ` +
+    `a launcher in between (npx, npm exec, a shell script) closed it. Start the binary directly, \`mpiexec -n ${size} node_modules/.bin/craft …\`, ` +
+    `or let MPICH connect over TCP, \`mpiexec -pmi-port -n ${size} npx craft …\``
+  );
+};
+
 /** Initialises MPI (MPI_Init_thread) through koffi and returns MPI_COMM_WORLD as a Communicator. */
 export const initMpi = async (options: MpiOptions): Promise<Communicator> => {
   if (!(Number.isFinite(options.timeoutS) && options.timeoutS > 0)) {
@@ -457,6 +488,8 @@ export const initMpi = async (options: MpiOptions): Promise<Communicator> => {
   if (!(Number.isInteger(bucketFloats) && bucketFloats > 0 && bucketFloats < 2 ** 29)) {
     throw new Error(`distributed: field \`bucketFloats\`: expected an integer in [1, 2^29), got ${bucketFloats}`);
   }
+  const pmiProblem = unreachablePmi();
+  if (pmiProblem !== undefined) throw new Error(pmiProblem);
   const { lib, path, abi } = await loadLibrary(options);
   let fns: MpiFunctions;
   try {
