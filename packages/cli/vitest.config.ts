@@ -2,6 +2,8 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
+    // One fixed fast-check seed for every property test (FC_SEED overrides it locally).
+    setupFiles: ["../../test-support/fast-check-seed.ts"],
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
     testTimeout: 120_000,
   },

@@ -37,15 +37,27 @@ const surgeries: SurgeryKind[] = ["none", "project_task", "pcgrad"];
 const merges: MergeKind[] = ["sum", "normalized"];
 const schedules: EpsilonScheduleKind[] = ["constant", "linear", "cosine", "exponential"];
 
+/**
+ * How far below zero g·g_r may land once the result is stored in float32: each stored component is
+ * off by at most half an ulp — relative 2^-24 for normal numbers, and an absolute 2^-150 in the
+ * subnormal range, where an ulp is the fixed 2^-149 (e.g. g_t = (0, −9.8e-45, 0) leaves a
+ * correction that float32 cannot represent). Two roundings on the dot/scale/add-only path.
+ */
+const residualConflictBound = (gTask: Float32Array, gRetain: Float32Array): number => {
+  let l1 = 0;
+  for (const x of gRetain) l1 += Math.abs(x);
+  return 1e-6 * l2(gTask) * l2(gRetain) + 2 ** -149 * l1;
+};
+
 describe("surgery properties", () => {
-  it("after project_task the task gradient no longer conflicts: dot ≥ −1e-6·‖g_t‖‖g_r‖", () => {
+  it("after project_task the task gradient no longer conflicts: dot ≥ −(1e-6·‖g_t‖‖g_r‖ + 2^-149·‖g_r‖₁)", () => {
     fc.assert(
       fc.property(conflicting, ([gTask, gRetain]) => {
         // Below this the ε = 1e-12 guard deliberately damps the projection (DESIGN.md §2).
         fc.pre(dotOf(gRetain, gRetain) > 1e-4);
         for (const space of [float32Space, genericFloat32Space]) {
           const { task } = applySurgery(space, "project_task", gTask, gRetain);
-          expect(dotOf(task, gRetain)).toBeGreaterThanOrEqual(-1e-6 * l2(gTask) * l2(gRetain));
+          expect(dotOf(task, gRetain)).toBeGreaterThanOrEqual(-residualConflictBound(gTask, gRetain));
         }
       }),
       RUNS,
@@ -57,9 +69,8 @@ describe("surgery properties", () => {
       fc.property(conflicting, ([gTask, gRetain]) => {
         fc.pre(dotOf(gRetain, gRetain) > 1e-4 && dotOf(gTask, gTask) > 1e-4);
         const { task, retain } = applySurgery(float32Space, "pcgrad", gTask, gRetain);
-        const tolerance = -1e-6 * l2(gTask) * l2(gRetain);
-        expect(dotOf(task, gRetain)).toBeGreaterThanOrEqual(tolerance);
-        expect(dotOf(retain, gTask)).toBeGreaterThanOrEqual(tolerance);
+        expect(dotOf(task, gRetain)).toBeGreaterThanOrEqual(-residualConflictBound(gTask, gRetain));
+        expect(dotOf(retain, gTask)).toBeGreaterThanOrEqual(-residualConflictBound(gRetain, gTask));
       }),
       RUNS,
     );

@@ -104,6 +104,23 @@ describe.each([
     expect((r.task as Float32Array)[0]).toBeCloseTo(Math.fround(1 - c * -tiny), 6);
     expect(Number.isFinite((r.task as Float32Array)[0])).toBe(true);
   });
+
+  it("subnormal inputs: ‖·‖² is summed in float64 (never underflows), the result stays finite and conflicts by under a float32 half-ulp", () => {
+    // The counterexample CI once drew: g_t with a subnormal component. The exact correction is
+    // ~6e-45 per component, which float32 can only round to a multiple of 2^-149.
+    const gTask = f32(0, -9.80908925027372e-45, 0);
+    const gRetain = f32(0, 1.428578495979309, 0.39621639251708984);
+    const r = applySurgery(space, "project_task", gTask, gRetain);
+    expect(r.conflict).toBe(true);
+    const after = float32Space.dot(r.task as Float32Array, gRetain);
+    expect(after).toBeGreaterThan(r.dot);
+    expect(after).toBeGreaterThanOrEqual(-(2 ** -149) * (1.428578495979309 + 0.39621639251708984));
+    // A subnormal g_r: ‖g_r‖² ≈ 2e-90 is still > 0 in float64, and the ε guard keeps the coefficient finite.
+    const sub = applySurgery(space, "pcgrad", f32(-1, 0), f32(1.401298464324817e-45, 0));
+    expect(sub.conflict).toBe(true);
+    for (const v of [...(sub.task as Float32Array), ...(sub.retain as Float32Array)]) expect(Number.isFinite(v)).toBe(true);
+    expect((sub.task as Float32Array)[0]).toBe(-1);
+  });
 });
 
 describe("mergeGradients", () => {
