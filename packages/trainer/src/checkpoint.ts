@@ -81,18 +81,36 @@ export const writeCheckpoint = async (args: WriteCheckpointArgs): Promise<string
   const finalDir = path.join(checkpoints, name);
   const tmpDir = path.join(checkpoints, `.tmp-${name}-${process.pid}`);
   await fs.rm(tmpDir, { recursive: true, force: true });
-  await fs.mkdir(tmpDir);
-  await args.saveModel(tmpDir);
   try {
-    await fs.access(path.join(tmpDir, PRETRAINED_MODEL_DIR));
-  } catch {
-    throw new Error(`policy.save(dir) wrote no ${PRETRAINED_MODEL_DIR}/ directory into ${tmpDir} (expected dir/${PRETRAINED_MODEL_DIR}/model.safetensors)`);
+    await fs.mkdir(tmpDir);
+    await args.saveModel(tmpDir);
+    try {
+      await fs.access(path.join(tmpDir, PRETRAINED_MODEL_DIR));
+    } catch {
+      throw new Error(`policy.save(dir) wrote no ${PRETRAINED_MODEL_DIR}/ directory into ${tmpDir} (expected dir/${PRETRAINED_MODEL_DIR}/model.safetensors)`);
+    }
+    const stateDir = path.join(tmpDir, TRAINING_STATE_DIR);
+    await fs.mkdir(stateDir);
+    await injectFault("write-state", args.step, stateDir);
+    await writeTrainingState(stateDir, args);
+    await fsyncTree(tmpDir);
+  } catch (error) {
+    // A partial checkpoint never stays behind (and `last` was not touched).
+    await fs.rm(tmpDir, { recursive: true, force: true }).catch(() => undefined);
+    throw describeWriteFailure(error, tmpDir, args.step);
   }
-  const stateDir = path.join(tmpDir, TRAINING_STATE_DIR);
-  await fs.mkdir(stateDir);
-  await writeTrainingState(stateDir, args);
-  await fsyncTree(tmpDir);
 
+  try {
+    await publish(checkpoints, name, tmpDir, args.step);
+  } catch (error) {
+    throw describeWriteFailure(error, checkpoints, args.step);
+  }
+  return finalDir;
+};
+
+/** Renames a complete temporary checkpoint into place, then re-points `last` at it (by rename). */
+const publish = async (checkpoints: string, name: string, tmpDir: string, step: number): Promise<void> => {
+  const finalDir = path.join(checkpoints, name);
   // A checkpoint of the same step can already exist (a resumed run re-saving): move it aside first.
   const oldDir = path.join(checkpoints, `.old-${name}-${process.pid}`);
   let replaced = false;
@@ -103,13 +121,94 @@ export const writeCheckpoint = async (args: WriteCheckpointArgs): Promise<string
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
   }
   await fs.rename(tmpDir, finalDir);
+  await injectFault("before-link", step);
   const tmpLink = path.join(checkpoints, `.last-${process.pid}`);
   await fs.rm(tmpLink, { force: true });
   await fs.symlink(name, tmpLink);
+  await injectFault("before-last", step);
   await fs.rename(tmpLink, path.join(checkpoints, LAST_LINK));
   await fsyncPath(checkpoints);
   if (replaced) await fs.rm(oldDir, { recursive: true, force: true });
-  return finalDir;
+};
+
+/** Errors of the storage itself: the run cannot go on, and the message must say where. */
+const STORAGE_ERRORS: Readonly<Record<string, string>> = {
+  ENOSPC: "no space left on the device",
+  EDQUOT: "disk quota exceeded",
+  EIO: "input/output error",
+  EROFS: "read-only file system",
+};
+
+const describeWriteFailure = (error: unknown, dir: string, step: number): unknown => {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === undefined || STORAGE_ERRORS[code] === undefined) return error;
+  const where = (error as NodeJS.ErrnoException).path ?? dir;
+  return new Error(
+    `cannot write the step-${step} checkpoint: ${STORAGE_ERRORS[code]} (${code}) writing ${where}; ` +
+      `checkpoints/${LAST_LINK} still points at the previous checkpoint`,
+  );
+};
+
+/**
+ * Fault injection for the crash-safety tests, `CRAFT_FAULT=<action>@<point>[:<step>]`:
+ * `kill` (SIGKILL this process), `pause` (print a line on stdout and wait for one on stdin),
+ * `enospc` / `eio` (throw that error, as a full or failing disk does). Points: `write-state`
+ * (before the training state is written), `before-link` (the step directory renamed into place,
+ * `last` not yet re-pointed), `before-last` (the new link made, not yet renamed over `last`),
+ * `after-save` (the loop, once a checkpoint is complete). Unset, it costs one string compare.
+ */
+export const injectFault = async (point: string, step: number, where?: string): Promise<void> => {
+  const spec = process.env.CRAFT_FAULT;
+  if (spec === undefined || spec === "") return;
+  const match = /^(kill|pause|enospc|eio)@([a-z-]+)(?::(\d+))?$/.exec(spec);
+  if (match === null) throw new Error(`CRAFT_FAULT: expected <kill|pause|enospc|eio>@<point>[:<step>], got ${JSON.stringify(spec)}`);
+  const [, action, at, onStep] = match;
+  if (at !== point || (onStep !== undefined && Number(onStep) !== step)) return;
+  if (action === "kill") process.kill(process.pid, "SIGKILL");
+  if (action === "pause") {
+    process.stdout.write(`CRAFT_FAULT paused at ${point}:${step}\n`);
+    await new Promise<void>((resolve) => process.stdin.once("data", () => resolve()));
+    process.stdin.pause();
+    return;
+  }
+  const code = action === "enospc" ? "ENOSPC" : "EIO";
+  const file = path.join(where ?? ".", OPTIMIZER_FILE);
+  throw Object.assign(new Error(`${code}: injected by CRAFT_FAULT, write '${file}'`), { code, path: file });
+};
+
+/** Bytes a checkpoint takes: the weights, the two AdamW moments, and a cached retention gradient (float32). */
+export const checkpointBytes = (parameterCount: number, withRetentionGradient: boolean): number =>
+  parameterCount * 4 * (3 + (withRetentionGradient ? 1 : 0));
+
+/**
+ * Refuses to start when the file system of `outputDir` cannot hold one checkpoint, before the
+ * training time is spent. `CRAFT_FAULT_FREE_BYTES` stands in for the free space in tests.
+ */
+export const checkFreeSpace = async (outputDir: string, needed: number): Promise<void> => {
+  const fake = process.env.CRAFT_FAULT_FREE_BYTES;
+  let free: number;
+  if (fake !== undefined && fake !== "") free = Number(fake);
+  else {
+    const stats = await fs.statfs(outputDir);
+    free = Number(stats.bavail) * Number(stats.bsize);
+  }
+  if (free < needed) {
+    throw new Error(
+      `output_dir ${outputDir}: ${formatBytes(free)} free, a checkpoint needs ${formatBytes(needed)} ` +
+        `(parameters and AdamW moments, float32); free space or choose another output_dir`,
+    );
+  }
+};
+
+const formatBytes = (n: number): string => {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  let x = n;
+  while (x >= 1024 && i < units.length - 1) {
+    x /= 1024;
+    i++;
+  }
+  return `${i === 0 ? x : x.toFixed(1)} ${units[i]} (${n} bytes)`;
 };
 
 const writeTrainingState = async (dir: string, args: WriteCheckpointArgs): Promise<void> => {
@@ -201,6 +300,23 @@ const readTrainerStateFile = async (file: string): Promise<TrainerStateFile> => 
   if (typeof s.rng?.task !== "number" || typeof s.rng?.anchor !== "number") fail(file, "rng", "{task, anchor} numbers", s.rng);
   if (typeof s.nonfinite?.total !== "number") fail(file, "nonfinite", "{total, consecutive} numbers", s.nonfinite);
   return s as TrainerStateFile;
+};
+
+/** What a run's checks need to know of a checkpoint without loading its tensors. */
+export interface CheckpointSummary {
+  readonly dir: string;
+  /** Steps completed when it was written. */
+  readonly step: number;
+  /** Whether it holds CRaFT state (a CRaFT run wrote it). */
+  readonly craft: boolean;
+}
+
+/** The checkpoint `checkpoints/last` of a run points at, or undefined when the run has none. */
+export const readLastCheckpointSummary = async (outputDir: string): Promise<CheckpointSummary | undefined> => {
+  const dir = await lastCheckpointDir(outputDir);
+  if (dir === undefined) return undefined;
+  const file = await readTrainerStateFile(path.join(dir, TRAINING_STATE_DIR, TRAINER_STATE_FILE));
+  return { dir, step: file.step, craft: file.craft !== null };
 };
 
 /** Reads the training state of a checkpoint directory written by `writeCheckpoint`. */

@@ -27,12 +27,14 @@ export { namedGradientSpace } from "./gradientSpace.js";
 export { createRng, type Rng } from "./rng.js";
 export {
   lastCheckpointDir,
+  readLastCheckpointSummary,
   readTrainingState,
   stepDirName,
   writeCheckpoint,
+  type CheckpointSummary,
   type TrainingState,
 } from "./checkpoint.js";
-export { METRIC_KEYS, type TrainMetrics } from "./metrics.js";
+export { METRIC_KEYS, METRICS_FILE, SUPERSEDED_METRICS_FILE, type TrainMetrics } from "./metrics.js";
 export { startWandb, type WandbOptions, type WandbSink } from "./wandb.js";
 export { evaluatePolicy, type EvaluationResult } from "./evaluate.js";
 export * from "./distributed/index.js";

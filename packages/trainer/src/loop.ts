@@ -6,6 +6,9 @@ import {
   CHECKPOINTS_DIR,
   LAST_LINK,
   PRETRAINED_MODEL_DIR,
+  checkFreeSpace,
+  checkpointBytes,
+  injectFault,
   lastCheckpointDir,
   readModelParameters,
   readTrainingState,
@@ -24,7 +27,7 @@ import type {
   TensorFileIO,
   TrainablePolicy,
 } from "./interfaces.js";
-import { MetricsFile, MetricsWindow, ProgressDisplay, type StepRecord, type TrainMetrics } from "./metrics.js";
+import { METRICS_FILE, MetricsFile, MetricsWindow, ProgressDisplay, type StepRecord, type TrainMetrics } from "./metrics.js";
 import { createRng, streamSeed, type Rng } from "./rng.js";
 import { startWandb, type WandbOptions, type WandbSink } from "./wandb.js";
 
@@ -84,6 +87,9 @@ const exists = async (p: string): Promise<boolean> => {
   }
 };
 
+const progressNotice = (options: { progressStream?: NodeJS.WritableStream }, line: string): void =>
+  void (options.progressStream ?? process.stderr).write(line + "\n");
+
 /**
  * The one training loop. `retention` undefined is the baseline: task gradient → clip → AdamW.
  * With `retention`, the task and retention gradients go through craft-core's `craftStep`
@@ -115,13 +121,18 @@ export const runTraining = async <B, G>(options: TrainOptions<B, G>, retention: 
   let nonfiniteInARow = 0;
   let lastCheckpoint: string | undefined;
 
-  if (config.resume) {
-    const dir = await lastCheckpointDir(config.output_dir);
-    if (dir === undefined) {
+  const resumeDir = config.resume ? await lastCheckpointDir(config.output_dir) : undefined;
+  if (config.resume && resumeDir === undefined) {
+    // A run that died before its first checkpoint: nothing to restore, but its log is continued (from step 0).
+    if (!(await exists(path.join(config.output_dir, METRICS_FILE)))) {
       throw new Error(
         `resume=true but ${path.join(config.output_dir, CHECKPOINTS_DIR, LAST_LINK)} does not exist: no checkpoint to resume from`,
       );
     }
+    if (main) progressNotice(options, `[craft] ${config.output_dir} holds metrics but no checkpoint: starting at step 0, continuing its ${METRICS_FILE}`);
+  }
+  if (resumeDir !== undefined) {
+    const dir = resumeDir;
     const state = await readTrainingState(dir, tensorIO);
     const modelDir = path.join(dir, PRETRAINED_MODEL_DIR);
     const loaded = await (options.loadParameters ?? ((d: string) => readModelParameters(d, tensorIO)))(modelDir);
@@ -153,10 +164,14 @@ export const runTraining = async <B, G>(options: TrainOptions<B, G>, retention: 
   }
 
   // Fails at once, before any step, when wandb is asked for and python3 or its wandb package is missing.
+  const metricsFile = main ? await MetricsFile.open(config.output_dir, config.resume ? step : undefined) : undefined;
+  if (main) {
+    await removeStaleTemporaries(config.output_dir);
+    const count = Object.values(params).reduce((n, p) => n + p.length, 0);
+    await checkFreeSpace(config.output_dir, checkpointBytes(count, retention !== undefined));
+  }
   const wandb: WandbSink | undefined =
     main && config.wandb.enable ? startWandb(config.wandb, { dir: config.output_dir, runConfig: config, ...options.wandb }) : undefined;
-  const metricsFile = main ? await MetricsFile.open(config.output_dir, config.resume ? step : undefined) : undefined;
-  if (main) await removeStaleTemporaries(config.output_dir);
   const progress = main ? new ProgressDisplay(options.progressStream ?? process.stderr, config.steps) : undefined;
   const window = new MetricsWindow();
   const craft = retention === undefined ? undefined : craftStep(retention.config, space, config.steps);
@@ -313,7 +328,10 @@ export const runTraining = async <B, G>(options: TrainOptions<B, G>, retention: 
         }
         options.onMetrics?.(metrics);
       }
-      if (step % config.save_freq === 0 || step === config.steps) await save();
+      if (step % config.save_freq === 0 || step === config.steps) {
+        await save();
+        if (main) await injectFault("after-save", step);
+      }
     }
   } finally {
     progress?.end();

@@ -123,10 +123,23 @@ export class MetricsWindow {
 }
 
 export const METRICS_FILE = "metrics.jsonl";
+/** Lines a resumed run logs again (logged after the checkpoint it resumes from), kept rather than deleted. */
+export const SUPERSEDED_METRICS_FILE = "metrics.superseded.jsonl";
+
+const isNonEmptyFile = async (file: string): Promise<boolean> => {
+  try {
+    return (await fs.stat(file)).size > 0;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw error;
+  }
+};
 
 /**
- * Appends one JSON object per line. On resume, lines past the checkpoint's step (logged by the
- * killed run after its last checkpoint) are dropped so the file reads as one uninterrupted run.
+ * Appends one JSON object per line, and never drops a line. A new run refuses a non-empty file
+ * (it belongs to an earlier run). On resume, lines past the checkpoint's step (logged by the
+ * killed run after its last checkpoint, and about to be logged again) move to
+ * metrics.superseded.jsonl, so metrics.jsonl reads as one uninterrupted run.
  */
 export class MetricsFile {
   private constructor(private readonly file: string) {}
@@ -135,29 +148,49 @@ export class MetricsFile {
     await fs.mkdir(outputDir, { recursive: true });
     const file = path.join(outputDir, METRICS_FILE);
     if (keepUpToStep === undefined) {
-      await fs.writeFile(file, "");
-    } else {
-      let text = "";
-      try {
-        text = await fs.readFile(file, "utf8");
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      if (await isNonEmptyFile(file)) {
+        throw new Error(`${file} holds the metrics of an earlier run: pass resume=true to continue its log, or choose a new output_dir`);
       }
-      const kept = text.split("\n").filter((line) => {
-        if (line.trim() === "") return false;
-        try {
-          return (JSON.parse(line) as { step?: number }).step! <= keepUpToStep;
-        } catch {
-          return false; // a line torn by the kill
-        }
-      });
-      await fs.writeFile(file, kept.map((l) => l + "\n").join(""));
+      await fs.writeFile(file, "");
+      return new MetricsFile(file);
+    }
+    let text = "";
+    try {
+      text = await fs.readFile(file, "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+    const kept: string[] = [];
+    const superseded: string[] = [];
+    for (const line of text.split("\n")) {
+      if (line.trim() === "") continue;
+      let step: unknown;
+      try {
+        step = (JSON.parse(line) as { step?: unknown }).step;
+      } catch {
+        step = undefined; // a line torn by the kill
+      }
+      (typeof step === "number" && step <= keepUpToStep ? kept : superseded).push(line + "\n");
+    }
+    if (superseded.length > 0) {
+      // Superseded lines are saved first and metrics.jsonl replaced by rename: a crash in between duplicates, never loses.
+      await fs.appendFile(path.join(outputDir, SUPERSEDED_METRICS_FILE), superseded.join(""));
+      const tmp = `${file}.tmp-${process.pid}`;
+      await fs.writeFile(tmp, kept.join(""));
+      await fs.rename(tmp, file);
+    } else if (!text.endsWith("\n") && text !== "") {
+      await fs.appendFile(file, "\n");
     }
     return new MetricsFile(file);
   }
 
-  append(metrics: TrainMetrics): Promise<void> {
-    return fs.appendFile(this.file, JSON.stringify(metrics) + "\n");
+  async append(metrics: TrainMetrics): Promise<void> {
+    try {
+      await fs.appendFile(this.file, JSON.stringify(metrics) + "\n");
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new Error(`cannot append step ${metrics.step} to ${this.file}: ${(error as Error).message}${code ? ` (${code})` : ""}`);
+    }
   }
 }
 
