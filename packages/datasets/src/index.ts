@@ -6,7 +6,20 @@ export { openDataset, type OpenDatasetOptions, type LeRobotDataset, type Dataset
 export { deltaTimestampsForChunk } from "./deltaTimestamps.js";
 export { createLoader, epochIndices, type Loader, type LoaderOptions, type LoaderPosition } from "./loader.js";
 export { writeDataset, type WriteDatasetOptions, type WriteEpisode, type WriteFeatureSpec, type FrameValues } from "./writer.js";
-export { makeSyntheticDataset, syntheticEpisodes, TASK_TEXT, SYNTHETIC_TASKS, type SyntheticTask, type SyntheticOptions } from "./synthetic.js";
+export { makeSyntheticDataset, syntheticEpisodes, TASK_TEXT, SYNTHETIC_TASKS, SYNTHETIC_ENVS, type SyntheticTask, type SyntheticOptions } from "./synthetic.js";
+export {
+  makeEnv,
+  ENV_TYPES,
+  TARGET_COLORS,
+  type MakeEnvOptions,
+  type SimEnv,
+  type EnvSpec,
+  type EnvObservation,
+  type StepResult,
+  type StepInfo,
+  type EnvOutcome,
+  type EnvType,
+} from "./envs/index.js";
 export {
   buildAnchorCache,
   openAnchorSet,
@@ -19,6 +32,7 @@ export {
   type BuildAnchorCacheOptions,
 } from "./anchors.js";
 export { resolveDatasetRoot, lerobotHome } from "./resolve.js";
-export { datasetInfoReport } from "./report.js";
+export { datasetInfoReport, type DatasetInfoOptions } from "./report.js";
+export { parseEpisodeList, selectEpisodes, type EpisodeListProblem } from "./episodes.js";
 export { encodeVideo, probeVideo, hasFfmpeg, pickVideoCodec, type VideoCodec } from "./video.js";
 export { encodePng, decodeImage, type RgbImage } from "./image.js";

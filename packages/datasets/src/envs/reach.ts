@@ -1,0 +1,88 @@
+import { armFeatures, type ArmPose } from "./arm.js";
+import { COLORS, type Rgb, type SceneDrawing } from "./render.js";
+import { ArmScene } from "./scene.js";
+import type { EnvOutcome, EnvSpec } from "./types.js";
+
+/**
+ * Reaching a round target on the table. Success: the end effector is within SUCCESS_RADIUS of the
+ * target in the table plane, lowered below SUCCESS_HEIGHT, and moved less than SETTLE_STEP in that
+ * tick — it arrived and stopped there, rather than swept through (which random actions would).
+ *
+ * `reach` has one red target. `two_target` has a red and a blue one in every episode, with the
+ * same images, state and actions; only the instruction says which to reach. Reaching the other one
+ * ends the episode as its own outcome, `other_target`: the signature of an instruction forgotten.
+ */
+export const SUCCESS_RADIUS = 0.1;
+export const SUCCESS_HEIGHT = 0.35;
+export const SETTLE_STEP = 0.05;
+/** Two-target scenes keep their targets at least this far apart, so reaching one never counts for both. */
+export const MIN_TARGET_SEPARATION = 0.6;
+
+export type TargetColor = "red" | "blue";
+export const TARGET_COLORS: readonly TargetColor[] = ["red", "blue"];
+export const reachInstruction = (color: TargetColor): string => `reach the ${color} target`;
+
+interface Target {
+  readonly color: TargetColor;
+  readonly x: number;
+  readonly y: number;
+}
+
+const RGB: Record<TargetColor, Rgb> = { red: COLORS.red, blue: COLORS.blue };
+
+export class ReachEnv extends ArmScene {
+  readonly spec: EnvSpec;
+  private targets: Target[] = [];
+
+  /** `colors`: the targets on the table; `instructed`: the one the instruction names. */
+  constructor(
+    private readonly colors: readonly TargetColor[],
+    private readonly instructed: TargetColor,
+    imageSize = 64,
+  ) {
+    super(imageSize);
+    this.spec = {
+      type: colors.length > 1 ? "two_target" : "reach",
+      instruction: reachInstruction(instructed),
+      fps: 10,
+      maxEpisodeSteps: 60,
+      features: armFeatures(imageSize),
+    };
+  }
+
+  protected place(rand: () => number): void {
+    const draw = () => rand() * 1.6 - 0.8;
+    this.pose = { ee: [draw(), draw(), 0.8 + rand() * 0.2], gripper: 1, wrist: 0 };
+    this.targets = [];
+    for (const color of this.colors) {
+      let x = draw();
+      let y = draw();
+      while (this.targets.some((t) => Math.hypot(t.x - x, t.y - y) < MIN_TARGET_SEPARATION)) {
+        x = draw();
+        y = draw();
+      }
+      this.targets.push({ color, x, y });
+    }
+  }
+
+  protected outcomeAfterMove(before: ArmPose["ee"]): EnvOutcome {
+    const [x, y, z] = this.pose.ee;
+    const settled = Math.hypot(x - before[0], y - before[1], z - before[2]) < SETTLE_STEP && z < SUCCESS_HEIGHT;
+    const reached = settled ? this.targets.find((t) => Math.hypot(x - t.x, y - t.y) < SUCCESS_RADIUS) : undefined;
+    return reached === undefined ? "running" : reached.color === this.instructed ? "success" : "other_target";
+  }
+
+  protected drawing(): SceneDrawing {
+    return { ee: this.pose.ee, gripper: this.pose.gripper, targets: this.targets.map((t) => ({ x: t.x, y: t.y, color: RGB[t.color] })) };
+  }
+
+  /** Glide 15% of the way to the instructed target per tick while descending towards z 0.2, gripper open. */
+  expertAction(noise: () => number): number[] {
+    const target = this.targets.find((t) => t.color === this.instructed)!;
+    const [x, y, z] = this.pose.ee;
+    const nx = x + 0.15 * (target.x - x) + noise() * 0.01;
+    const ny = y + 0.15 * (target.y - y) + noise() * 0.01;
+    const nz = z + 0.1 * (0.2 - z);
+    return [nx, ny, nz, 1 - Math.abs(noise() * 0.01), noise() * 0.01, Math.hypot(nx, ny)];
+  }
+}
