@@ -103,22 +103,49 @@ const bareGradientTime = async (setup) => {
   return median(ts);
 };
 
+/** The AdamW of commit 052b023 (one float64 JS loop per parameter), kept as the A of the A/B. */
+function previousAdamW(config, state, params, grads, lr) {
+  const [beta1, beta2] = config.betas;
+  state.step += 1;
+  const bc1 = 1 - beta1 ** state.step;
+  const bc2Sqrt = Math.sqrt(1 - beta2 ** state.step);
+  const stepSize = lr / bc1;
+  for (const name of Object.keys(grads)) {
+    const p = params[name];
+    const g = grads[name];
+    const m = (state.m[name] ??= new Float32Array(p.length));
+    const v = (state.v[name] ??= new Float32Array(p.length));
+    const decay = 1 - lr * config.weight_decay;
+    for (let i = 0; i < p.length; i++) {
+      const mi = beta1 * m[i] + (1 - beta1) * g[i];
+      const vi = beta2 * v[i] + (1 - beta2) * g[i] * g[i];
+      m[i] = mi;
+      v[i] = vi;
+      p[i] = p[i] * decay - (stepSize * mi) / (Math.sqrt(vi) / bc2Sqrt + config.eps);
+    }
+  }
+}
+
+const loadAtStart = (await import("node:os")).loadavg()[0];
 const setup = await loadSetup();
 // A real-policy step takes seconds on 2 CPU cores: one round unless asked for more.
 if (setup.real && process.env.BENCH_ROUNDS === undefined) ROUNDS = 1;
 console.log(`trainer step time: ${setup.name}`);
 console.log(`${ROUNDS} rounds of (baseline, CRaFT rf=1, CRaFT rf=4) interleaved; each run ${STEPS} steps, first ${WARMUP} dropped`);
-const bare = await bareGradientTime(setup);
-console.log(`computeGradients alone: median ${(bare * 1000).toFixed(1)} ms`);
+// BENCH_PART=own: only the trainer's own work (AdamW A/B, norm, craftStep), no training runs.
 const ratios = { wall: { rf1: [], rf4: [] }, cpu: { rf1: [], rf4: [] } };
-for (let round = 1; round <= ROUNDS; round++) {
-  console.log(`round ${round}`);
-  const baseline = await measure(setup, "baseline", undefined);
-  const rf1 = await measure(setup, "CRaFT retention_freq=1", { enable: true, retention_freq: 1 });
-  const rf4 = await measure(setup, "CRaFT retention_freq=4", { enable: true, retention_freq: 4 });
-  for (const kind of ["wall", "cpu"]) {
-    ratios[kind].rf1.push(rf1[kind] / baseline[kind]);
-    ratios[kind].rf4.push(rf4[kind] / baseline[kind]);
+if (process.env.BENCH_PART !== "own") {
+  const bare = await bareGradientTime(setup);
+  console.log(`computeGradients alone: median ${(bare * 1000).toFixed(1)} ms`);
+  for (let round = 1; round <= ROUNDS; round++) {
+    console.log(`round ${round}`);
+    const baseline = await measure(setup, "baseline", undefined);
+    const rf1 = await measure(setup, "CRaFT retention_freq=1", { enable: true, retention_freq: 1 });
+    const rf4 = await measure(setup, "CRaFT retention_freq=4", { enable: true, retention_freq: 4 });
+    for (const kind of ["wall", "cpu"]) {
+      ratios[kind].rf1.push(rf1[kind] / baseline[kind]);
+      ratios[kind].rf4.push(rf4[kind] / baseline[kind]);
+    }
   }
 }
 // The trainer's own work per step, measured alone in CPU time on the policy's parameter shapes.
@@ -129,9 +156,9 @@ for (let round = 1; round <= ROUNDS; round++) {
   const gradient = (k) => Object.fromEntries(Object.entries(params).map(([n, v]) => [n, Float32Array.from(v, (_, i) => Math.sin(i * k))]));
   const gTask = gradient(1);
   const gRetain = gradient(2);
-  const cpuMs = (f) => {
+  const cpuMs = (f, repeats = 3) => {
     const ts = [];
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < repeats; i++) {
       const c = process.cpuUsage();
       f();
       const d = process.cpuUsage(c);
@@ -139,16 +166,33 @@ for (let round = 1; round <= ROUNDS; round++) {
     }
     return median(ts);
   };
-  const state = createAdamWState();
   const cfg = { lr: 1e-4, betas: [0.9, 0.95], eps: 1e-8, weight_decay: 0.01 };
-  const adam = cpuMs(() => adamwStep(cfg, state, params, gTask, 1e-4));
+  // A/B in this process, interleaved, median of 7: the fused SIMD AdamW (packages/trainer/src/adamw.ts)
+  // against the per-element JS loop it replaced (float64 arithmetic, commit 052b023).
+  const fused = createAdamWState();
+  const previous = { step: 0, m: {}, v: {} };
+  adamwStep(cfg, fused, params, gTask, 1e-4);
+  previousAdamW(cfg, previous, params, gTask, 1e-4);
+  const fusedMs = [];
+  const previousMs = [];
+  for (let i = 0; i < 7; i++) {
+    fusedMs.push(cpuMs(() => adamwStep(cfg, fused, params, gTask, 1e-4), 1));
+    previousMs.push(cpuMs(() => previousAdamW(cfg, previous, params, gTask, 1e-4), 1));
+  }
+  const adam = median(fusedMs);
+  const count = Object.values(params).reduce((s, p) => s + p.length, 0);
+  console.log(
+    `AdamW over ${(count / 1e6).toFixed(2)}M parameters (CPU, median of 7, A/B interleaved): fused ${adam.toFixed(1)} ms ` +
+      `(${((adam * 1e6) / count).toFixed(2)} ns/parameter), previous JS loop ${median(previousMs).toFixed(1)} ms, ` +
+      `speed-up ${(median(previousMs) / adam).toFixed(2)}×`,
+  );
   const norm = cpuMs(() => namedGradientSpace.dot(gTask, gTask));
   const step = craftStep(defaultCraftConfig, namedGradientSpace, 100);
   const craft = cpuMs(() => step(initialCraftState(defaultCraftConfig), { gTask, gRetain, retentionLoss: 0.5, step: 0 }));
   console.log(`trainer's own work per step (CPU): AdamW ${adam.toFixed(1)} ms, norm for clipping ${norm.toFixed(1)} ms, craftStep ${craft.toFixed(1)} ms`);
 }
-console.log(`load average at the end: ${(await import("node:os")).loadavg().map((x) => x.toFixed(2)).join(" ")} on ${(await import("node:os")).cpus().length} cores (wall-clock ratios are only meaningful on an idle machine; CPU-time ratios resist contention)`);
-for (const kind of ["cpu", "wall"]) {
+console.log(`load average at the start: ${loadAtStart.toFixed(2)}; at the end: ${(await import("node:os")).loadavg().map((x) => x.toFixed(2)).join(" ")} on ${(await import("node:os")).cpus().length} cores (wall-clock ratios are only meaningful on an idle machine; CPU-time ratios resist contention)`);
+for (const kind of process.env.BENCH_PART === "own" ? [] : ["cpu", "wall"]) {
   const r1 = median(ratios[kind].rf1);
   const r4 = median(ratios[kind].rf4);
   const list = (xs) => xs.map((r) => r.toFixed(3)).join(", ");
