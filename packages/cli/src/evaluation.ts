@@ -1,5 +1,5 @@
 import type { LeRobotDataset } from "@craft/datasets";
-import type { Pi0FastPolicy } from "@craft/policy-pi0fast";
+import { featureNormalizer, type Pi0FastPolicy } from "@craft/policy-pi0fast";
 
 export interface EvaluationReport {
   readonly frames: number;
@@ -8,7 +8,7 @@ export interface EvaluationReport {
   /** Mean squared error of the decoded actions against the ground-truth chunk, in the dataset's units. */
   readonly action_mse: number;
   readonly action_mse_per_dim: number[];
-  /** Same error after quantile normalisation (comparable across dimensions and datasets). */
+  /** Same error in the policy's normalised units (comparable across dimensions and datasets). */
   readonly action_mse_normalized: number;
   /** Samples whose generated tokens were not a well-formed FAST sequence. */
   readonly invalid_decodes: number;
@@ -27,9 +27,9 @@ export async function evaluateOn(
   options: { batchSize: number; maxFrames: number; decode?: boolean },
 ): Promise<EvaluationReport> {
   const positions = evaluationPositions(dataset.numFrames, options.maxFrames);
-  // Normalise errors with the policy's own statistics, so every dataset is measured on one scale.
-  const q01 = policy.stats.action?.q01 ?? policy.stats.action?.min;
-  const q99 = policy.stats.action?.q99 ?? policy.stats.action?.max;
+  // Errors normalised with the policy's own normaliser (the one rule of normalize.ts, its mode and
+  // its zero-range eps), so every dataset is measured on one scale.
+  const normalizer = featureNormalizer(policy.stats, "action", policy.config.normalization_mapping.ACTION);
   let lossSum = 0;
   let frames = 0;
   let invalid = 0;
@@ -52,13 +52,12 @@ export async function evaluateOn(
     for (let i = 0; i < b; i++) {
       for (let s = 0; s < Math.min(steps, t); s++) {
         if (pad && pad.data[i * t + s]) continue;
-        for (let k = 0; k < d; k++) {
-          const diff = selected.actions[(i * steps + s) * d + k] - (truth.data as Float32Array)[(i * t + s) * d + k];
-          sqDims[k] += diff * diff;
-          // Constant dimensions (q99 = q01) are compared in their own units rather than blown up by 1/eps.
-          const range = q01 && q99 && q99[k] - q01[k] > 1e-6 ? (q99[k] - q01[k]) / 2 : 1;
-          sqNorm += (diff / range) ** 2;
-        }
+        const predicted = selected.actions.slice((i * steps + s) * d, (i * steps + s + 1) * d);
+        const actual = (truth.data as Float32Array).slice((i * t + s) * d, (i * t + s + 1) * d);
+        for (let k = 0; k < d; k++) sqDims[k] += (predicted[k] - actual[k]) ** 2;
+        normalizer.normalize(predicted);
+        normalizer.normalize(actual);
+        for (let k = 0; k < d; k++) sqNorm += (predicted[k] - actual[k]) ** 2;
         counted++;
       }
     }

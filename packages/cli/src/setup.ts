@@ -20,11 +20,12 @@ import {
   fitFastTokenizer,
   initBackend,
   loadPi0FastPolicy,
-  quantileNormalizer,
+  featureNormalizer,
   readSafetensors,
   writeSafetensors,
   type BackendInfo,
   type FastTokenizer,
+  type NormalizationMode,
   type PI0FastConfig,
   type Pi0FastPolicy,
 } from "@craft/policy-pi0fast";
@@ -96,12 +97,15 @@ export function unionStats(all: readonly DatasetStats[]): DatasetStats {
   return merged;
 }
 
-/** Normalised action chunks of (a sample of) datasets, for fitting the FAST tokenizer. */
+/**
+ * FAST fitted on the action chunks of (a sample of) datasets, normalised as the policy will
+ * normalise them (`mode`, its normalization_mapping.ACTION).
+ */
 export async function fitTokenizerOnDataset(
   dataset: LeRobotDataset,
-  options: { chunkSize: number; vocabSize: number; scale: number; maxChunks?: number; stats?: DatasetStats; more?: readonly LeRobotDataset[] },
+  options: { chunkSize: number; vocabSize: number; scale: number; mode: NormalizationMode; maxChunks?: number; stats?: DatasetStats; more?: readonly LeRobotDataset[] },
 ): Promise<FastTokenizer> {
-  const normalizer = quantileNormalizer(options.stats ?? dataset.stats, "action");
+  const normalizer = featureNormalizer(options.stats ?? dataset.stats, "action", options.mode);
   const chunks: Float32Array[] = [];
   let actionDim = 0;
   for (const source of [dataset, ...(options.more ?? [])]) {
@@ -199,6 +203,7 @@ export async function buildPolicy(options: {
       chunkSize: config.chunk_size,
       vocabSize: options.tokenizer.vocab_size,
       scale: options.tokenizer.scale,
+      mode: config.normalization_mapping.ACTION,
       stats,
       more,
     }));

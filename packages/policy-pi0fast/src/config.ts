@@ -185,7 +185,7 @@ const LEROBOT_DEFAULTS: Omit<PI0FastConfig, "vision" | "decoder" | "preset"> = {
   freeze_vision_encoder: false,
   freeze_lm_head: false,
   device: "auto",
-  scale_decoder_inputs: true,
+  scale_decoder_inputs: false,
   image_keys: [],
 };
 

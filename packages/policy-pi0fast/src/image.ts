@@ -1,8 +1,9 @@
 /**
  * Resize with padding as LeRobot's pi0 / pi0-FAST `resize_with_pad`: scale by
  * max(w / W, h / H) keeping the aspect ratio (sizes truncated to integers), bilinear interpolation
- * with align_corners = False and no antialiasing (torch F.interpolate), then pad on the LEFT and TOP
- * with black, and map to [−1, 1] (SigLIP: x / 255 · 2 − 1, so padding is −1).
+ * with align_corners = False and no antialiasing (torch F.interpolate), then pad with black CENTRED
+ * (top/left get ⌊pad / 2⌋, bottom/right the rest: `divmod(height − resized, 2)` in LeRobot's
+ * policies/common/vla_utils.py), and map to [−1, 1] (SigLIP: x / 255 · 2 − 1, so padding is −1).
  */
 
 /** uint8 RGB [h, w, 3] → float32 [H, W, 3] in [−1, 1], H × W = `target` ([height, width]). */
@@ -21,8 +22,8 @@ export function resizeWithPad(
   const ratio = Math.max(width / tw, height / th);
   const rh = Math.max(1, Math.min(th, Math.trunc(height / ratio)));
   const rw = Math.max(1, Math.min(tw, Math.trunc(width / ratio)));
-  const padTop = th - rh;
-  const padLeft = tw - rw;
+  const padTop = Math.floor((th - rh) / 2);
+  const padLeft = Math.floor((tw - rw) / 2);
   out.fill(-1, outOffset, outOffset + th * tw * 3);
   const sy = height / rh;
   const sx = width / rw;

@@ -1,8 +1,13 @@
 /**
- * Feature normalisation to [−1, 1] as LeRobot's NormalizerProcessorStep does it.
- * QUANTILES: x → 2 (x − q01) / (q99 − q01) − 1; MIN_MAX: the same with min/max. LeRobot does not clip
- * the result (values outside the quantiles map outside [−1, 1]), and neither do we; the state
- * discretiser clips to its 256 bins. A zero range is replaced by eps = 1e-8.
+ * Feature normalisation as LeRobot's NormalizerProcessorStep / UnnormalizerProcessorStep
+ * (processor/normalize_processor.py), per `normalization_mapping` mode:
+ * - IDENTITY: unchanged.
+ * - MEAN_STD: (x − mean) / (std + eps); inverse x · std + mean (LeRobot's inverse has no eps).
+ * - MIN_MAX: 2 (x − min) / (max − min) − 1, QUANTILES: the same with q01/q99, QUANTILE10: with
+ *   q10/q90; a zero range is replaced by eps (not added to).
+ * eps = 1e-8, LeRobot's default. Nothing is clipped. LeRobot computes in float32 tensors; every
+ * step here is rounded to float32 (Math.fround) in LeRobot's order of operations, so the results,
+ * and the state bins cut from them, match it bit for bit.
  */
 
 /** Per-feature statistics as in meta/stats.json (same shape as @craft/datasets' FeatureStats). */
@@ -12,43 +17,80 @@ export interface FeatureStats {
   readonly min?: readonly number[];
   readonly max?: readonly number[];
   readonly q01?: readonly number[];
+  readonly q10?: readonly number[];
+  readonly q90?: readonly number[];
   readonly q99?: readonly number[];
   readonly count?: readonly number[];
 }
 export type DatasetStats = Readonly<Record<string, FeatureStats>>;
 
+/** LeRobot's NormalizationMode (configs/types.py). */
+export type NormalizationMode = "IDENTITY" | "MEAN_STD" | "MIN_MAX" | "QUANTILES" | "QUANTILE10";
+
 export const NORMALIZE_EPS = 1e-8;
 
 export interface Normalizer {
-  readonly mode: "QUANTILES" | "MIN_MAX";
-  readonly dim: number;
+  readonly mode: NormalizationMode;
+  /** Feature size the statistics describe (undefined for IDENTITY, which accepts any size). */
+  readonly dim: number | undefined;
   /** Normalises in place over the last axis (length `dim`); returns its argument. */
   normalize(values: Float32Array): Float32Array;
   unnormalize(values: Float32Array): Float32Array;
 }
 
-/** QUANTILES from q01/q99, falling back to MIN_MAX (min/max) when the quantiles are absent. */
-export function quantileNormalizer(stats: DatasetStats, key: string): Normalizer {
+const f32 = Math.fround;
+
+const BOUNDS: Readonly<Record<Exclude<NormalizationMode, "IDENTITY" | "MEAN_STD">, readonly [keyof FeatureStats, keyof FeatureStats]>> = {
+  MIN_MAX: ["min", "max"],
+  QUANTILES: ["q01", "q99"],
+  QUANTILE10: ["q10", "q90"],
+};
+
+const identity: Normalizer = { mode: "IDENTITY", dim: undefined, normalize: (v) => v, unnormalize: (v) => v };
+
+/**
+ * The normaliser of feature `key` under `mode`. Unlike LeRobot, which passes a feature through
+ * unchanged when its statistics are missing, a missing or short statistic is an error here: the
+ * policy would otherwise train on raw values without a word.
+ */
+export function featureNormalizer(stats: DatasetStats, key: string, mode: NormalizationMode, eps = NORMALIZE_EPS): Normalizer {
+  if (mode === "IDENTITY") return identity;
   const s = stats[key];
-  if (s === undefined) throw new Error(`stats: missing feature "${key}" (expected q01/q99 or min/max)`);
-  const [mode, lo, hi] =
-    s.q01 !== undefined && s.q99 !== undefined
-      ? (["QUANTILES", s.q01, s.q99] as const)
-      : s.min !== undefined && s.max !== undefined
-        ? (["MIN_MAX", s.min, s.max] as const)
-        : (() => {
-            throw new Error(`stats.${key}: expected q01 and q99 (or min and max), got ${Object.keys(s).join(", ") || "nothing"}`);
-          })();
-  if (lo.length !== hi.length) throw new Error(`stats.${key}: lower and upper statistics differ in length (${lo.length} vs ${hi.length})`);
+  const [loName, hiName] = mode === "MEAN_STD" ? (["mean", "std"] as const) : BOUNDS[mode];
+  const lo = s?.[loName];
+  const hi = s?.[hiName];
+  if (s === undefined || lo === undefined || hi === undefined) {
+    throw new Error(`stats.${key}: expected ${loName} and ${hiName} for normalization mode ${mode}, got ${s === undefined ? "no statistics" : Object.keys(s).join(", ") || "nothing"}`);
+  }
+  if (lo.length !== hi.length) throw new Error(`stats.${key}.${hiName}: expected ${lo.length} values like ${loName}, got ${hi.length}`);
   const dim = lo.length;
-  const low = Float64Array.from(lo);
-  const range = Float64Array.from(hi, (h, i) => {
-    const r = h - lo[i];
-    return r === 0 ? NORMALIZE_EPS : r;
-  });
+  const low = Float32Array.from(lo);
+  const high = Float32Array.from(hi);
+  const epsilon = f32(eps);
   const check = (values: Float32Array, what: string): void => {
     if (values.length % dim !== 0) throw new Error(`${what} "${key}": length ${values.length} is not a multiple of the feature size ${dim}`);
   };
+  if (mode === "MEAN_STD") {
+    const denom = high.map((std) => f32(std + epsilon));
+    return {
+      mode,
+      dim,
+      normalize(values) {
+        check(values, "normalize");
+        for (let i = 0; i < values.length; i++) values[i] = f32(f32(values[i] - low[i % dim]) / denom[i % dim]);
+        return values;
+      },
+      unnormalize(values) {
+        check(values, "unnormalize");
+        for (let i = 0; i < values.length; i++) values[i] = f32(f32(values[i] * high[i % dim]) + low[i % dim]);
+        return values;
+      },
+    };
+  }
+  const range = low.map((l, d) => {
+    const r = f32(high[d] - l);
+    return r === 0 ? epsilon : r;
+  });
   return {
     mode,
     dim,
@@ -56,7 +98,7 @@ export function quantileNormalizer(stats: DatasetStats, key: string): Normalizer
       check(values, "normalize");
       for (let i = 0; i < values.length; i++) {
         const d = i % dim;
-        values[i] = (2 * (values[i] - low[d])) / range[d] - 1;
+        values[i] = f32(f32(f32(2 * f32(values[i] - low[d])) / range[d]) - 1);
       }
       return values;
     },
@@ -64,7 +106,7 @@ export function quantileNormalizer(stats: DatasetStats, key: string): Normalizer
       check(values, "unnormalize");
       for (let i = 0; i < values.length; i++) {
         const d = i % dim;
-        values[i] = ((values[i] + 1) / 2) * range[d] + low[d];
+        values[i] = f32(f32(f32(f32(values[i] + 1) * range[d]) / 2) + low[d]);
       }
       return values;
     },

@@ -3,6 +3,7 @@ export {
   fitFastTokenizer,
   fitFastTokenizerFromChunks,
   fastTokenizerFromJSON,
+  roundHalfEven,
   FastTokenizerJsonCodec,
   type FastTokenizer,
   type FastTokenizerJson,
@@ -11,12 +12,15 @@ export {
 } from "./fast/tokenizer";
 export { byteLevelTokenizer, BYTE_LEVEL_SPECIALS } from "./text/byte-level";
 export { loadHfTokenizer, hfTokenizerFromJSON } from "./text/hf-tokenizer";
-export { quantileNormalizer, NORMALIZE_EPS, type Normalizer, type DatasetStats, type FeatureStats } from "./normalize";
+export { featureNormalizer, NORMALIZE_EPS, type Normalizer, type NormalizationMode, type DatasetStats, type FeatureStats } from "./normalize";
 export { resizeWithPad } from "./image";
 export {
   createProcessor,
   discretizeState,
   cleanTask,
+  renameKey,
+  renameBatchKeys,
+  renameStats,
   type Processor,
   type ProcessorConfig,
   type ProcessorDeps,

@@ -153,7 +153,7 @@ describe("FAST tokenizer on real so101 actions", () => {
     expect(maxAbsDiff(unknown.actions, full)).toBeLessThan(1e-6);
 
     const empty = tokenizer.decode([], { chunkSize: 10, actionDim: D });
-    expect(empty).toEqual({ actions: new Float32Array(10 * D), valid: false });
+    expect(empty).toEqual({ actions: new Float32Array(10 * D), valid: false, coefficients: 0, unknown: 0 });
   });
 
   it("rejects malformed JSON naming the field", () => {

@@ -19,19 +19,20 @@ const config: ProcessorConfig = {
   image_resolution: [16, 16],
   empty_cameras: 1,
   vocab_size: 2048,
+  normalization_mapping: { STATE: "QUANTILES", ACTION: "QUANTILES" },
 };
 const text = byteLevelTokenizer();
 
-/** numpy: np.digitize(x, np.linspace(-1, 1, 257)[:-1]) - 1, then clipped to 0..255 as we document. */
+/** numpy: np.digitize(x, np.linspace(-1, 1, 257)[:-1]) - 1 (−1 below the first edge). */
 function referenceBin(x: number): number {
   let count = 0;
   for (let i = 0; i < 256; i++) if (-1 + (2 * i) / 256 <= x) count++;
-  return Math.min(255, Math.max(0, count - 1));
+  return count - 1;
 }
 
 describe("state discretisation", () => {
-  it("puts the edges and out-of-range values in the first and last bins", () => {
-    expect([-1, -0.9921875, -0.99219, 0, 0.5, 0.999, 1, 5, -3, NaN].map(discretizeState)).toEqual([0, 1, 0, 128, 192, 255, 255, 255, 0, 0]);
+  it("puts the edges and out-of-range values where np.digitize − 1 does (−1 below −1, NaN last)", () => {
+    expect([-1, -0.9921875, -0.99219, 0, 0.5, 0.999, 1, 5, -3, NaN].map(discretizeState)).toEqual([0, 1, 0, 128, 192, 255, 255, 255, -1, 255]);
   });
 
   it("agrees with np.digitize − 1 everywhere in [−1.2, 1.2]", () => {
@@ -85,9 +86,9 @@ describe("pi0-FAST processor", () => {
     processor = createProcessor(config, { stats: data.stats as never, textTokenizer: text, fastTokenizer: fast, imageKeys: ["observation.images.front"] });
   });
 
-  it("writes the prompt exactly, with padded state dims in the middle bin", () => {
+  it("writes the prompt exactly, binning the robot's own state dims only (no padding)", () => {
     const state = [-1, 0.999, 0, 0.5, -1.5, 2];
-    const expected = `Task: pick the orange cube, State: 0 255 128 192 0 255 ${Array(26).fill(128).join(" ")};\n`;
+    const expected = `Task: pick the orange cube, State: 0 255 128 192 -1 255;\n`;
     expect(processor.promptText(" pick_the orange\ncube ", state)).toBe(expected);
   });
 
@@ -97,7 +98,7 @@ describe("pi0-FAST processor", () => {
     expect(inputs.promptLength).toBe(200);
     const L = 200;
     // state = q01 → −1 → bin 0 on the 6 real dims
-    const prompt0 = `Task: pick the orange cube, State: ${[...Array(6).fill(0), ...Array(26).fill(128)].join(" ")};\n`;
+    const prompt0 = `Task: pick the orange cube, State: ${Array(6).fill(0).join(" ")};\n`;
     const ids0 = [text.bosId, ...text.encode(prompt0)];
     expect(Array.from(inputs.promptTokens.subarray(0, ids0.length))).toEqual(ids0);
     expect(Array.from(inputs.promptTokens.subarray(ids0.length, L)).every((v) => v === text.padId)).toBe(true);
@@ -176,10 +177,11 @@ describe("pi0-FAST processor", () => {
     expect(inputs.imageShape).toEqual([2, 2, 16, 16, 3]);
     expect(Array.from(inputs.imageMask)).toEqual([1, 0, 1, 0]);
     const per = 16 * 16 * 3;
-    // 12×16 → 12×16 inside 16×16: 4 black rows on top, then the image unchanged
+    // 12×16 inside 16×16: 2 black rows on top, the image unchanged, 2 black rows below
     const cam0 = inputs.images.subarray(0, per);
-    expect(Array.from(cam0.subarray(0, 4 * 16 * 3)).every((v) => v === -1)).toBe(true);
-    expect(cam0[4 * 16 * 3 + 1]).toBeCloseTo((7 / 255) * 2 - 1, 6);
+    expect(Array.from(cam0.subarray(0, 2 * 16 * 3)).every((v) => v === -1)).toBe(true);
+    expect(cam0[2 * 16 * 3 + 1]).toBeCloseTo((7 / 255) * 2 - 1, 6);
+    expect(Array.from(cam0.subarray(14 * 16 * 3)).every((v) => v === -1)).toBe(true);
     expect(Array.from(inputs.images.subarray(per, 2 * per)).every((v) => v === -1)).toBe(true);
   });
 
@@ -210,7 +212,7 @@ describe("pi0-FAST processor", () => {
   it("rejects batches and configs that do not fit, naming the field", () => {
     const batch = makeBatch([chunks[0]], ["a"]);
     const wrongChunk = { ...batch, features: { ...batch.features, action: { data: new Float32Array(10 * D), shape: [1, 10, D] } } };
-    expect(() => processor.toModelInputs(wrongChunk)).toThrow(/batch.features\["action"\]: expected Float32Array \[1, 50, 6\]/);
+    expect(() => processor.toModelInputs(wrongChunk)).toThrow(/batch.features\["action"\]: expected Float32Array \[1, 50, D\] \(chunk_size 50\), got Float32Array \[1, 10, 6\]/);
     const noImage = { ...batch, features: { ...batch.features, "observation.images.front": undefined as never } };
     expect(() => processor.toModelInputs(noImage)).toThrow(/missing "observation.images.front"/);
     expect(() => createProcessor({ ...config, vocab_size: 1000 }, { stats: data.stats as never, textTokenizer: text, fastTokenizer: fast, imageKeys: [] })).toThrow(

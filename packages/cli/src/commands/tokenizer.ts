@@ -3,7 +3,9 @@ import { dirname } from "node:path";
 import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
 import { fitTokenizerOnDataset, openTaskDataset } from "../setup.js";
 
-export const TOKENIZER_FLAGS = ["dataset.root", "dataset.repo_id", "dataset.exclude", "vocab_size", "scale", "chunk_size", "output"] as const;
+export const TOKENIZER_FLAGS = ["dataset.root", "dataset.repo_id", "dataset.exclude", "vocab_size", "scale", "chunk_size", "normalization_mode", "output"] as const;
+
+const MODES = ["IDENTITY", "MEAN_STD", "MIN_MAX", "QUANTILES", "QUANTILE10"] as const;
 
 /** `craft tokenizer fit`: BPE of the FAST tokenizer fitted on a dataset's normalised action chunks. */
 export async function runTokenizer(sub: string | undefined, args: ParsedArgs): Promise<number> {
@@ -20,12 +22,22 @@ export async function runTokenizer(sub: string | undefined, args: ParsedArgs): P
   const output = args.flags.get("output") ?? "fast_tokenizer.json";
   if (typeof output !== "string") throw new UsageError(`--output: expected a file path, got ${JSON.stringify(output)}`);
   const chunkSize = num("chunk_size", 10);
+  // the policy's normalization_mapping.ACTION: LeRobot's pi0_fast default MEAN_STD (the tiny/small presets use QUANTILES)
+  const mode = args.flags.get("normalization_mode") ?? "MEAN_STD";
+  if (typeof mode !== "string" || !(MODES as readonly string[]).includes(mode)) {
+    throw new UsageError(`--normalization_mode: expected one of ${MODES.join(", ")}, got ${JSON.stringify(mode)}`);
+  }
   const dataset = await openTaskDataset(
     { root: (root as string) ?? null, repo_id: (repoId as string) ?? null, episodes: null, exclude },
     chunkSize,
   );
   const started = Date.now();
-  const tokenizer = await fitTokenizerOnDataset(dataset, { chunkSize, vocabSize: num("vocab_size", 1024), scale: num("scale", 10) });
+  const tokenizer = await fitTokenizerOnDataset(dataset, {
+    chunkSize,
+    vocabSize: num("vocab_size", 1024),
+    scale: num("scale", 10),
+    mode: mode as (typeof MODES)[number],
+  });
   await mkdir(dirname(output), { recursive: true });
   const tmp = `${output}.tmp-${process.pid}`;
   await writeFile(tmp, `${JSON.stringify(tokenizer.toJSON())}\n`);

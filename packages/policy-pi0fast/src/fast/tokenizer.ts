@@ -22,6 +22,9 @@ export interface FastDecoded {
   readonly actions: Float32Array;
   /** false when the tokens were unknown or did not fill exactly chunkSize × actionDim coefficients. */
   readonly valid: boolean;
+  /** Coefficients the known tokens expanded to, and how many tokens were unknown. */
+  readonly coefficients: number;
+  readonly unknown: number;
 }
 
 export interface FastTokenizerJson {
@@ -44,16 +47,27 @@ export interface FastTokenizer {
   readonly vocabSize: number;
   readonly minToken: number;
   readonly maxToken: number;
-  encode(chunk: ArrayLike<number>): number[];
+  /**
+   * Tokens of a normalised chunk, row-major [T, actionDim]; `actionDim` defaults to the fitted one
+   * (FAST's DCT runs per dimension, so any robot's chunk can be encoded: cross-embodiment).
+   */
+  encode(chunk: ArrayLike<number>, actionDim?: number): number[];
   decode(tokens: readonly number[], shape?: { readonly chunkSize?: number; readonly actionDim?: number }): FastDecoded;
   toJSON(): FastTokenizerJson;
 }
 
-/** Quantised DCT coefficients, frequency-major, as integers. */
+/** numpy's `np.around`: round half to even (2.5 → 2, −0.5 → −0, 3.5 → 4). */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  // Math.round sends every .5 up; for an exact half on an odd result, go down instead
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** Quantised DCT coefficients, frequency-major, as integers (FAST: np.around(dct · scale)). */
 function quantise(chunk: ArrayLike<number>, steps: number, dims: number, scale: number): Int32Array {
   const coefficients = dctII(chunk, steps, dims);
   const out = new Int32Array(coefficients.length);
-  for (let i = 0; i < out.length; i++) out[i] = Math.round(coefficients[i] * scale);
+  for (let i = 0; i < out.length; i++) out[i] = roundHalfEven(coefficients[i] * scale);
   return out;
 }
 
@@ -76,12 +90,12 @@ function makeTokenizer(params: {
     vocabSize,
     minToken,
     maxToken,
-    encode(chunk) {
-      if (chunk.length % actionDim !== 0 || chunk.length === 0) {
-        throw new Error(`FastTokenizer.encode: chunk length ${chunk.length} is not a positive multiple of actionDim ${actionDim}`);
+    encode(chunk, dims = actionDim) {
+      if (!Number.isInteger(dims) || dims < 1 || chunk.length % dims !== 0 || chunk.length === 0) {
+        throw new Error(`FastTokenizer.encode: chunk length ${chunk.length} is not a positive multiple of actionDim ${dims}`);
       }
-      const steps = chunk.length / actionDim;
-      const q = quantise(chunk, steps, actionDim, scale);
+      const steps = chunk.length / dims;
+      const q = quantise(chunk, steps, dims, scale);
       // coefficients outside the fitted range are clamped to it (FAST clamps below minToken the same way)
       const symbols = Array.from(q, (v) => Math.min(maxToken, Math.max(minToken, v)) - minToken);
       return encodeSymbols(symbols);
@@ -91,21 +105,20 @@ function makeTokenizer(params: {
       const dims = shape?.actionDim ?? actionDim;
       if (steps === undefined) throw new Error("FastTokenizer.decode: chunkSize is unknown; pass { chunkSize }");
       const n = steps * dims;
-      let valid = true;
+      let unknown = 0;
       const values: number[] = [];
       for (const id of tokens) {
         const expansion = Number.isInteger(id) && id >= 0 && id < vocab.length ? vocab[id] : undefined;
         if (expansion === undefined) {
-          valid = false;
+          unknown += 1;
           continue;
         }
         for (const s of expansion) values.push((s + minToken) / scale);
       }
-      if (values.length !== n) valid = false;
       // missing high frequencies are zero; extra ones are dropped
       const coefficients = new Float64Array(n);
       for (let i = 0; i < Math.min(n, values.length); i++) coefficients[i] = values[i];
-      return { actions: Float32Array.from(dctIII(coefficients, steps, dims)), valid };
+      return { actions: Float32Array.from(dctIII(coefficients, steps, dims)), valid: unknown === 0 && values.length === n, coefficients: values.length, unknown };
     },
     toJSON() {
       return { type: "fast", scale, ...(chunkSize !== undefined ? { chunkSize } : {}), actionDim, vocabSize, minToken, vocab, merges: model.merges };

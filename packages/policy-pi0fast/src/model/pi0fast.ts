@@ -14,8 +14,14 @@ import { withTransposedWeights } from "./ops";
 
 export type ModelConfig = Pick<PI0FastConfig, "vision" | "decoder"> & { readonly scale_decoder_inputs?: boolean };
 
-/** The factor HF Gemma's forward applies to its input embeddings (see `scale_decoder_inputs`). */
-const inputScale = (config: ModelConfig): number => (config.scale_decoder_inputs === false ? 1 : Math.sqrt(config.decoder.width));
+/**
+ * An extra factor on every decoder input (image features and token embeddings), applied only with
+ * `scale_decoder_inputs: true`: LeRobot's PiGemma multiplied its inputs by √width until the
+ * transformers 5.4 bump (May 2026). Current LeRobot (pi_gemma.py, modeling_pi0_fast.py) scales
+ * token embeddings by √width once (Gemma's scaled embedding, our embedTokens) and leaves image
+ * features as the projector gives them, as openpi does, so the default is no extra factor.
+ */
+const inputScale = (config: ModelConfig): number => (config.scale_decoder_inputs === true ? Math.sqrt(config.decoder.width) : 1);
 
 /** Teacher distributions for the distillation retention loss: log-probs [B, La − 1, vocab]. */
 export interface DistillTargets {
