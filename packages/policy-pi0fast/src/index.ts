@@ -5,8 +5,13 @@ export {
   pi0FastConfig,
   schedulerFor,
   learningRateAt,
+  VARIANT_PRESET,
   type PI0FastConfig,
   type Preset,
+  type PaligemmaVariant,
+  type PolicyFeature,
+  type FeatureType,
+  type NormMode,
   type VisionConfig,
   type DecoderConfig,
 } from "./config";
@@ -26,6 +31,7 @@ export {
   Pi0FastPolicy,
   createPi0FastPolicy,
   loadPi0FastPolicy,
+  type LoadPi0FastPolicyOptions,
   PRETRAINED_FILES,
   TEACHER_LOG_PROBS_KEY,
   type CreatePi0FastPolicyOptions,
@@ -33,6 +39,27 @@ export {
   type SelectedActions,
   type TextTokenizerSource,
 } from "./policy";
+export {
+  readPretrained,
+  readPretrainedConfig,
+  writePretrained,
+  pretrainedDirOf,
+  withFeatures,
+  type PretrainedContents,
+  type PretrainedRead,
+} from "./checkpoint";
+export {
+  configFromLeRobot,
+  lerobotConfigJson,
+  craftSidecar,
+  imageKeysOf,
+  LEROBOT_CONFIG_FIELDS,
+  CRAFT_SIDECAR_FILE,
+  type CraftSidecar,
+  type LeRobotConfigRead,
+} from "./lerobot/configJson";
+export { preprocessorPipeline, postprocessorPipeline, normalizerStepOf, type PipelineJson } from "./lerobot/processorJson";
+export { readSafetensorsHeader, type SafetensorsHeader } from "./weights/safetensors";
 export type { ModelInputs, TextTokenizer } from "./inputs";
 export * from "./processing-index";
 export * from "./backend-index";

@@ -1,13 +1,10 @@
 import * as tf from "@tensorflow/tfjs-core";
-import { existsSync } from "node:fs";
-import { copyFile, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type PI0FastConfig, pi0FastConfig } from "./config";
 import type { ModelInputs, TextTokenizer } from "./inputs";
 import { actionLogSoftmax, actionLoss, decodeGreedy, tokenAccuracy, type DistillTargets } from "./model/pi0fast";
 import {
   EMBED_TOKENS,
-  LM_HEAD,
   PROJECTOR_PREFIX,
   initParameters,
   isVisionParameter,
@@ -20,10 +17,9 @@ import { byteLevelTokenizer } from "./text/byte-level";
 import { loadHfTokenizer } from "./text/hf-tokenizer";
 import { createProcessor, type Batch, type Processor } from "./processor";
 import type { DatasetStats } from "./normalize";
-import { readSafetensors, writeSafetensors } from "./weights/safetensors";
+import { readPretrained, writePretrained, type NamedArrays, type TextTokenizerSource } from "./checkpoint";
 
-/** Parameter name → values (row-major), as stored in model.safetensors. */
-export type NamedArrays = Record<string, Float32Array>;
+export { PRETRAINED_FILES, type NamedArrays, type TextTokenizerSource } from "./checkpoint";
 
 /**
  * Feature key of the cached teacher distribution for the `distill` retention loss: Float32Array
@@ -31,19 +27,6 @@ export type NamedArrays = Record<string, Float32Array>;
  * `Pi0FastPolicy.teacherLogProbs` produces them.
  */
 export const TEACHER_LOG_PROBS_KEY = "teacher.action_log_probs";
-
-/** Where the text tokenizer comes from, so `save` can write it and `load` can rebuild it. */
-export type TextTokenizerSource = { readonly type: "byte_level" } | { readonly type: "hf"; readonly path: string };
-
-/** Files written beside config.json in `pretrained_model/`. */
-export const PRETRAINED_FILES = {
-  model: "model.safetensors",
-  config: "config.json",
-  fastTokenizer: "fast_tokenizer.json",
-  stats: "stats.json",
-  textTokenizer: "text_tokenizer.json",
-  hfTokenizer: "tokenizer.json",
-} as const;
 
 export interface CreatePi0FastPolicyOptions {
   /** A full or partial config (decoded with LeRobot defaults and the preset). */
@@ -311,32 +294,20 @@ export class Pi0FastPolicy {
   }
 
   /**
-   * Write `dir/pretrained_model/`: model.safetensors (parameters + the tied lm_head copy),
-   * config.json, fast_tokenizer.json, stats.json, text_tokenizer.json (and tokenizer.json for a
-   * Hugging Face text tokenizer). Files are written to temporary names, then renamed.
+   * Write `dir/pretrained_model/` in LeRobot's layout (see checkpoint.ts): config.json in its
+   * schema + craft_config.json, model.safetensors, policy_{pre,post}processor.json with their
+   * normaliser state, the tokenizers and, when given, the run's train_config.json.
    */
-  async save(dir: string): Promise<void> {
+  async save(dir: string, options: { readonly trainConfig?: unknown } = {}): Promise<void> {
     this.check();
-    const out = join(dir, "pretrained_model");
-    await mkdir(out, { recursive: true });
-    const params = this.getParameters({ includeFrozen: true });
-    const tensors: Record<string, { dtype: "F32"; shape: number[]; data: Float32Array }> = {};
-    for (const [name, data] of Object.entries(params)) tensors[name] = { dtype: "F32", shape: this.shapes[name], data };
-    tensors[LM_HEAD] = { dtype: "F32", shape: this.shapes[EMBED_TOKENS], data: params[EMBED_TOKENS] };
-    const tmp = (f: string) => join(out, `.${f}.tmp`);
-    await writeSafetensors(tmp(PRETRAINED_FILES.model), tensors, { format: "pt", policy: "pi0_fast" });
-    await writeFile(tmp(PRETRAINED_FILES.config), JSON.stringify(this.config, null, 2));
-    await writeFile(tmp(PRETRAINED_FILES.fastTokenizer), JSON.stringify(this.fastTokenizer.toJSON()));
-    await writeFile(tmp(PRETRAINED_FILES.stats), JSON.stringify(this.stats));
-    const textSource = this.textTokenizerSource.type === "hf" ? { type: "hf", file: PRETRAINED_FILES.hfTokenizer } : { type: "byte_level" };
-    await writeFile(tmp(PRETRAINED_FILES.textTokenizer), JSON.stringify(textSource));
-    if (this.textTokenizerSource.type === "hf") {
-      await copyFile(this.textTokenizerSource.path, tmp(PRETRAINED_FILES.hfTokenizer));
-      await rename(tmp(PRETRAINED_FILES.hfTokenizer), join(out, PRETRAINED_FILES.hfTokenizer));
-    }
-    for (const f of [PRETRAINED_FILES.model, PRETRAINED_FILES.fastTokenizer, PRETRAINED_FILES.stats, PRETRAINED_FILES.textTokenizer, PRETRAINED_FILES.config]) {
-      await rename(tmp(f), join(out, f));
-    }
+    await writePretrained(join(dir, "pretrained_model"), {
+      config: this.config,
+      parameters: this.getParameters({ includeFrozen: true }),
+      stats: this.stats,
+      fastTokenizerJson: this.fastTokenizer.toJSON(),
+      textTokenizerSource: this.textTokenizerSource,
+      trainConfig: options.trainConfig,
+    });
   }
 
   dispose(): void {
@@ -361,48 +332,46 @@ export function createPi0FastPolicy(options: CreatePi0FastPolicyOptions): Pi0Fas
   return new Pi0FastPolicy(options);
 }
 
-/** Rebuild a policy from `dir/pretrained_model/` (or from that folder itself). */
-export async function loadPi0FastPolicy(dir: string): Promise<Pi0FastPolicy> {
-  const root = existsSync(join(dir, "pretrained_model", PRETRAINED_FILES.config)) ? join(dir, "pretrained_model") : dir;
-  const readJson = async (file: string): Promise<unknown> => {
-    const path = join(root, file);
-    if (!existsSync(path)) throw new Error(`${path}: missing (expected a pi0_fast pretrained_model folder)`);
-    try {
-      return JSON.parse(await readFile(path, "utf8"));
-    } catch (e) {
-      throw new Error(`${path}: invalid JSON (${(e as Error).message})`);
-    }
-  };
-  const config = pi0FastConfig(await readJson(PRETRAINED_FILES.config));
-  const fastTokenizer = fastTokenizerFromJSON(await readJson(PRETRAINED_FILES.fastTokenizer), join(root, PRETRAINED_FILES.fastTokenizer));
-  const stats = (await readJson(PRETRAINED_FILES.stats)) as DatasetStats;
-  const textSpec = (await readJson(PRETRAINED_FILES.textTokenizer)) as { type?: string; file?: string };
-  let textTokenizer: TextTokenizer;
-  let textTokenizerSource: TextTokenizerSource;
-  if (textSpec.type === "hf") {
-    const path = join(root, textSpec.file ?? PRETRAINED_FILES.hfTokenizer);
-    textTokenizer = loadHfTokenizer(path);
-    textTokenizerSource = { type: "hf", path };
-  } else if (textSpec.type === "byte_level") {
-    textTokenizer = byteLevelTokenizer();
-    textTokenizerSource = { type: "byte_level" };
-  } else {
-    throw new Error(`${join(root, PRETRAINED_FILES.textTokenizer)}: type: expected "byte_level" or "hf", got ${JSON.stringify(textSpec.type)}`);
+export interface LoadPi0FastPolicyOptions {
+  /** The action tokenizer when the folder has no fast_tokenizer.json (LeRobot checkpoints name theirs). */
+  readonly fastTokenizer?: FastTokenizer;
+  /** The text tokenizer when the folder has no text_tokenizer.json. */
+  readonly textTokenizer?: TextTokenizer;
+  /** Called once with the line naming the LeRobot fields read but not used (default: console.warn). */
+  readonly warn?: (line: string) => void;
+}
+
+/**
+ * Rebuild a policy from `dir/pretrained_model/` (or from that folder itself): a folder craft wrote,
+ * or one LeRobot wrote. Every file is checked before the policy is built.
+ */
+export async function loadPi0FastPolicy(dir: string, options: LoadPi0FastPolicyOptions = {}): Promise<Pi0FastPolicy> {
+  const read = await readPretrained(dir);
+  const { config } = read;
+  const fastTokenizer =
+    options.fastTokenizer ??
+    (read.fastTokenizer
+      ? fastTokenizerFromJSON(read.fastTokenizer.json, read.fastTokenizer.path)
+      : missing(join(read.dir, "fast_tokenizer.json"), `the FAST action tokenizer; config.json names ${JSON.stringify(config.action_tokenizer_name)}`));
+  let textTokenizer = options.textTokenizer;
+  let textTokenizerSource: TextTokenizerSource = { type: "byte_level" };
+  if (textTokenizer === undefined) {
+    const source = read.textTokenizer ?? missing(join(read.dir, "text_tokenizer.json"), `the text tokenizer; config.json names ${JSON.stringify(config.text_tokenizer_name)}`);
+    textTokenizer = source.type === "hf" ? loadHfTokenizer(source.path) : byteLevelTokenizer();
+    textTokenizerSource = source;
   }
-  const file = await readSafetensors(join(root, PRETRAINED_FILES.model));
-  const shapes = parameterShapes(config);
-  const parameters: NamedArrays = {};
-  for (const [name, shape] of Object.entries(shapes)) {
-    // LeRobot's checkpoints may carry the tied head only as lm_head.weight (see its _fix_pytorch_state_dict_keys).
-    const tensor = file.tensors[name] ?? (name === EMBED_TOKENS ? file.tensors[LM_HEAD] : undefined);
-    if (!tensor) throw new Error(`${join(root, PRETRAINED_FILES.model)}: missing tensor "${name}"`);
-    if (tensor.shape.length !== shape.length || tensor.shape.some((d, i) => d !== shape[i])) {
-      throw new Error(`${join(root, PRETRAINED_FILES.model)}: tensor "${name}": expected shape [${shape.join(", ")}], got [${tensor.shape.join(", ")}]`);
-    }
-    if (!(tensor.data instanceof Float32Array)) {
-      throw new Error(`${join(root, PRETRAINED_FILES.model)}: tensor "${name}": expected dtype F32, got ${tensor.dtype}`);
-    }
-    parameters[name] = tensor.data;
-  }
-  return new Pi0FastPolicy({ config, stats, fastTokenizer, textTokenizer, textTokenizerSource, imageKeys: config.image_keys, parameters });
+  for (const line of read.warnings) (options.warn ?? console.warn)(line);
+  return new Pi0FastPolicy({
+    config,
+    stats: read.stats,
+    fastTokenizer,
+    textTokenizer,
+    textTokenizerSource,
+    imageKeys: config.image_keys,
+    parameters: read.parameters,
+  });
+}
+
+function missing(path: string, what: string): never {
+  throw new Error(`${path}: missing (${what}; pass it to loadPi0FastPolicy or add the file)`);
 }

@@ -117,7 +117,8 @@ describe("Pi0FastPolicy (tiny preset, so101)", () => {
     dirs.push(dir);
     await policy.save(dir);
     const config = JSON.parse(readFileSync(join(dir, "pretrained_model", "config.json"), "utf8"));
-    expect(config.preset).toBe("tiny");
+    expect(config.type).toBe("pi0_fast");
+    expect(JSON.parse(readFileSync(join(dir, "pretrained_model", "craft_config.json"), "utf8")).preset).toBe("tiny");
     const loaded = await loadPi0FastPolicy(dir);
     const a = policy.getParameters({ includeFrozen: true });
     const b = loaded.getParameters({ includeFrozen: true });

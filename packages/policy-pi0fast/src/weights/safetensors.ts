@@ -362,6 +362,47 @@ export async function readSafetensors(path: string): Promise<SafetensorsFile> {
   }
 }
 
+export interface SafetensorsHeader {
+  readonly tensors: Record<string, { readonly dtype: SafetensorsDtype; readonly shape: number[] }>;
+  readonly metadata: Record<string, string>;
+  /** Bytes read from the file: the 8-byte length and the JSON header, never the data. */
+  readonly bytesRead: number;
+}
+
+/**
+ * The header of a safetensors file alone (names, dtypes, shapes), checked against the file size
+ * as readSafetensors checks it; reads 8 + header bytes, so it is cheap on a multi-GB checkpoint.
+ */
+export async function readSafetensorsHeader(path: string): Promise<SafetensorsHeader> {
+  const size = (await stat(path)).size;
+  if (size < 8) throw new Error(`${path}: ${size} bytes is too short for a safetensors file (8-byte header length expected)`);
+  const file = await open(path, "r");
+  try {
+    const lengthBytes = new Uint8Array(8);
+    await file.read(lengthBytes, 0, 8, 0);
+    const headerLength = new DataView(lengthBytes.buffer).getBigUint64(0, true);
+    if (headerLength > BigInt(Math.min(size - 8, MAX_HEADER_BYTES))) {
+      throw new Error(`${path}: header length ${headerLength} exceeds the ${size - 8} bytes after the length field (file truncated or not safetensors)`);
+    }
+    const n = Number(headerLength);
+    const headerBytes = new Uint8Array(n);
+    const { bytesRead } = await file.read(headerBytes, 0, n, 8);
+    if (bytesRead !== n) throw new Error(`${path}: unexpected end of file in the header`);
+    let json: string;
+    try {
+      json = new TextDecoder("utf-8", { fatal: true }).decode(headerBytes);
+    } catch (error) {
+      throw new Error(`${path}: header is not valid UTF-8 (${(error as Error).message})`);
+    }
+    const { entries, metadata } = parseHeader(path, json, size - 8 - n);
+    const tensors: SafetensorsHeader["tensors"] = {};
+    for (const e of entries) tensors[e.name] = { dtype: e.dtype, shape: e.shape };
+    return { tensors, metadata, bytesRead: 8 + n };
+  } finally {
+    await file.close();
+  }
+}
+
 /** Parses a whole file held in memory (same checks as readSafetensors). */
 export function decodeSafetensors(bytes: Uint8Array, name = "<memory>"): SafetensorsFile {
   if (bytes.byteLength < 8) throw new Error(`${name}: ${bytes.byteLength} bytes is too short for a safetensors file`);
