@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { createProcessor, discretizeState, cleanTask, type Batch, type Processor, type ProcessorConfig } from "../src/processor";
+import { createProcessor, discretizeState, cleanTask, renameKey, renameBatchKeys, type Batch, type Processor, type ProcessorConfig } from "../src/processor";
 import { byteLevelTokenizer } from "../src/text/byte-level";
 import { fitFastTokenizer, type FastTokenizer } from "../src/fast/tokenizer";
 import { dctII } from "../src/fast/dct";
@@ -218,5 +218,99 @@ describe("pi0-FAST processor", () => {
     expect(() => createProcessor({ ...config, vocab_size: 1000 }, { stats: data.stats as never, textTokenizer: text, fastTokenizer: fast, imageKeys: [] })).toThrow(
       /config.vocab_size: expected ≥ 1152/,
     );
+  });
+});
+
+describe("cross-embodiment and rename_map", () => {
+  const cfg: ProcessorConfig = { ...config, chunk_size: 10, n_action_steps: 10, max_action_tokens: 200, tokenizer_max_length: 120 };
+  const robot = (dim: number, seed: number) => {
+    const mean = Array.from({ length: dim }, (_, d) => (d % 5) - 2 + seed);
+    const std = Array.from({ length: dim }, (_, d) => 0.5 + (d % 3) * 0.25);
+    return { mean, std };
+  };
+  const arm = robot(6, 0);
+  const humanoid = robot(26, 1);
+  const statsOf = (r: { mean: number[]; std: number[] }) => ({ "observation.state": r, action: r });
+  const chunkOf = (r: { mean: number[]; std: number[] }, b: number): Float32Array => {
+    const D = r.mean.length;
+    return Float32Array.from({ length: 10 * D }, (_, i) => r.mean[i % D] + r.std[i % D] * 0.6 * Math.sin(0.3 * Math.floor(i / D) + (i % D) + b));
+  };
+  const batchOf = (r: { mean: number[]; std: number[] }, keys = { state: "observation.state", action: "action" }): Batch => {
+    const D = r.mean.length;
+    const action = new Float32Array(2 * 10 * D);
+    action.set(chunkOf(r, 0), 0);
+    action.set(chunkOf(r, 1), 10 * D);
+    return {
+      size: 2,
+      task: ["walk", "walk"],
+      features: {
+        [keys.state]: { data: Float32Array.from({ length: 2 * D }, (_, i) => r.mean[i % D] + r.std[i % D] * (i % 2 ? 0.5 : -0.5)), shape: [2, D] },
+        [keys.action]: { data: action, shape: [2, 10, D] },
+        [`${keys.action}_is_pad`]: { data: new Uint8Array(20), shape: [2, 10] },
+      },
+    };
+  };
+  // one FAST tokenizer for every robot: fitted on the arm's normalised chunks only
+  const fitChunks = Array.from({ length: 40 }, (_, b) => {
+    const c = chunkOf(arm, b * 0.37);
+    return c.map((v, i) => (v - arm.mean[i % 6]) / arm.std[i % 6]);
+  });
+  const fastAll = fitFastTokenizer(fitChunks, { chunkSize: 10, actionDim: 6, vocabSize: 400 });
+
+  it("one processor tokenises a 6-dim arm and a 26-dim humanoid, each with its own statistics", () => {
+    const p = createProcessor({ ...cfg, normalization_mapping: { STATE: "MEAN_STD", ACTION: "MEAN_STD" } }, {
+      stats: [statsOf(arm), statsOf(humanoid)],
+      textTokenizer: text,
+      fastTokenizer: fastAll,
+      imageKeys: [],
+    });
+    for (const r of [arm, humanoid]) {
+      const D = r.mean.length;
+      const batch = batchOf(r);
+      const inputs = p.toModelInputs(batch);
+      // the prompt bins exactly the robot's own D normalised state values: (±0.5·std)/std → ±0.5
+      const prompt = text.decode(Array.from(inputs.promptTokens.subarray(1, 120)).filter((id) => id !== text.padId));
+      expect(prompt).toBe(`Task: walk, State: ${Array.from({ length: D }, (_, i) => (i % 2 ? 192 : 64)).join(" ")};\n`);
+      // the action block decodes back to this robot's chunk in its own units
+      const prefix = 1 + text.encode("Action: ").length;
+      const len = inputs.actionMask.subarray(0, 200).reduce((a, v) => a + v, 0);
+      const generated = Array.from(inputs.actionTokens.subarray(prefix, len));
+      const { actions, invalid } = p.decodeActions([generated], D);
+      expect(invalid).toBe(0);
+      expect(actions.length).toBe(10 * D);
+      const truth = chunkOf(r, 0);
+      for (let i = 0; i < truth.length; i++) expect(Math.abs(actions[i] - truth[i])).toBeLessThan(0.06 * Math.sqrt(10) * r.std[i % D]);
+    }
+  });
+
+  it("refuses a robot whose dims no statistics describe, and one wider than max_action_dim, naming what is missing", () => {
+    const p = createProcessor(cfg, { stats: [{ "observation.state": { q01: arm.mean, q99: arm.std }, action: { q01: arm.mean, q99: arm.std } }], textTokenizer: text, fastTokenizer: fastAll, imageKeys: [] });
+    expect(() => p.toModelInputs(batchOf(humanoid))).toThrow(
+      "batch: no statistics for a robot with state dim 26 and action dim 26 (stats describe state 6/action 6); pass that dataset's stats too",
+    );
+    const narrow = createProcessor({ ...cfg, max_action_dim: 8, normalization_mapping: { STATE: "MEAN_STD", ACTION: "MEAN_STD" } }, { stats: statsOf(arm), textTokenizer: text, fastTokenizer: fastAll, imageKeys: [] });
+    expect(() => narrow.toModelInputs(batchOf(humanoid))).toThrow('batch.features["action"]: expected an action dim ≤ max_action_dim 8, got 26');
+  });
+
+  it("applies rename_map to batch keys (with their _is_pad) and to the statistics, as LeRobot's rename step", () => {
+    const renameMap = { state: "observation.state", actions: "action" };
+    const renamedStats = { state: arm, actions: arm };
+    const p = createProcessor({ ...cfg, normalization_mapping: { STATE: "MEAN_STD", ACTION: "MEAN_STD" } }, {
+      stats: renamedStats,
+      textTokenizer: text,
+      fastTokenizer: fastAll,
+      imageKeys: [],
+      renameMap,
+    });
+    const plain = createProcessor({ ...cfg, normalization_mapping: { STATE: "MEAN_STD", ACTION: "MEAN_STD" } }, { stats: statsOf(arm), textTokenizer: text, fastTokenizer: fastAll, imageKeys: [] });
+    const renamed = p.toModelInputs(batchOf(arm, { state: "state", action: "actions" }));
+    const reference = plain.toModelInputs(batchOf(arm));
+    expect(Array.from(renamed.actionTokens)).toEqual(Array.from(reference.actionTokens));
+    expect(Array.from(renamed.promptTokens)).toEqual(Array.from(reference.promptTokens));
+    // without the map the dataset's keys are not the policy's
+    expect(() => plain.toModelInputs(batchOf(arm, { state: "state", action: "actions" }))).toThrow(/batch.features: missing "action" \(have state, actions, actions_is_pad; a --rename_map maps dataset keys to these\)/);
+    expect(renameKey("actions_is_pad", renameMap)).toBe("action_is_pad");
+    expect(renameKey("observation.images.top", renameMap)).toBe("observation.images.top");
+    expect(Object.keys(renameBatchKeys(batchOf(arm, { state: "state", action: "actions" }), renameMap).features)).toEqual(["observation.state", "action", "action_is_pad"]);
   });
 });
