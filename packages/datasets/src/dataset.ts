@@ -9,6 +9,7 @@ import { floatColumn, floatColumnWidth, imageColumn, intColumn, readParquetTable
 import { decodeImage } from "./image.js";
 import { VideoWindowCache, probeVideo } from "./video.js";
 import { deltaIndices } from "./deltaTimestamps.js";
+import { selectEpisodes } from "./episodes.js";
 
 export interface OpenDatasetOptions {
   /** Episode indices to keep (default: all), in the order given. */
@@ -285,18 +286,7 @@ export const openDataset = async (root: string, options: OpenDatasetOptions = {}
   const features: Record<string, FeatureSpec> = {};
   for (const [k, s] of Object.entries(meta.info.features)) if (!exclude.has(k)) features[k] = s;
 
-  const episodesFile = meta.version === "v3.0" ? join(root, "meta/episodes") : join(root, "meta/episodes.jsonl");
-  const byIndex = new Map(meta.episodes.map((e) => [e.episodeIndex, e]));
-  const available = meta.episodes.map((e) => e.episodeIndex);
-  const range = available.length === 0 ? "none" : `${Math.min(...available)}..${Math.max(...available)}`;
-  const selected = (options.episodes ?? available).map((i) => {
-    const ep = byIndex.get(i);
-    if (ep === undefined) throw new DatasetError("EpisodeOutOfRange", { file: episodesFile, field: "episodes", expected: `episode indices in ${range}`, actual: String(i) });
-    return ep;
-  });
-  if (options.episodes !== undefined && new Set(options.episodes).size !== options.episodes.length) {
-    throw new DatasetError("InvalidOption", { file: episodesFile, field: "episodes", expected: "distinct episode indices", actual: JSON.stringify(options.episodes) });
-  }
+  const selected = selectEpisodes(meta, options.episodes);
 
   const deltaTimestamps: Record<string, readonly number[]> = {};
   for (const [k, d] of Object.entries(options.deltaTimestamps ?? {})) {

@@ -1,5 +1,6 @@
-import { readFileSync, existsSync, writeFileSync, mkdirSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
+import { parquetMetadata } from "hyparquet";
 import { tableFromIPC, tableToIPC, Type, type Table, type Vector, type Data } from "apache-arrow";
 import * as parquetWasm from "parquet-wasm";
 import { DatasetError } from "./errors.js";
@@ -32,6 +33,48 @@ export const readParquetTable = (file: string, field = "(file)"): Table => {
       expected: "a readable Parquet file",
       actual: String(e instanceof Error ? e.message : e),
     });
+  }
+};
+
+/**
+ * Why a Parquet file cannot be read, from its footer alone (cheap enough for every file of a
+ * dataset): the PAR1 magic at both ends, a footer length that fits the file, a footer that decodes
+ * (Thrift FileMetaData), and column chunks that end before the footer begins. `null` when sound.
+ */
+export const parquetFooterProblem = (file: string): string | null => {
+  const fd = openSync(file, "r");
+  try {
+    const size = fstatSync(fd).size;
+    if (size < 12) return `${size} bytes, shorter than an empty Parquet file (12)`;
+    const read = (position: number, length: number): Buffer => {
+      const buf = Buffer.alloc(length);
+      readSync(fd, buf, 0, length, position);
+      return buf;
+    };
+    if (read(0, 4).toString("latin1") !== "PAR1") return "no PAR1 magic at the start (not Parquet)";
+    const tail = read(size - 8, 8);
+    if (tail.subarray(4).toString("latin1") !== "PAR1") return `no PAR1 magic at the end (${size} bytes: truncated?)`;
+    const footerLength = tail.readUInt32LE(0);
+    if (footerLength > size - 12) return `footer length ${footerLength} exceeds the ${size - 12} bytes before it (truncated?)`;
+    const footerStart = size - 8 - footerLength;
+    let meta: ReturnType<typeof parquetMetadata>;
+    try {
+      meta = parquetMetadata(read(footerStart, footerLength + 8));
+    } catch (e) {
+      return `footer does not decode (${e instanceof Error ? e.message : String(e)})`;
+    }
+    for (const group of meta.row_groups) {
+      for (const column of group.columns) {
+        const m = column.meta_data;
+        if (m === undefined) continue;
+        const start = Number(m.dictionary_page_offset ?? m.data_page_offset);
+        const end = start + Number(m.total_compressed_size);
+        if (end > footerStart) return `column chunk ${m.path_in_schema.join(".")} ends at byte ${end}, past the footer at ${footerStart}`;
+      }
+    }
+    return null;
+  } finally {
+    closeSync(fd);
   }
 };
 

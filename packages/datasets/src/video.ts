@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { cpus } from "node:os";
 import { DatasetError } from "./errors.js";
@@ -31,11 +31,16 @@ const requireFfmpeg = (file: string, field: string): void => {
 
 const probes = new Map<string, VideoProbe>();
 
-/** Probe a video file once (cached): size, codec, duration. Fails clearly on a missing or truncated file. */
+/**
+ * Probe a video file once (cached while its size and mtime stay the same): size, codec, duration.
+ * Fails clearly on a missing or truncated file.
+ */
 export const probeVideo = (file: string, field: string): VideoProbe => {
-  const cached = probes.get(file);
-  if (cached !== undefined) return cached;
   if (!existsSync(file)) throw new DatasetError("MissingFile", { file, field, expected: "an existing MP4 video file" });
+  const { size, mtimeMs } = statSync(file);
+  const key = `${file}\0${size}\0${mtimeMs}`;
+  const cached = probes.get(key);
+  if (cached !== undefined) return cached;
   requireFfmpeg(file, field);
   const r = spawnSync("ffprobe", ["-v", "error", "-select_streams", "v:0", "-show_entries", "stream=width,height,codec_name:format=duration", "-of", "json", file], { encoding: "utf8" });
   let parsed: { streams?: { width?: number; height?: number; codec_name?: string }[]; format?: { duration?: string } } = {};
@@ -50,7 +55,7 @@ export const probeVideo = (file: string, field: string): VideoProbe => {
     throw new DatasetError("CorruptVideo", { file, field, expected: "a readable video with one video stream", actual: (r.stderr || "no video stream").trim().split("\n")[0] });
   }
   const probe = { width: s.width, height: s.height, codec: s.codec_name ?? "?", duration };
-  probes.set(file, probe);
+  probes.set(key, probe);
   return probe;
 };
 
