@@ -31,7 +31,19 @@ export {
   type AnchorManifest,
   type BuildAnchorCacheOptions,
 } from "./anchors.js";
-export { resolveDatasetRoot, lerobotHome } from "./resolve.js";
+export { resolveDatasetRoot, fetchDatasetRoot, lerobotHome } from "./resolve.js";
+export {
+  hfHubCache,
+  hubOffline,
+  isHubRepoId,
+  hubRepoFolder,
+  cachedSnapshot,
+  resolveHubSnapshot,
+  pushToHub,
+  type HubRepoType,
+  type ResolveHubOptions,
+  type PushToHubOptions,
+} from "./hub.js";
 export { datasetInfoReport, type DatasetInfoOptions } from "./report.js";
 export { parseEpisodeList, selectEpisodes, type EpisodeListProblem } from "./episodes.js";
 export { encodeVideo, probeVideo, hasFfmpeg, pickVideoCodec, type VideoCodec } from "./video.js";
