@@ -5,6 +5,7 @@ import { decodePI0FastConfig, type PI0FastConfig } from "@craft/policy-pi0fast";
 import { decodeTrainConfig, defaultTrainConfig, type TrainConfig } from "@craft/trainer";
 import { ConfigError } from "./errors.js";
 import { deepMerge, rejectUnknownFlags, toNested, UsageError, type ParsedArgs } from "./flags.js";
+import { SMOKE_STEPS, smokeCap } from "./smoke.js";
 
 /** Where the frames come from: a local root, or a repo id resolved in the LeRobot cache. */
 export interface DatasetSpec {
@@ -207,7 +208,7 @@ function fromNested(nested: Record<string, unknown>, command: string, options: {
   });
   let train: TrainConfig | null = null;
   if (E.isLeft(decodedTrain)) problems.push(...decodedTrain.left);
-  else train = decodedTrain.right;
+  else train = { ...decodedTrain.right, steps: smokeCap("--steps", decodedTrain.right.steps, SMOKE_STEPS) };
 
   if (options.craft && craftConfig.anchor_dataset_path === null && train !== null && train.steps > 1) {
     problems.push("craft.anchor_dataset_path: expected the anchor dataset (or anchor cache) holding the skill to retain, got nothing");

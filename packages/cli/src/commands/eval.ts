@@ -4,6 +4,7 @@ import { loadPi0FastPolicy } from "@craft/policy-pi0fast";
 import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
 import { evaluateOn, type EvaluationReport } from "../evaluation.js";
 import { datasetRoot, openAnchors, openTaskDataset, resolvePretrainedDir, startBackend } from "../setup.js";
+import { SMOKE_EVAL_FRAMES, smokeCap } from "../smoke.js";
 
 export const EVAL_FLAGS = [
   "policy.path",
@@ -41,7 +42,7 @@ export async function runEval(args: ParsedArgs): Promise<number> {
   const exclude = (args.flags.get("dataset.exclude") as string[] | undefined) ?? [];
   const episodes = (args.flags.get("dataset.episodes") as number[] | undefined) ?? null;
   const batchSize = intFlag(args, "batch_size", 8);
-  const maxFrames = intFlag(args, "max_frames", 64);
+  const maxFrames = smokeCap("--max_frames", intFlag(args, "max_frames", 64), SMOKE_EVAL_FRAMES);
   const results: Record<string, EvaluationReport & { dataset: string }> = {};
   const spec = { root: strFlag(args, "dataset.root"), repo_id: strFlag(args, "dataset.repo_id"), episodes, exclude };
   if (spec.root !== null || spec.repo_id !== null) {

@@ -6,6 +6,7 @@ import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
 import { evaluateOn } from "../evaluation.js";
 import { resolveRunConfig } from "../runConfig.js";
 import { openAnchors, openTaskDataset, resolvePretrainedDir } from "../setup.js";
+import { SMOKE_EVAL_FRAMES, SMOKE_STEPS, smokeRun } from "../smoke.js";
 import { trainWithConfig } from "./train.js";
 
 export const QUICKSTART_FLAGS = ["output_dir", "pretrain_steps", "steps", "batch_size", "seed", "policy.device", "episodes"] as const;
@@ -18,9 +19,16 @@ export const QUICKSTART_HELP = `craft quickstart — the main job end to end on 
   4. CRaFT fine-tuning of the base on B, the anchor loss held under ε; then both tasks are evaluated
 
 Usage: craft quickstart [--output_dir=outputs/quickstart] [--pretrain_steps=150] [--steps=80] [--batch_size=8]
+With CRAFT_SMOKE=1 in the environment the defaults shrink to seconds (2 + 2 steps, 2 episodes).
 Accepted flags:
 ${QUICKSTART_FLAGS.map((f) => `  --${f}`).join("\n")}
 `;
+
+/** Defaults: the README's main job, and its CRAFT_SMOKE=1 cut (seconds of compute, same phases). */
+const QUICKSTART_SIZES = {
+  full: { pretrain_steps: 150, steps: 80, episodes: 12, anchorSamples: 128, evalFrames: 64 },
+  smoke: { pretrain_steps: SMOKE_STEPS, steps: SMOKE_STEPS, episodes: 2, anchorSamples: 16, evalFrames: SMOKE_EVAL_FRAMES },
+} as const;
 
 const flagsOf = (entries: Record<string, unknown>): ParsedArgs => ({ positionals: [], flags: new Map(Object.entries(entries)), help: false });
 
@@ -31,18 +39,21 @@ export async function runQuickstart(args: ParsedArgs): Promise<number> {
     if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) throw new UsageError(`--${k}: expected a positive integer, got ${JSON.stringify(v)}`);
     return v;
   };
+  const sizes = smokeRun() ? QUICKSTART_SIZES.smoke : QUICKSTART_SIZES.full;
   const out = String(args.flags.get("output_dir") ?? "outputs/quickstart");
-  const pretrainSteps = get("pretrain_steps", 150);
-  const steps = get("steps", 80);
+  const pretrainSteps = get("pretrain_steps", sizes.pretrain_steps);
+  const steps = get("steps", sizes.steps);
   const batchSize = get("batch_size", 8);
   const seed = get("seed", 1);
-  const episodes = get("episodes", 12);
+  const episodes = get("episodes", sizes.episodes);
+  const maxFrames = sizes.evalFrames;
   const device = String(args.flags.get("policy.device") ?? "auto");
   const reach = join(out, "data", "reach");
   const push = join(out, "data", "push");
   const anchorCache = join(out, "data", "reach-anchors");
   const log = (s: string) => console.error(`[quickstart] ${s}`);
 
+  if (sizes === QUICKSTART_SIZES.smoke) log(`CRAFT_SMOKE=1: smoke sizes (${JSON.stringify(sizes)}); unset it for the real job`);
   log(`1/4 synthetic datasets in ${join(out, "data")}`);
   if (!existsSync(join(reach, "meta", "info.json"))) await makeSyntheticDataset(reach, { task: "reach", episodes, seed, overwrite: true });
   if (!existsSync(join(push, "meta", "info.json"))) await makeSyntheticDataset(push, { task: "push", episodes, seed: seed + 1, overwrite: true });
@@ -74,11 +85,11 @@ export async function runQuickstart(args: ParsedArgs): Promise<number> {
   const chunk = (await loadPi0FastPolicy(basePolicyDir)).config.chunk_size;
   log(`3/4 anchor cache of "reach" frames → ${anchorCache}`);
   if (!existsSync(join(anchorCache, "anchor_manifest.json"))) {
-    await buildAnchorCache(reach, anchorCache, { numSamples: 128, seed, deltaTimestamps: { action: deltaTimestampsForChunk(10, chunk) } });
+    await buildAnchorCache(reach, anchorCache, { numSamples: sizes.anchorSamples, seed, deltaTimestamps: { action: deltaTimestampsForChunk(10, chunk) } });
   }
   const base = await loadPi0FastPolicy(basePolicyDir);
   const anchors = await openAnchors(anchorCache, chunk, []);
-  const baseAnchor = await evaluateOn(base, anchors, { batchSize, maxFrames: 64, decode: false });
+  const baseAnchor = await evaluateOn(base, anchors, { batchSize, maxFrames, decode: false });
   base.dispose();
   // The bound: 20% above the base policy's own anchor loss, tightening from 50% above it
   // (the settings of `craft experiment retention`).
@@ -110,8 +121,8 @@ export async function runQuickstart(args: ParsedArgs): Promise<number> {
 
   const tuned = await loadPi0FastPolicy(resolvePretrainedDir(craftDir));
   const task = await openTaskDataset({ root: push, repo_id: null, episodes: null, exclude: [] }, chunk);
-  const afterAnchor = await evaluateOn(tuned, anchors, { batchSize, maxFrames: 64 });
-  const afterTask = await evaluateOn(tuned, task, { batchSize, maxFrames: 64 });
+  const afterAnchor = await evaluateOn(tuned, anchors, { batchSize, maxFrames });
+  const afterTask = await evaluateOn(tuned, task, { batchSize, maxFrames });
   tuned.dispose();
   console.log(
     [
