@@ -3,6 +3,8 @@ import "@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops";
 import { beforeAll, describe, expect, test } from "vitest";
 import { initBackend, loadNativeBlas, registerWasmKernelPatches } from "../src/backend-index";
 import { matMulRouting } from "../src/backend/matmulPaths";
+import { applyRope, maskedSoftmax, ropeTables } from "../src/model/attention";
+import { layerNorm, rmsNorm } from "../src/model/ops";
 
 /** Deterministic inputs shared by both backends (mulberry32). */
 function random(n: number, seed: number): Float32Array {
@@ -203,4 +205,84 @@ test("the routing in use is the one asked for", () => {
   route(modes[0]!);
   expect(matMulRouting.blas).toBeNull();
   expect(matMulRouting.perBatchWasm).toBe(false);
+});
+
+/** The textbook formulas, differentiated by tfjs's autodiff: the reference for the written-out gradients. */
+const reference = {
+  layerNorm: (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor => {
+    const c = tf.sub(x, tf.mean(x, -1, true));
+    return tf.add(tf.mul(tf.mul(c, tf.rsqrt(tf.add(tf.mean(tf.square(c), -1, true), 1e-6))), w), b);
+  },
+  rmsNorm: (x: tf.Tensor, w: tf.Tensor): tf.Tensor => tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), 1e-6))), tf.add(w, 1)),
+  maskedSoftmax: (s: tf.Tensor, bias: tf.Tensor): tf.Tensor => tf.softmax(tf.add(s, bias)),
+  /** HF Gemma's apply_rotary_pos_emb: x·cos + rotate_half(x)·sin, rotate_half = cat(−x₂, x₁). */
+  rope: (x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor => {
+    const half = x.shape[3]! / 2;
+    const rotated = tf.concat([tf.neg(tf.slice(x, [0, 0, 0, half], [-1, -1, -1, half])), tf.slice(x, [0, 0, 0, 0], [-1, -1, -1, half])], 3);
+    return tf.add(tf.mul(x, cos), tf.mul(rotated, sin));
+  },
+};
+
+describe("fused ops (written-out gradients): LayerNorm, RMSNorm, masked softmax, RoPE", () => {
+  const x = random(2 * 3 * 16, 11).map((v, i) => v * 3 + (i % 5));
+  const w = random(16, 12);
+  const b = random(16, 13);
+  const dyData = random(2 * 3 * 16, 14);
+  // Two samples, one query row fully masked but the diagonal: the large negative bias as the model uses it.
+  const scores = random(2 * 2 * 5 * 5, 15).map((v) => v * 4);
+  const biasData = Float32Array.from({ length: 2 * 5 * 5 }, (_, i) => ((i % 25) % 6 === 0 || (i * 7) % 3 !== 0 ? 0 : -1e9));
+  const dsData = random(2 * 2 * 5 * 5, 16);
+  const cases: Array<{ name: string; run: (fused: boolean) => tf.Tensor[] }> = [
+    {
+      name: "LayerNorm [2,3,16]",
+      run: (fused) => {
+        const f = fused ? layerNorm : reference.layerNorm;
+        const dy = tf.tensor(dyData, [2, 3, 16]);
+        const loss = (a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(tf.mul(f(a, c, d), dy));
+        const inputs = [tf.tensor(x, [2, 3, 16]), tf.tensor(w), tf.tensor(b)];
+        return [f(inputs[0]!, inputs[1]!, inputs[2]!), ...tf.grads(loss)(inputs)];
+      },
+    },
+    {
+      name: "RMSNorm [6,16]",
+      run: (fused) => {
+        const f = fused ? rmsNorm : reference.rmsNorm;
+        const dy = tf.tensor(dyData, [6, 16]);
+        const inputs = [tf.tensor(x, [6, 16]), tf.tensor(w)];
+        return [f(inputs[0]!, inputs[1]!), ...tf.grads((a: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(f(a, c), dy)))(inputs)];
+      },
+    },
+    {
+      name: "masked softmax [2,2,5,5] with bias [2,1,5,5]",
+      run: (fused) => {
+        const bias = tf.tensor(biasData, [2, 1, 5, 5]);
+        const f = (s: tf.Tensor) => (fused ? maskedSoftmax(s, bias) : reference.maskedSoftmax(s, bias));
+        const ds = tf.tensor(dsData, [2, 2, 5, 5]);
+        const s = tf.tensor(scores, [2, 2, 5, 5]);
+        return [f(s), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(f(t), ds)))(s)];
+      },
+    },
+    {
+      name: "RoPE [2,3,4,8] (4 heads, head_dim 8)",
+      run: (fused) => {
+        const { cos, sin } = ropeTables(Float32Array.from([0, 1, 2, 0, 5, 9]), 2, 3, 8);
+        const f = (t: tf.Tensor) => (fused ? applyRope(t, cos, sin) : reference.rope(t, cos, sin));
+        const dy = tf.tensor(random(2 * 3 * 4 * 8, 18), [2, 3, 4, 8]);
+        const xt = tf.tensor(random(2 * 3 * 4 * 8, 17), [2, 3, 4, 8]);
+        return [f(xt), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(f(t), dy)))(xt)];
+      },
+    },
+  ];
+  for (const c of cases) {
+    test(`${c.name}: forward and gradients equal autodiff of the formula (cpu), and wasm equals cpu`, async () => {
+      const expected = await runOn("cpu", () => c.run(false));
+      const fusedCpu = await runOn("cpu", () => c.run(true));
+      expectClose(fusedCpu, expected, 2e-5);
+      route(modes[modes.length - 1]!);
+      const fusedWasm = await runOn("wasm", () => c.run(true));
+      expectClose(fusedWasm, expected, 2e-5);
+      // The gradients are not trivially zero (a wrong formula would not hide behind them).
+      expect(Math.max(...expected.slice(1).map((g) => Math.max(...Array.from(g, Math.abs))))).toBeGreaterThan(1e-2);
+    });
+  }
 });
