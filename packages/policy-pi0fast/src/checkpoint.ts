@@ -17,7 +17,7 @@ import {
   preprocessorPipeline,
   statsFromNormalizerState,
 } from "./lerobot/processorJson";
-import { readSafetensors, writeSafetensors, type SafetensorsInput } from "./weights/safetensors";
+import { readSafetensors, readSafetensorsHeader, writeSafetensors, type SafetensorsInput } from "./weights/safetensors";
 
 /**
  * LeRobot's `pretrained_model/` folder, both ways: config.json (LeRobot's schema) + craft_config.json
@@ -235,4 +235,81 @@ export async function readPretrained(path: string): Promise<PretrainedRead> {
     throw new Error(`${join(dir, PRETRAINED_FILES.textTokenizer)}: type: expected "byte_level" or "hf", got ${JSON.stringify(textSpec.type)}`);
   }
   return { dir, config, parameters, stats, fastTokenizer, textTokenizer, warnings };
+}
+
+export interface PretrainedSummary {
+  readonly dir: string;
+  readonly type: "pi0_fast";
+  readonly preset: PI0FastConfig["preset"];
+  readonly paligemma_variant: PI0FastConfig["paligemma_variant"];
+  /** Parameters stored in model.safetensors (the tied lm_head counted once), from its header alone. */
+  readonly parameters: number;
+  /** Element count per safetensors dtype. */
+  readonly dtypes: Readonly<Record<string, number>>;
+  readonly config_dtype: PI0FastConfig["dtype"];
+  readonly tensors: number;
+  /** Tensors the config's shapes expect but the file lacks / has with another shape / has beyond them. */
+  readonly missing: readonly string[];
+  readonly mismatched: readonly string[];
+  readonly unexpected: readonly string[];
+  /** Bytes of model.safetensors read: the length field and the header, no tensor data. */
+  readonly bytes_read: number;
+  readonly input_features: PI0FastConfig["input_features"];
+  readonly output_features: PI0FastConfig["output_features"];
+  readonly normalization_mapping: PI0FastConfig["normalization_mapping"];
+  readonly text_tokenizer: string;
+  readonly action_tokenizer: string;
+  readonly warnings: readonly string[];
+}
+
+/**
+ * What a pretrained_model folder holds, without loading its weights: config, features,
+ * normalisation, tokenizers, and the parameter count and dtype from model.safetensors' header.
+ */
+export async function inspectPretrained(path: string): Promise<PretrainedSummary> {
+  const dir = pretrainedDirOf(path);
+  const { config, warnings } = await readPretrainedConfig(dir);
+  const modelPath = join(dir, PRETRAINED_FILES.model);
+  if (!existsSync(modelPath)) throw new Error(`${modelPath}: missing (the policy's weights)`);
+  const header = await readSafetensorsHeader(modelPath);
+  const expected = parameterShapes(config);
+  const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+  const dtypes: Record<string, number> = {};
+  let parameters = 0;
+  const tied = header.tensors[EMBED_TOKENS] !== undefined && header.tensors[LM_HEAD] !== undefined;
+  for (const [name, tensor] of Object.entries(header.tensors)) {
+    dtypes[tensor.dtype] = (dtypes[tensor.dtype] ?? 0) + size(tensor.shape);
+    if (!(tied && name === LM_HEAD)) parameters += size(tensor.shape);
+  }
+  const stored = (name: string) => header.tensors[name] ?? (name === EMBED_TOKENS ? header.tensors[LM_HEAD] : undefined);
+  const missing = Object.keys(expected).filter((n) => stored(n) === undefined);
+  const mismatched = Object.entries(expected)
+    .filter(([n, shape]) => {
+      const t = stored(n);
+      return t !== undefined && (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]));
+    })
+    .map(([n]) => n);
+  const unexpected = Object.keys(header.tensors).filter((n) => !(n in expected) && n !== LM_HEAD);
+  const fastPath = join(dir, PRETRAINED_FILES.fastTokenizer);
+  const textSpec = (await optionalJson(join(dir, PRETRAINED_FILES.textTokenizer))) as { type?: string } | undefined;
+  return {
+    dir,
+    type: config.type,
+    preset: config.preset,
+    paligemma_variant: config.paligemma_variant,
+    parameters,
+    dtypes,
+    config_dtype: config.dtype,
+    tensors: Object.keys(header.tensors).length,
+    missing,
+    mismatched,
+    unexpected,
+    bytes_read: header.bytesRead,
+    input_features: config.input_features,
+    output_features: config.output_features,
+    normalization_mapping: config.normalization_mapping,
+    text_tokenizer: textSpec?.type === "byte_level" ? "byte-level (craft CPU preset)" : textSpec?.type === "hf" ? `${config.text_tokenizer_name} (tokenizer.json in the folder)` : config.text_tokenizer_name,
+    action_tokenizer: existsSync(fastPath) ? `FAST (fast_tokenizer.json in the folder)` : config.action_tokenizer_name,
+    warnings,
+  };
 }

@@ -42,6 +42,8 @@ export {
 export {
   readPretrained,
   readPretrainedConfig,
+  inspectPretrained,
+  type PretrainedSummary,
   writePretrained,
   pretrainedDirOf,
   withFeatures,
