@@ -16,7 +16,7 @@ import {
 import {
   createPi0FastPolicy,
   describeBackend,
-  fastTokenizerFromJSON,
+  loadFastTokenizer,
   fitFastTokenizer,
   initBackend,
   loadPi0FastPolicy,
@@ -144,8 +144,14 @@ async function collectChunks(
 
 export function loadTokenizer(spec: TokenizerSpec): FastTokenizer | null {
   if (spec.path === null) return null;
-  if (!existsSync(spec.path)) throw new ConfigError([`tokenizer.path: ${spec.path} does not exist (a FAST tokenizer JSON from "craft tokenizer fit")`]);
-  return fastTokenizerFromJSON(JSON.parse(readFileSync(spec.path, "utf8")), spec.path);
+  if (!existsSync(spec.path)) {
+    throw new ConfigError([`tokenizer.path: ${spec.path} does not exist (a FAST tokenizer directory from "craft tokenizer fit": processor_config.json + tokenizer.json)`]);
+  }
+  try {
+    return loadFastTokenizer(spec.path);
+  } catch (e) {
+    throw new ConfigError([`tokenizer.path: ${(e as Error).message}`]);
+  }
 }
 
 /** `--policy.path` may name a pretrained_model dir, a checkpoint step dir, or a run's output_dir. */

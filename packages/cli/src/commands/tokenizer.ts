@@ -1,5 +1,4 @@
-import { mkdir, rename, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { saveFastTokenizer } from "@craft/policy-pi0fast";
 import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
 import { fitTokenizerOnDataset, openTaskDataset } from "../setup.js";
 
@@ -7,7 +6,11 @@ export const TOKENIZER_FLAGS = ["dataset.root", "dataset.repo_id", "dataset.excl
 
 const MODES = ["IDENTITY", "MEAN_STD", "MIN_MAX", "QUANTILES", "QUANTILE10"] as const;
 
-/** `craft tokenizer fit`: BPE of the FAST tokenizer fitted on a dataset's normalised action chunks. */
+/**
+ * `craft tokenizer fit`: the FAST tokenizer fitted on a dataset's normalised action chunks, with
+ * Hugging Face's BPE trainer, written as a UniversalActionProcessor directory
+ * (processor_config.json + tokenizer.json, the layout of lerobot/fast-action-tokenizer).
+ */
 export async function runTokenizer(sub: string | undefined, args: ParsedArgs): Promise<number> {
   if (sub !== "fit") throw new UsageError(`craft tokenizer: expected the subcommand "fit", got ${JSON.stringify(sub ?? null)}`);
   rejectUnknownFlags(args.flags, TOKENIZER_FLAGS, "tokenizer fit");
@@ -19,8 +22,8 @@ export async function runTokenizer(sub: string | undefined, args: ParsedArgs): P
   const root = args.flags.get("dataset.root");
   const repoId = args.flags.get("dataset.repo_id");
   const exclude = (args.flags.get("dataset.exclude") as string[] | undefined) ?? [];
-  const output = args.flags.get("output") ?? "fast_tokenizer.json";
-  if (typeof output !== "string") throw new UsageError(`--output: expected a file path, got ${JSON.stringify(output)}`);
+  const output = args.flags.get("output") ?? "fast_tokenizer";
+  if (typeof output !== "string") throw new UsageError(`--output: expected a directory path, got ${JSON.stringify(output)}`);
   const chunkSize = num("chunk_size", 10);
   // the policy's normalization_mapping.ACTION: LeRobot's pi0_fast default MEAN_STD (the tiny/small presets use QUANTILES)
   const mode = args.flags.get("normalization_mode") ?? "MEAN_STD";
@@ -38,12 +41,9 @@ export async function runTokenizer(sub: string | undefined, args: ParsedArgs): P
     scale: num("scale", 10),
     mode: mode as (typeof MODES)[number],
   });
-  await mkdir(dirname(output), { recursive: true });
-  const tmp = `${output}.tmp-${process.pid}`;
-  await writeFile(tmp, `${JSON.stringify(tokenizer.toJSON())}\n`);
-  await rename(tmp, output);
+  saveFastTokenizer(tokenizer, output);
   console.log(
-    `fitted FAST tokenizer (vocab ${tokenizer.vocabSize}, scale ${tokenizer.scale}, chunk ${chunkSize}×${tokenizer.actionDim}) on ${dataset.numFrames} frames in ${((Date.now() - started) / 1000).toFixed(1)} s → ${output}`,
+    `fitted FAST tokenizer (vocab ${tokenizer.vocabSize}, scale ${tokenizer.scale}, chunk ${chunkSize}×${tokenizer.actionDim}) on ${dataset.numFrames} frames in ${((Date.now() - started) / 1000).toFixed(1)} s → ${output}/{processor_config,tokenizer}.json`,
   );
   await dataset.close();
   return 0;
