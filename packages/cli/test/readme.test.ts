@@ -156,6 +156,67 @@ describe("README blocks", () => {
   }
 });
 
+/** Shell words of a block or script: comments dropped, `\\` continuations joined. */
+const shellWords = (text: string): string[] =>
+  text
+    .replace(/\\\n/g, " ")
+    .split("\n")
+    .map((line) => line.replace(/(^|\s)#.*$/, ""))
+    .join(" ; ")
+    .split(/\s+/)
+    .filter((w) => w !== "");
+
+/** The items of a YAML manifest's lists (`- item`), in order: a launcher command's words. */
+const yamlListWords = (text: string): string[] =>
+  text.split("\n").flatMap((line) => {
+    const item = /^\s*-\s+("?)([^"#]*)\1\s*(#.*)?$/.exec(line);
+    return item === null ? [";"] : [item[2]!.trim()];
+  });
+
+/** `mpiexec … npx craft` and `srun … npx craft` without MPICH's -pmi-port: npm closes the PMI socket on the way. */
+const launchesThroughNpm = (words: readonly string[]): string | undefined => {
+  for (let i = 0; i < words.length; i++) {
+    if (!/^(mpiexec|mpirun|srun)$/.test(words[i]!)) continue;
+    let j = i + 1;
+    while (j < words.length && words[j] !== ";" && !/^(npx|npm|craft|node|node_modules\/\.bin\/craft)$/.test(words[j]!)) j++;
+    const between = words.slice(i, j);
+    if (/^(npx|npm)$/.test(words[j] ?? "") && !between.includes("-pmi-port")) return words.slice(i, j + 2).join(" ");
+  }
+  return undefined;
+};
+
+describe("data-parallel launch commands", () => {
+  const launchDocs = readdirSync(path.join(repoRoot, "packages"))
+    .map((pkg) => path.join("packages", pkg, "docs", "distributed"))
+    .filter((dir) => existsSync(path.join(repoRoot, dir)))
+    .flatMap((dir) => readdirSync(path.join(repoRoot, dir)).map((f) => path.join(dir, f)));
+
+  it("start craft itself under mpiexec and srun, never through npx/npm (unless -pmi-port)", () => {
+    const offenders: string[] = [];
+    for (const block of allBlocks.filter((b) => SHELL_INFO.has(b.info))) {
+      const found = launchesThroughNpm(shellWords(block.text));
+      if (found !== undefined) offenders.push(`${block.readme}:${block.line}: ${found}`);
+    }
+    for (const file of launchDocs) {
+      const text = readFileSync(path.join(repoRoot, file), "utf8");
+      const words = /\.ya?ml$/.test(file) ? yamlListWords(text) : /\.(sbatch|sh)$/.test(file) ? shellWords(text) : [];
+      const found = launchesThroughNpm(words);
+      if (found !== undefined) offenders.push(`${file}: ${found}`);
+    }
+    expect(offenders).toEqual([]);
+    expect(launchesThroughNpm(shellWords("mpiexec -n 2 npx craft train"))).toBe("mpiexec -n 2 npx craft");
+    expect(launchesThroughNpm(yamlListWords("  - mpiexec\n  - -n\n  - \"4\"\n  - npx\n  - craft\n"))).toBe("mpiexec -n 4 npx craft");
+    expect(launchesThroughNpm(shellWords("mpiexec -pmi-port -n 2 npx craft train"))).toBeUndefined();
+  });
+
+  for (const file of launchDocs.filter((f) => f.endsWith(".sbatch"))) {
+    it(`${file} parses (bash -n; a Slurm batch script, not run in CI)`, async () => {
+      const { code, output } = await runBash(["-n", path.join(repoRoot, file)], repoRoot, process.env);
+      expect(code, output).toBe(0);
+    });
+  }
+});
+
 describe.sequential("README blocks run as written in a fresh copy, CRAFT_SMOKE=1", () => {
   let copy = "";
   let env: NodeJS.ProcessEnv = {};
