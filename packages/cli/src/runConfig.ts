@@ -5,6 +5,8 @@ import { decodePI0FastConfig, type PI0FastConfig } from "@craft/policy-pi0fast";
 import { decodeTrainConfig, defaultTrainConfig, type TrainConfig } from "@craft/trainer";
 import { ConfigError } from "./errors.js";
 import { deepMerge, rejectUnknownFlags, toNested, UsageError, type ParsedArgs } from "./flags.js";
+import { LEROBOT_TRAIN_FLAGS, takeLeRobotFlags, type LeRobotRunFlags } from "./lerobotFlags.js";
+import { episodesFlag } from "./setup.js";
 import { SMOKE_STEPS, smokeCap } from "./smoke.js";
 
 /** Where the frames come from: a local root, or a repo id resolved in the LeRobot cache. */
@@ -16,6 +18,8 @@ export interface DatasetSpec {
   readonly exclude: readonly string[];
   /** More datasets whose stats the new policy's normaliser (and FAST tokenizer) must cover, as a base policy trained on a mix would. */
   readonly stats_roots: readonly string[];
+  /** LeRobot's `--rename_map`: observation key in the dataset → key the policy expects. */
+  readonly rename_map: Readonly<Record<string, string>>;
 }
 
 export interface TokenizerSpec {
@@ -37,11 +41,15 @@ export interface RunConfig {
   readonly dataset: DatasetSpec;
   readonly tokenizer: TokenizerSpec;
   readonly distributed: DistributedMode;
+  /** Replace the run already in output_dir (its checkpoints and logs), instead of refusing. */
+  readonly overwrite: boolean;
   readonly train: TrainConfig;
+  /** LeRobot's run-level flags (job_name, rename_map, num_workers, eval_freq, image_transforms, push to Hub). */
+  readonly lerobot: LeRobotRunFlags;
 }
 
 /** Policy fields that may be changed when starting from a checkpoint (training hyper-parameters, device). */
-const POLICY_OVERRIDABLE_FROM_PATH = new Set(["device", "type"]);
+const POLICY_OVERRIDABLE_FROM_PATH = new Set(["device", "type", "dtype", "push_to_hub", "repo_id", "private", "tags", "license", "pretrained_revision"]);
 const isTrainingHyperParameter = (k: string) => k.startsWith("optimizer_") || k.startsWith("scheduler_");
 
 const flatten = (obj: Record<string, unknown>, prefix: string, out: string[]): string[] => {
@@ -77,6 +85,8 @@ export const TRAIN_FLAGS: readonly string[] = [
   ),
   ...craftConfigFields.map((f: string) => `craft.${f}`),
   "output_dir",
+  ...LEROBOT_TRAIN_FLAGS,
+  "overwrite",
 ];
 
 const asStringList = (value: unknown, field: string): string[] => {
@@ -84,13 +94,6 @@ const asStringList = (value: unknown, field: string): string[] => {
   if (typeof value === "string") return value.split(",").map((s) => s.trim()).filter(Boolean);
   if (Array.isArray(value) && value.every((v) => typeof v === "string")) return value as string[];
   throw new ConfigError([`${field}: expected a list of strings such as ["observation.images.top"], got ${JSON.stringify(value)}`]);
-};
-
-const asIntList = (value: unknown, field: string): number[] | null => {
-  if (value === undefined || value === null) return null;
-  const list = typeof value === "number" ? [value] : value;
-  if (Array.isArray(list) && list.every((v) => Number.isInteger(v) && v >= 0)) return list as number[];
-  throw new ConfigError([`${field}: expected a list of episode indices such as [0,1,2], got ${JSON.stringify(value)}`]);
 };
 
 const optionalString = (value: unknown, field: string): string | null => {
@@ -122,7 +125,9 @@ export function resolveRunConfig(args: ParsedArgs, command: string, options: { c
     const { config_path: _ignored, ...rest } = nested;
     nested = deepMerge(savedToFlags(saved as Record<string, unknown>), rest);
   }
-  return fromNested(nested, command, options);
+  const run = fromNested(nested, command, options);
+  for (const notice of run.lerobot.notices) console.error(`[craft] notice: ${notice}`);
+  return run;
 }
 
 /** A saved train_config.json has the same shape as the nested flags, plus fields recorded for people. */
@@ -159,13 +164,19 @@ function fromNested(nested: Record<string, unknown>, command: string, options: {
     }
   }
 
+  const lerobot = takeLeRobotFlags(
+    nested,
+    { push_to_hub: policyFlags.push_to_hub ?? policy?.push_to_hub, repo_id: policyFlags.repo_id ?? policy?.repo_id, private: policyFlags.private, explicitPush: policyFlags.push_to_hub === true },
+    problems,
+  );
   const datasetFlags = (nested.dataset as Record<string, unknown>) ?? {};
   const dataset: DatasetSpec = {
     root: optionalString(datasetFlags.root, "dataset.root"),
     repo_id: optionalString(datasetFlags.repo_id, "dataset.repo_id"),
-    episodes: asIntList(datasetFlags.episodes, "dataset.episodes"),
+    episodes: episodesFlag(datasetFlags.episodes),
     exclude: asStringList(datasetFlags.exclude, "dataset.exclude"),
     stats_roots: asStringList(datasetFlags.stats_roots, "dataset.stats_roots"),
+    rename_map: lerobot.rename_map,
   };
   if (dataset.root === null && dataset.repo_id === null) {
     problems.push("dataset.root: expected a LeRobot dataset directory (or --dataset.repo_id=<owner/name> in the LeRobot cache), got nothing");
@@ -193,7 +204,9 @@ function fromNested(nested: Record<string, unknown>, command: string, options: {
   const hyper = policy ?? (policyFlags as Partial<PI0FastConfig>);
   const pick = <K extends keyof PI0FastConfig>(k: K, d: PI0FastConfig[K]): PI0FastConfig[K] =>
     ((policyFlags as Partial<PI0FastConfig>)[k] ?? (hyper as Partial<PI0FastConfig>)[k] ?? d) as PI0FastConfig[K];
-  const { policy: _p, dataset: _d, tokenizer: _t, distributed: _x, craft: _c, config_path: _cp, ...trainerFlags } = nested;
+  const overwrite = nested.overwrite ?? false;
+  if (typeof overwrite !== "boolean") problems.push(`overwrite: expected true or false, got ${JSON.stringify(overwrite)}`);
+  const { policy: _p, dataset: _d, tokenizer: _t, distributed: _x, craft: _c, config_path: _cp, overwrite: _o, ...trainerFlags } = nested;
   const decodedTrain = decodeTrainConfig({
     ...trainerFlags,
     output_dir: trainerFlags.output_dir ?? `outputs/train/${new Date().toISOString().replace(/[:.]/g, "-")}_${command}`,
@@ -210,7 +223,8 @@ function fromNested(nested: Record<string, unknown>, command: string, options: {
   if (E.isLeft(decodedTrain)) problems.push(...decodedTrain.left);
   else train = { ...decodedTrain.right, steps: smokeCap("--steps", decodedTrain.right.steps, SMOKE_STEPS) };
 
-  if (options.craft && craftConfig.anchor_dataset_path === null && train !== null && train.steps > 1) {
+  // Only a valid craft config can be missing its anchor path (an invalid one decodes to the defaults).
+  if (options.craft && E.isRight(craft) && craftConfig.anchor_dataset_path === null && train !== null && train.steps > 1) {
     problems.push("craft.anchor_dataset_path: expected the anchor dataset (or anchor cache) holding the skill to retain, got nothing");
   }
   if (problems.length > 0 || train === null) throw new ConfigError(problems);
@@ -222,6 +236,8 @@ function fromNested(nested: Record<string, unknown>, command: string, options: {
     dataset,
     tokenizer,
     distributed,
+    overwrite: overwrite === true,
     train,
+    lerobot,
   };
 }

@@ -1,11 +1,15 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import * as E from "fp-ts/lib/Either.js";
 import {
   aggregateStats,
   createLoader,
   deltaTimestampsForChunk,
+  isDatasetError,
   openAnchorSet,
   openDataset,
+  parseEpisodeList,
+  readInfo,
   resolveDatasetRoot,
   type Batch,
   type DatasetStats,
@@ -45,21 +49,43 @@ export function datasetRoot(spec: DatasetLocation): string {
   return resolveDatasetRoot({ root: spec.root ?? undefined, repoId: spec.repo_id ?? undefined });
 }
 
+/** `--dataset.episodes` for every command: LeRobot's `list[int]`, a scalar 3 meaning [3]. */
+export function episodesFlag(value: unknown): readonly number[] | null {
+  const parsed = parseEpisodeList(value);
+  if (E.isLeft(parsed)) throw new ConfigError([`dataset.episodes: expected ${parsed.left.expected}, got ${parsed.left.actual}`]);
+  return parsed.right;
+}
+
+/** Runs `open`, reporting a dataset's refusal of the `episodes` option as the --dataset.episodes flag. */
+export async function withEpisodesFlag<T>(open: () => Promise<T>): Promise<T> {
+  try {
+    return await open();
+  } catch (err) {
+    if (isDatasetError(err) && err.field === "episodes") {
+      throw new ConfigError([`dataset.episodes: expected ${err.expected} (${err.file}), got ${err.actual ?? "nothing"}`]);
+    }
+    throw err;
+  }
+}
+
 /** Opens the training dataset with action chunks of `chunkSize` frames gathered per sample. */
 export async function openTaskDataset(spec: DatasetLocation, chunkSize: number): Promise<LeRobotDataset> {
   const root = datasetRoot(spec);
-  const probe = await openDataset(root, { exclude: spec.exclude, episodes: spec.episodes ?? undefined });
-  const fps = probe.fps;
-  await probe.close();
-  return openDataset(root, {
-    exclude: spec.exclude,
-    episodes: spec.episodes ?? undefined,
-    deltaTimestamps: { action: deltaTimestampsForChunk(fps, chunkSize) },
-  });
+  // fps from info.json: opening the dataset to learn it would check every video twice.
+  const fps = readInfo(root).info.fps;
+  return withEpisodesFlag(() =>
+    openDataset(root, {
+      exclude: spec.exclude,
+      episodes: spec.episodes ?? undefined,
+      deltaTimestamps: { action: deltaTimestampsForChunk(fps, chunkSize) },
+    }),
+  );
 }
 
 /** An anchor set: a LeRobot dataset or an anchor cache; its action chunks must match the policy's. */
 export async function openAnchors(path: string, chunkSize: number, exclude: readonly string[]): Promise<LeRobotDataset> {
+  if (!existsSync(path)) throw new ConfigError([`craft.anchor_dataset_path: ${path} does not exist (expected a LeRobot dataset or an anchor cache directory)`]);
+  if (!statSync(path).isDirectory()) throw new ConfigError([`craft.anchor_dataset_path: ${path} is a file, expected a directory (a LeRobot dataset or an anchor cache)`]);
   const probe = await openAnchorSet(path, { exclude });
   const fps = probe.fps;
   await probe.close();
@@ -201,7 +227,12 @@ export async function buildPolicy(options: {
   const config = options.config!;
   const images = cameraKeys(options.dataset);
   const more: LeRobotDataset[] = [];
-  for (const root of options.statsRoots ?? []) more.push(await openDataset(root, { deltaTimestamps: { action: deltaTimestampsForChunk(options.dataset.fps, config.chunk_size) }, exclude: images.length ? [] : undefined }));
+  for (const root of options.statsRoots ?? []) {
+    // Only the stats and action chunks of these datasets are read, so their cameras are left out:
+    // a stats root with missing videos (what --dataset.exclude is for) opens as well as a whole one.
+    const cameras = Object.entries(readInfo(root).info.features).filter(([, f]) => f.dtype === "image" || f.dtype === "video").map(([k]) => k);
+    more.push(await withEpisodesFlag(() => openDataset(root, { deltaTimestamps: { action: deltaTimestampsForChunk(options.dataset.fps, config.chunk_size) }, exclude: cameras })));
+  }
   const stats = unionStats([options.dataset.stats, ...more.map((d) => d.stats)]);
   const fast =
     loadTokenizer(options.tokenizer) ??

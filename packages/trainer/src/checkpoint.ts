@@ -189,7 +189,10 @@ export const checkFreeSpace = async (outputDir: string, needed: number): Promise
   let free: number;
   if (fake !== undefined && fake !== "") free = Number(fake);
   else {
-    const stats = await fs.statfs(outputDir);
+    // The directory may not exist yet: its nearest existing ancestor is on the same file system.
+    let probe = path.resolve(outputDir);
+    while (!(await fs.stat(probe).then(() => true, () => false)) && path.dirname(probe) !== probe) probe = path.dirname(probe);
+    const stats = await fs.statfs(probe);
     free = Number(stats.bavail) * Number(stats.bsize);
   }
   if (free < needed) {

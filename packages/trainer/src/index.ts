@@ -26,6 +26,8 @@ export { clipByGlobalNorm } from "./clip.js";
 export { namedGradientSpace } from "./gradientSpace.js";
 export { createRng, type Rng } from "./rng.js";
 export {
+  checkFreeSpace,
+  checkpointBytes,
   lastCheckpointDir,
   readLastCheckpointSummary,
   readTrainingState,

@@ -164,12 +164,12 @@ export const runTraining = async <B, G>(options: TrainOptions<B, G>, retention: 
   }
 
   // Fails at once, before any step, when wandb is asked for and python3 or its wandb package is missing.
-  const metricsFile = main ? await MetricsFile.open(config.output_dir, config.resume ? step : undefined) : undefined;
   if (main) {
-    await removeStaleTemporaries(config.output_dir);
     const count = Object.values(params).reduce((n, p) => n + p.length, 0);
     await checkFreeSpace(config.output_dir, checkpointBytes(count, retention !== undefined));
   }
+  const metricsFile = main ? await MetricsFile.open(config.output_dir, config.resume ? step : undefined) : undefined;
+  if (main) await removeStaleTemporaries(config.output_dir);
   const wandb: WandbSink | undefined =
     main && config.wandb.enable ? startWandb(config.wandb, { dir: config.output_dir, runConfig: config, ...options.wandb }) : undefined;
   const progress = main ? new ProgressDisplay(options.progressStream ?? process.stderr, config.steps) : undefined;

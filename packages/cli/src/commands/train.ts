@@ -2,6 +2,8 @@ import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { schedulerFor, type BackendInfo, type ModelInputs, type Pi0FastPolicy } from "@craft/policy-pi0fast";
 import {
+  checkFreeSpace,
+  checkpointBytes,
   initDistributed,
   runDistributed,
   train,
@@ -13,6 +15,7 @@ import {
   type TrainResult,
 } from "@craft/trainer";
 import type { ParsedArgs } from "../flags.js";
+import { checkRunDirectory, clearEarlierRun, lockOutputDir } from "../outputDir.js";
 import { resolveRunConfig, type RunConfig } from "../runConfig.js";
 import { batchesOf, buildPolicy, datasetRoot, openAnchors, openTaskDataset, pretrainedChunkSize, safetensorsIO, startBackend } from "../setup.js";
 
@@ -57,76 +60,90 @@ export async function trainWithConfig(run: RunConfig, options: { quiet?: boolean
   // alone, it propagates as a normal error.
   const guard = <T>(body: () => Promise<T>): Promise<T> => (comm.size > 1 ? runDistributed(comm, body) : body());
   return guard(async () => {
-    const main = comm.isMainProcess;
-    const device = (run.policyOverrides.device ?? run.policy?.device ?? "auto") as "auto" | "gpu" | "webgpu" | "wasm" | "cpu";
-    const backend = await startBackend(device, options.quiet === true || !main);
-    const craftEnabled = run.train.craft.enable;
-    // Action chunks are gathered at the policy's chunk size: from the flags, or the checkpoint's config.json.
-    const chunk = run.policy?.chunk_size ?? pretrainedChunkSize(run.policyPath!);
-    const dataset = await openTaskDataset(run.dataset, chunk);
-    const policy = await buildPolicy({
-      policyPath: run.policyPath,
-      config: run.policy,
-      overrides: run.policyOverrides,
-      dataset,
-      tokenizer: run.tokenizer,
-      seed: run.train.seed,
-      statsRoots: run.dataset.stats_roots,
-    });
-    const hyper = { ...policy.config, ...pickHyper(run.policyOverrides) };
-    const schedule = schedulerFor(hyper, run.train.steps);
-    const outputDir = run.train.output_dir;
-    if (main) {
-      await mkdir(outputDir, { recursive: true });
-      await writeJsonAtomic(join(outputDir, "train_config.json"), trainConfigRecord(run, policy.config, backend, comm.size));
-      if (!options.quiet) {
-        console.error(
-          `[craft] ${command(run)}: ${dataset.numFrames} frames from ${datasetRoot(run.dataset)}, ${policy.numParameters.toLocaleString()} parameters (${policy.config.preset}), ${run.train.steps} steps of batch ${run.train.batch_size}${comm.size > 1 ? ` × ${comm.size} ranks` : ""} → ${outputDir}`,
-        );
-      }
-    }
-    const taskSource = batchesOf(dataset, { batchSize: run.train.batch_size, seed: run.train.seed, rank: comm.rank, worldSize: comm.size });
-    let lastMetrics: TrainMetrics | undefined;
-    const common = {
-      config: run.train,
-      policy: comm.size > 1 ? globalTokenMean(policy, comm) : policy,
-      taskSource,
-      tensorIO: safetensorsIO,
-      learningRate: schedule.lrAt,
-      reduceGradients: comm.size > 1 ? (flat: Float32Array) => comm.allreduceMean(flat) : undefined,
-      isMainProcess: main,
-      progressStream: options.quiet ? undefined : process.stderr,
-      onMetrics: (m: TrainMetrics) => void (lastMetrics = m),
-    };
-    let result: TrainResult;
+    // Only rank 0 writes, so rank 0 holds the output directory; the others stop with it if it is refused.
+    const notice = (line: string) => console.error(line);
+    const lock = comm.isMainProcess ? lockOutputDir(run.train.output_dir, command(run), notice) : undefined;
     try {
-      if (craftEnabled) {
-        const anchorPath = run.train.craft.anchor_dataset_path;
-        const anchors =
-          anchorPath !== null
-            ? await openAnchors(anchorPath, chunk, run.dataset.exclude)
-            : // A dry run (one step) without an anchor set uses the task data as the anchor.
-              dataset;
-        if (anchorPath === null && main) console.error("[craft] no craft.anchor_dataset_path: dry run, the task data stands in as the anchor set");
-        const anchorSource = batchesOf(anchors, {
-          batchSize: run.train.craft.anchor_batch_size ?? run.train.batch_size,
-          seed: run.train.seed + 1,
-          rank: comm.rank,
-          worldSize: comm.size,
-        });
-        result = await trainCraft({ ...common, anchorSource });
-        await anchorSource.close();
-      } else {
-        result = await train(common);
-      }
+      return await trainLocked(run, comm, options);
     } finally {
-      await taskSource.close();
+      lock?.release();
     }
-    const dump = process.env.CRAFT_DEBUG_DUMP_WEIGHTS;
-    if (dump !== undefined && dump !== "") await dumpFinalState(dump, comm, result, lastMetrics);
-    policy.dispose();
-    return { result, config: run, outputDir };
   });
+}
+
+/**
+ * Checks first, then writes: an existing output directory changes only once the directory, the
+ * resume, the dataset, the policy, the anchor set and the free space have all been accepted.
+ */
+async function trainLocked(run: RunConfig, comm: Communicator, options: { quiet?: boolean }): Promise<TrainRunSummary> {
+  const main = comm.isMainProcess;
+  const outputDir = run.train.output_dir;
+  if (main) await checkRunDirectory(run, (line) => console.error(line));
+  const device = (run.policyOverrides.device ?? run.policy?.device ?? "auto") as "auto" | "gpu" | "webgpu" | "wasm" | "cpu";
+  const backend = await startBackend(device, options.quiet === true || !main);
+  const craftEnabled = run.train.craft.enable;
+  // Action chunks are gathered at the policy's chunk size: from the flags, or the checkpoint's config.json.
+  const chunk = run.policy?.chunk_size ?? pretrainedChunkSize(run.policyPath!);
+  const dataset = await openTaskDataset(run.dataset, chunk);
+  const policy = await buildPolicy({
+    policyPath: run.policyPath,
+    config: run.policy,
+    overrides: run.policyOverrides,
+    dataset,
+    tokenizer: run.tokenizer,
+    seed: run.train.seed,
+    statsRoots: run.dataset.stats_roots,
+  });
+  const anchorPath = run.train.craft.anchor_dataset_path;
+  // A dry run (one step) without an anchor set uses the task data as the anchor.
+  const anchors = craftEnabled ? (anchorPath !== null ? await openAnchors(anchorPath, chunk, run.dataset.exclude) : dataset) : undefined;
+  const hyper = { ...policy.config, ...pickHyper(run.policyOverrides) };
+  const schedule = schedulerFor(hyper, run.train.steps);
+  if (main) {
+    await checkFreeSpace(outputDir, checkpointBytes(policy.numParameters, craftEnabled));
+    if (run.overwrite) clearEarlierRun(outputDir);
+    await writeJsonAtomic(join(outputDir, "train_config.json"), trainConfigRecord(run, policy.config, backend, comm.size));
+    if (!options.quiet) {
+      console.error(
+        `[craft] ${command(run)}: ${dataset.numFrames} frames from ${datasetRoot(run.dataset)}, ${policy.numParameters.toLocaleString()} parameters (${policy.config.preset}), ${run.train.steps} steps of batch ${run.train.batch_size}${comm.size > 1 ? ` × ${comm.size} ranks` : ""} → ${outputDir}`,
+      );
+    }
+    if (craftEnabled && anchorPath === null) console.error("[craft] no craft.anchor_dataset_path: dry run, the task data stands in as the anchor set");
+  }
+  const taskSource = batchesOf(dataset, { batchSize: run.train.batch_size, seed: run.train.seed, rank: comm.rank, worldSize: comm.size });
+  let lastMetrics: TrainMetrics | undefined;
+  const common = {
+    config: run.train,
+    policy: comm.size > 1 ? globalTokenMean(policy, comm) : policy,
+    taskSource,
+    tensorIO: safetensorsIO,
+    learningRate: schedule.lrAt,
+    reduceGradients: comm.size > 1 ? (flat: Float32Array) => comm.allreduceMean(flat) : undefined,
+    isMainProcess: main,
+    progressStream: options.quiet ? undefined : process.stderr,
+    onMetrics: (m: TrainMetrics) => void (lastMetrics = m),
+  };
+  let result: TrainResult;
+  try {
+    if (anchors !== undefined) {
+      const anchorSource = batchesOf(anchors, {
+        batchSize: run.train.craft.anchor_batch_size ?? run.train.batch_size,
+        seed: run.train.seed + 1,
+        rank: comm.rank,
+        worldSize: comm.size,
+      });
+      result = await trainCraft({ ...common, anchorSource });
+      await anchorSource.close();
+    } else {
+      result = await train(common);
+    }
+  } finally {
+    await taskSource.close();
+  }
+  const dump = process.env.CRAFT_DEBUG_DUMP_WEIGHTS;
+  if (dump !== undefined && dump !== "") await dumpFinalState(dump, comm, result, lastMetrics);
+  policy.dispose();
+  return { result, config: run, outputDir };
 }
 
 /** Loss positions the policy averages over (targets 1 … La − 1 where the loss mask is set), as its loss does. */

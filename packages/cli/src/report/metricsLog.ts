@@ -97,10 +97,34 @@ export function parseMetricsLog(text: string, path: string): MetricsPoint[] {
   return points;
 }
 
+/**
+ * One line when the log's steps do not strictly increase: a resumed run keeps them increasing,
+ * so repeats mean two runs wrote into one output_dir (or the file was edited).
+ */
+export function stepOrderWarning(points: readonly MetricsPoint[], path: string): string | undefined {
+  let highest = -Infinity;
+  let first: { index: number; step: number; after: number } | undefined;
+  let count = 0;
+  points.forEach((p, index) => {
+    if (p.step <= highest) {
+      count++;
+      first ??= { index, step: p.step, after: highest };
+    }
+    highest = Math.max(highest, p.step);
+  });
+  if (first === undefined) return undefined;
+  return (
+    `warning: ${path}: ${count} of ${points.length} entries repeat or go back in steps (first: entry ${first.index + 1}, step ${first.step} after step ${first.after}); ` +
+    `two runs may have written into one output_dir; the figures show the entries in file order`
+  );
+}
+
 export async function readMetricsLog(path: string, label: string): Promise<RunLog> {
   const text = await readFile(path, "utf8");
   const points = parseMetricsLog(text, path);
   if (points.length === 0) throw new ReportError({ _tag: "EmptyMetrics", path });
+  const warning = stepOrderWarning(points, path);
+  if (warning !== undefined) console.error(warning);
   return { label, path, points };
 }
 
