@@ -1,6 +1,7 @@
 import { runDataset } from "./commands/dataset.js";
 import { runEval } from "./commands/eval.js";
 import { runExperiment } from "./commands/experiment.js";
+import { POLICY_HELP, runPolicy } from "./commands/policy.js";
 import { runQuickstart, QUICKSTART_HELP } from "./commands/quickstart.js";
 import { runReport } from "./commands/report.js";
 import { runTokenizer } from "./commands/tokenizer.js";
@@ -8,34 +9,36 @@ import { runTrain } from "./commands/train.js";
 import { formatError } from "./errors.js";
 import { parseArgs, UsageError } from "./flags.js";
 import { COMMAND_HELP, GENERAL_HELP } from "./help.js";
+import { pushTrainedPolicy, resolveHubFlags } from "./hubFlags.js";
 
-const SUBCOMMANDS = new Set(["dataset", "tokenizer", "experiment"]);
+const SUBCOMMANDS = new Set(["dataset", "tokenizer", "experiment", "policy"]);
 
 /** The `craft` binary: returns the process exit code; errors become one readable message. */
 export async function main(argv: readonly string[]): Promise<number> {
   try {
-    const args = parseArgs(argv);
-    const [command, sub] = args.positionals;
+    const parsed = parseArgs(argv);
+    const [command, sub] = parsed.positionals;
     if (command === undefined) {
       console.log(GENERAL_HELP);
-      return args.help ? 0 : 1;
+      return parsed.help ? 0 : 1;
     }
-    if (args.help) {
-      const help = command === "quickstart" ? QUICKSTART_HELP : COMMAND_HELP[command];
+    if (parsed.help) {
+      const help = command === "quickstart" ? QUICKSTART_HELP : command === "policy" ? POLICY_HELP : COMMAND_HELP[command];
       if (help === undefined) throw new UsageError(`unknown command "${command}"`);
       console.log(help);
       return 0;
     }
-    const extra = args.positionals.slice(SUBCOMMANDS.has(command) ? 2 : 1);
+    const extra = parsed.positionals.slice(SUBCOMMANDS.has(command) ? 2 : 1);
     if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}": flags take the form --name=value`);
+    const args = await resolveHubFlags(parsed);
     switch (command) {
       case "train": {
         const craft = args.flags.get("craft.enable") === true;
-        await runTrain(args, craft ? "train-craft" : "train", craft);
+        await pushTrainedPolicy(await runTrain(args, craft ? "train-craft" : "train", craft));
         return 0;
       }
       case "train-craft":
-        await runTrain(args, "train-craft", true);
+        await pushTrainedPolicy(await runTrain(args, "train-craft", true));
         return 0;
       case "eval":
         return await runEval(args);
@@ -49,9 +52,11 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await runExperiment(sub, args);
       case "quickstart":
         return await runQuickstart(args);
+      case "policy":
+        return await runPolicy(sub, args);
       default:
         throw new UsageError(
-          `unknown command "${command}": expected one of quickstart, train, train-craft, eval, dataset, tokenizer, experiment, report`,
+          `unknown command "${command}": expected one of quickstart, train, train-craft, eval, dataset, tokenizer, experiment, policy, report`,
         );
     }
   } catch (err) {

@@ -1,0 +1,95 @@
+/**
+ * Flags of LeRobot's `TrainPipelineConfig` (configs/train.py) that craft accepts so a LeRobot
+ * command line runs unchanged: `--job_name`, `--rename_map`, `--num_workers`, `--eval_freq`,
+ * `--dataset.image_transforms.*`. Those with no effect here are accepted with a one-line notice.
+ * (`--policy.pretrained_path`, an alias of `--policy.path`, is folded in by hubFlags.ts;
+ * `--policy.{dtype,push_to_hub,repo_id,…}` are PI0FastConfig fields.)
+ */
+export const LEROBOT_TRAIN_FLAGS: readonly string[] = [
+  "job_name",
+  "rename_map",
+  "num_workers",
+  "eval_freq",
+  "dataset.image_transforms.",
+  "dataset.revision",
+  "policy.pretrained_path",
+];
+
+export interface LeRobotRunFlags {
+  readonly job_name: string | null;
+  /** Observation key → key the policy expects (LeRobot's rename_map), passed to the dataset spec. */
+  readonly rename_map: Readonly<Record<string, string>>;
+  readonly num_workers: number | null;
+  readonly eval_freq: number | null;
+  readonly image_transforms: Readonly<Record<string, unknown>>;
+  /** Upload the final pretrained_model/ here (policy.push_to_hub with policy.repo_id). */
+  readonly push: { readonly repo_id: string; readonly private: boolean } | null;
+  readonly notices: readonly string[];
+}
+
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u);
+
+function nonNegativeInt(value: unknown, field: string, problems: string[]): number | null {
+  if (value === undefined) return null;
+  if (typeof value === "number" && Number.isInteger(value) && value >= 0) return value;
+  problems.push(`${field}: expected a non-negative integer, got ${JSON.stringify(value)}`);
+  return null;
+}
+
+/**
+ * Read LeRobot's run-level flags out of the nested flags (they are removed from `nested`), and
+ * the push-to-Hub request from the policy flags (`pushToHub`/`repoId`: the flag, else the config).
+ */
+export function takeLeRobotFlags(
+  nested: Record<string, unknown>,
+  policy: { readonly push_to_hub?: unknown; readonly repo_id?: unknown; readonly private?: unknown; readonly explicitPush: boolean },
+  problems: string[],
+): LeRobotRunFlags {
+  const notices: string[] = [];
+  const jobName = nested.job_name;
+  delete nested.job_name;
+  if (jobName !== undefined && (typeof jobName !== "string" || jobName === "")) problems.push(`job_name: expected a name, got ${JSON.stringify(jobName)}`);
+
+  const renameRaw = nested.rename_map ?? {};
+  delete nested.rename_map;
+  let renameMap: Record<string, string> = {};
+  if (isRecord(renameRaw) && Object.values(renameRaw).every((v) => typeof v === "string")) renameMap = renameRaw as Record<string, string>;
+  else problems.push(`rename_map: expected a JSON object of key renames such as {"observation.images.top":"observation.images.front"}, got ${JSON.stringify(renameRaw)}`);
+
+  const numWorkers = nonNegativeInt(nested.num_workers, "num_workers", problems);
+  delete nested.num_workers;
+  if (numWorkers !== null) notices.push(`--num_workers=${numWorkers}: accepted for LeRobot compatibility; craft reads frames in-process with prefetch, so it has no effect`);
+
+  const evalFreq = nonNegativeInt(nested.eval_freq, "eval_freq", problems);
+  delete nested.eval_freq;
+  if (evalFreq !== null && evalFreq > 0) {
+    notices.push(`--eval_freq=${evalFreq}: accepted; craft train does not evaluate in an environment during training (run craft eval --env.type=… on the checkpoints)`);
+  }
+
+  const dataset = isRecord(nested.dataset) ? nested.dataset : {};
+  const transforms = dataset.image_transforms ?? {};
+  delete dataset.image_transforms;
+  delete dataset.revision;
+  let imageTransforms: Record<string, unknown> = {};
+  if (!isRecord(transforms)) problems.push(`dataset.image_transforms: expected LeRobot's ImageTransformsConfig fields, got ${JSON.stringify(transforms)}`);
+  else {
+    imageTransforms = transforms;
+    if (transforms.enable === true) notices.push("--dataset.image_transforms.enable=true: image augmentations are not implemented in craft; frames are used as recorded");
+  }
+
+  let push: LeRobotRunFlags["push"] = null;
+  if (policy.push_to_hub === true) {
+    if (typeof policy.repo_id === "string" && policy.repo_id !== "") push = { repo_id: policy.repo_id, private: policy.private === true };
+    else if (policy.explicitPush) problems.push(`policy.repo_id: expected the Hub repository ORG/NAME to push to with --policy.push_to_hub=true, got ${JSON.stringify(policy.repo_id ?? null)}`);
+  }
+  return {
+    job_name: typeof jobName === "string" ? jobName : null,
+    rename_map: renameMap,
+    num_workers: numWorkers,
+    eval_freq: evalFreq,
+    image_transforms: imageTransforms,
+    push,
+    notices,
+  };
+}
+
