@@ -1,5 +1,5 @@
 import { DATASET_FLAGS } from "./commands/dataset.js";
-import { EVAL_FLAGS } from "./commands/eval.js";
+import { ENV_EVAL_FLAGS, EVAL_FLAGS } from "./commands/eval.js";
 import { EXPERIMENT_FLAGS } from "./commands/experiment.js";
 import { REPORT_FLAGS } from "./commands/report.js";
 import { TOKENIZER_FLAGS } from "./commands/tokenizer.js";
@@ -16,9 +16,10 @@ Commands:
                              pi0-FAST trained on the anchor skill, then fine-tuned on the new task with CRaFT
   train                      baseline fine-tuning (LeRobot's lerobot_train)
   train-craft                CRaFT fine-tuning: train with --craft.enable=true and --craft.* flags
-  eval                       loss and decoded-action error of a checkpoint on a task and/or anchor set
+  eval                       closed-loop success in a simulated environment (--env.type=reach|push|two_target),
+                             or loss and decoded-action error on a task and/or anchor set
   dataset info               what a LeRobot dataset holds and whether its files exist
-  dataset make-synthetic     procedurally generated robot episodes (--task=reach|push)
+  dataset make-synthetic     scripted expert episodes in the simulated scenes (--task=reach|push|reach_red|reach_blue)
   dataset build-anchor-cache frames selected from a dataset, stored ready to load, reproducible from a seed
   tokenizer fit              fit the FAST action tokenizer's BPE on a dataset
   experiment retention       naive vs replay vs CRaFT: does the policy keep its old skill?
@@ -48,10 +49,18 @@ Usage: craft train-craft --dataset.root=DIR --craft.anchor_dataset_path=DIR [--c
 Same flags as craft train, plus:
 ${list(TRAIN_FLAGS.filter((f) => f.startsWith("craft.")))}
 `,
-  eval: `craft eval — loss and decoded-action MSE of a checkpoint
+  eval: `craft eval — how good a checkpoint is: closed-loop success in simulation, or loss on datasets
 
-Usage: craft eval --policy.path=DIR [--dataset.root=DIR] [--craft.anchor_dataset_path=DIR] [--max_frames=64] [--output=eval.json]
+In simulation (LeRobot's lerobot-eval): the policy acts closed loop, n_action_steps actions executed per inference
+  craft eval --policy.path=DIR --env.type=reach|push|two_target [--env.task=red|blue] [--eval.n_episodes=50]
+             [--eval.batch_size=10] [--eval.max_episodes_rendered=10] [--seed=1000] [--output_dir=DIR]
+  writes DIR/eval_info.json (per episode: success, outcome success|other_target|timeout|invalid_decode|nan,
+  reward, length; the success rate with its 95% Wilson interval) and DIR/videos/eval_episode_{i}.mp4
+Accepted flags:
+${list(ENV_EVAL_FLAGS)}
 
+On datasets: token loss and decoded-action MSE
+  craft eval --policy.path=DIR [--dataset.root=DIR] [--craft.anchor_dataset_path=DIR] [--max_frames=64] [--output=eval.json]
 Accepted flags:
 ${list(EVAL_FLAGS)}
 `,
@@ -59,7 +68,7 @@ ${list(EVAL_FLAGS)}
 
   craft dataset info --dataset.root=DIR
 ${list(DATASET_FLAGS.info)}
-  craft dataset make-synthetic --task=reach|push --episodes=N --output=DIR [--seed=0] [--image_size=64] [--video]
+  craft dataset make-synthetic --task=reach|push|reach_red|reach_blue --episodes=N --output=DIR [--seed=0] [--image_size=64] [--video]
 ${list(DATASET_FLAGS["make-synthetic"])}
   craft dataset build-anchor-cache --dataset.root=DIR --num_samples=N --seed=S --output=DIR [--chunk_size=10]
 ${list(DATASET_FLAGS["build-anchor-cache"])}

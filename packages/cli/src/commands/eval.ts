@@ -1,9 +1,11 @@
 import { mkdir, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
+import { makeEnv } from "@craft/datasets";
 import { loadPi0FastPolicy } from "@craft/policy-pi0fast";
 import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
 import { evaluateOn, type EvaluationReport } from "../evaluation.js";
-import { datasetRoot, openAnchors, openTaskDataset, resolvePretrainedDir, startBackend } from "../setup.js";
+import { checkPolicyMatchesEnv, evaluateInEnv, pi0FastClosedLoop, writeEvalInfo } from "../rollout.js";
+import { datasetRoot, episodesFlag, openAnchors, openTaskDataset, resolvePretrainedDir, startBackend } from "../setup.js";
 import { SMOKE_EVAL_FRAMES, smokeCap } from "../smoke.js";
 
 export const EVAL_FLAGS = [
@@ -19,28 +21,96 @@ export const EVAL_FLAGS = [
   "output",
 ] as const;
 
+/** Closed loop in a simulated environment, as LeRobot's lerobot-eval. */
+export const ENV_EVAL_FLAGS = [
+  "policy.path",
+  "policy.device",
+  "env.type",
+  "env.task",
+  "eval.n_episodes",
+  "eval.batch_size",
+  "eval.max_episodes_rendered",
+  "output_dir",
+  "seed",
+] as const;
+
 const strFlag = (args: ParsedArgs, key: string): string | null => {
   const v = args.flags.get(key);
   if (v === undefined) return null;
   if (typeof v !== "string" || v === "") throw new UsageError(`--${key}: expected a path, got ${JSON.stringify(v)}`);
   return v;
 };
-const intFlag = (args: ParsedArgs, key: string, fallback: number): number => {
+const intFlag = (args: ParsedArgs, key: string, fallback: number, min = 1): number => {
   const v = args.flags.get(key) ?? fallback;
-  if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) throw new UsageError(`--${key}: expected a positive integer, got ${JSON.stringify(v)}`);
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min) {
+    throw new UsageError(`--${key}: expected ${min === 1 ? "a positive" : "a non-negative"} integer, got ${JSON.stringify(v)}`);
+  }
   return v;
 };
 
-/** `craft eval`: loss and action error of a checkpoint on the task set and, if given, the anchor set. */
+/** One line on stderr per finished batch of episodes; a TTY gets one redrawn bar. */
+const progressLine = (done: number, total: number, successes: number) => {
+  const filled = Math.round((done / total) * 20);
+  const text = `[${"#".repeat(filled)}${".".repeat(20 - filled)}] episodes ${done}/${total}, success ${successes}/${done}`;
+  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[2K${text}${done === total ? "\n" : ""}`);
+  else process.stderr.write(`${text}\n`);
+};
+
+/** `craft eval --env.type=…`: success rate of a checkpoint in closed loop; eval_info.json and rollout videos in output_dir. */
+async function runEnvEval(args: ParsedArgs, policyPath: string): Promise<number> {
+  rejectUnknownFlags(args.flags, ENV_EVAL_FLAGS, "eval --env.type");
+  const envType = strFlag(args, "env.type")!;
+  const envTask = strFlag(args, "env.task");
+  const env = makeEnv({ type: envType, task: envTask });
+  const nEpisodes = intFlag(args, "eval.n_episodes", 50);
+  const batchSize = intFlag(args, "eval.batch_size", 10);
+  const maxRendered = intFlag(args, "eval.max_episodes_rendered", 10, 0);
+  const seed = intFlag(args, "seed", 1000, 0);
+  const outputDir = strFlag(args, "output_dir") ?? join("outputs", "eval", `${envType}${envTask ? `_${envTask}` : ""}`);
+  const device = (strFlag(args, "policy.device") ?? "auto") as "auto";
+  await startBackend(device);
+  const policy = await loadPi0FastPolicy(resolvePretrainedDir(policyPath));
+  try {
+    checkPolicyMatchesEnv(policy, env, policyPath);
+    const started = performance.now();
+    const info = await evaluateInEnv(pi0FastClosedLoop(policy), {
+      envType,
+      envTask,
+      nEpisodes,
+      batchSize,
+      seed,
+      maxEpisodesRendered: maxRendered,
+      videosDir: maxRendered > 0 ? join(outputDir, "videos") : null,
+      onProgress: progressLine,
+    });
+    const seconds = (performance.now() - started) / 1000;
+    const file = await writeEvalInfo(outputDir, { policy: policyPath, ...info, aggregated: { ...info.aggregated, eval_s: seconds, eval_ep_s: seconds / nEpisodes } });
+    const a = info.aggregated;
+    const [lo, hi] = a.success_rate_ci95;
+    const outcomes = Object.entries(a.outcomes).filter(([, n]) => n > 0).map(([o, n]) => `${o} ${n}`).join(", ");
+    console.log(
+      `${envType} "${info.env.task}": success ${(100 * a.success_rate).toFixed(1)}% (95% CI ${(100 * lo).toFixed(1)}–${(100 * hi).toFixed(1)}%) over ${a.n_episodes} episodes; ${outcomes}; ${a.invalid_decodes} invalid decodes in ${a.inferences} inferences → ${file}`,
+    );
+    return 0;
+  } finally {
+    policy.dispose();
+  }
+}
+
+/** `craft eval`: with --env.type, closed-loop success in simulation; otherwise loss and action error of a checkpoint on the task set and, if given, the anchor set. */
 export async function runEval(args: ParsedArgs): Promise<number> {
-  rejectUnknownFlags(args.flags, EVAL_FLAGS, "eval");
   const policyPath = strFlag(args, "policy.path");
+  if (args.flags.has("env.type")) {
+    if (policyPath === null) throw new UsageError("--policy.path: expected a checkpoint (pretrained_model dir, checkpoint dir or run output_dir)");
+    return runEnvEval(args, policyPath);
+  }
+  rejectUnknownFlags(args.flags, EVAL_FLAGS, "eval");
   if (policyPath === null) throw new UsageError("--policy.path: expected a checkpoint (pretrained_model dir, checkpoint dir or run output_dir)");
   const device = (strFlag(args, "policy.device") ?? "auto") as "auto";
   await startBackend(device);
   const policy = await loadPi0FastPolicy(resolvePretrainedDir(policyPath));
   const exclude = (args.flags.get("dataset.exclude") as string[] | undefined) ?? [];
-  const episodes = (args.flags.get("dataset.episodes") as number[] | undefined) ?? null;
+  const episodes = episodesFlag(args.flags.get("dataset.episodes"));
   const batchSize = intFlag(args, "batch_size", 8);
   const maxFrames = smokeCap("--max_frames", intFlag(args, "max_frames", 64), SMOKE_EVAL_FRAMES);
   const results: Record<string, EvaluationReport & { dataset: string }> = {};

@@ -1,0 +1,263 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { encodeVideo, makeEnv, type Batch, type EnvObservation, type SimEnv } from "@craft/datasets";
+import type { Pi0FastPolicy } from "@craft/policy-pi0fast";
+import { ConfigError } from "./errors.js";
+
+/**
+ * Closed-loop evaluation in a simulated environment, in the shape of LeRobot's `lerobot-eval`:
+ * `batchSize` environments step in lock-step; whenever the action queue runs dry the policy is
+ * asked for a chunk and its first `n_action_steps` actions are executed one per tick, as on a robot.
+ */
+
+/** What the loop needs of a policy: a chunk of actions per observation, and which decodes were malformed. */
+export interface ClosedLoopPolicy {
+  /** Actions executed per inference (pi0-FAST's `n_action_steps`). */
+  readonly nActionSteps: number;
+  /** [B, nActionSteps, actionDim] actions for a batch of observations; `invalid[b]`: sample b's tokens were not a valid FAST sequence. */
+  chunk(batch: Batch): Promise<{ actions: Float32Array; invalid: boolean[] }>;
+}
+
+/** pi0-FAST as a closed-loop policy; per-sample validity comes from decoding each sample's tokens alone. */
+export const pi0FastClosedLoop = (policy: Pi0FastPolicy): ClosedLoopPolicy => ({
+  nActionSteps: policy.config.n_action_steps,
+  async chunk(batch) {
+    const selected = await policy.selectAction(batch);
+    const invalid = selected.tokens.map((tokens) => selected.invalid > 0 && policy.processor.decodeActions([tokens]).invalid > 0);
+    return { actions: selected.actions, invalid };
+  },
+});
+
+/**
+ * How an episode ended: `success`; `other_target` (reached the target the instruction did not
+ * name); `timeout` (truncated at the step limit); `invalid_decode` (timed out after at least one
+ * malformed FAST decode); `nan` (the policy produced a non-finite action; the episode stops there).
+ */
+export type RolloutOutcome = "success" | "other_target" | "timeout" | "invalid_decode" | "nan";
+export const ROLLOUT_OUTCOMES: readonly RolloutOutcome[] = ["success", "other_target", "timeout", "invalid_decode", "nan"];
+
+export interface EpisodeResult {
+  readonly episode_ix: number;
+  readonly seed: number;
+  readonly success: boolean;
+  readonly outcome: RolloutOutcome;
+  readonly sum_reward: number;
+  readonly max_reward: number;
+  readonly length: number;
+  readonly invalid_decodes: number;
+  /** Why an episode failed other than by the environment (NaN action: which step and dimension). */
+  readonly reason?: string;
+}
+
+export interface EvalInfo {
+  readonly env: { readonly type: string; readonly task: string };
+  readonly per_episode: EpisodeResult[];
+  readonly aggregated: {
+    readonly n_episodes: number;
+    readonly pc_success: number;
+    readonly success_rate: number;
+    /** Wilson score interval at 95% (z = 1.96) for the success rate. */
+    readonly success_rate_ci95: readonly [number, number];
+    readonly avg_sum_reward: number;
+    readonly avg_max_reward: number;
+    readonly avg_length: number;
+    readonly outcomes: Readonly<Record<RolloutOutcome, number>>;
+    readonly invalid_decodes: number;
+    readonly inferences: number;
+    /** Wall-clock seconds of the whole evaluation and per episode (informational, as lerobot-eval's). */
+    readonly eval_s?: number;
+    readonly eval_ep_s?: number;
+  };
+  readonly video_paths: string[];
+}
+
+export interface RolloutOptions {
+  readonly envType: string;
+  readonly envTask: string | null;
+  readonly nEpisodes: number;
+  readonly batchSize: number;
+  readonly seed: number;
+  /** Episodes whose video is written to `videosDir` (the first ones), LeRobot's `max_episodes_rendered`. */
+  readonly maxEpisodesRendered: number;
+  readonly videosDir: string | null;
+  readonly imageSize?: number;
+  /** Called after each finished batch of episodes (progress display). */
+  readonly onProgress?: (done: number, total: number, successes: number) => void;
+}
+
+/** Wilson score interval for k successes in n trials (Wilson 1927), at the normal quantile z. */
+export function wilsonInterval(k: number, n: number, z = 1.959963984540054): [number, number] {
+  if (n === 0) return [0, 1];
+  const p = k / n;
+  const z2 = z * z;
+  const centre = (p + z2 / (2 * n)) / (1 + z2 / n);
+  const half = (z / (1 + z2 / n)) * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));
+  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+}
+
+/**
+ * The features an environment provides must be the ones the policy was trained on: its cameras by
+ * name, its state and action by name and dimension. One line names the first mismatch.
+ */
+export function checkPolicyMatchesEnv(policy: Pi0FastPolicy, env: SimEnv, policyPath: string): void {
+  const features = env.spec.features;
+  const cameras = Object.keys(features).filter((k) => features[k]!.dtype === "image");
+  const missing = policy.config.image_keys.find((k) => !cameras.includes(k));
+  const problem =
+    missing !== undefined
+      ? `camera "${missing}": the environment "${env.spec.type}" renders only ${cameras.map((c) => `"${c}"`).join(", ")}`
+      : policy.stats["observation.state"] === undefined || policy.stats.action === undefined
+        ? `features: expected "observation.state" and "action" statistics, got ${Object.keys(policy.stats).map((k) => `"${k}"`).join(", ")}`
+        : policy.processor.stateDim !== features["observation.state"]!.shape[0]
+          ? `feature "observation.state": ${policy.processor.stateDim} dims, the environment "${env.spec.type}" provides ${features["observation.state"]!.shape[0]}`
+          : policy.processor.actionDim !== features.action!.shape[0]
+            ? `feature "action": ${policy.processor.actionDim} dims, the environment "${env.spec.type}" takes ${features.action!.shape[0]}`
+            : null;
+  if (problem !== null) throw new ConfigError([`policy.path: ${policyPath}: ${problem}`]);
+}
+
+const observationBatch = (observations: readonly EnvObservation[], size: number, instruction: string): Batch => {
+  const B = observations.length;
+  const state = new Float32Array(B * observations[0]!["observation.state"].length);
+  const image = new Uint8Array(B * size * size * 3);
+  observations.forEach((o, b) => {
+    state.set(o["observation.state"], b * o["observation.state"].length);
+    image.set(o["observation.images.front"], b * size * size * 3);
+  });
+  return {
+    size: B,
+    features: {
+      "observation.state": { data: state, shape: [B, state.length / B] },
+      "observation.images.front": { data: image, shape: [B, size, size, 3] },
+    },
+    task: observations.map(() => instruction),
+  };
+};
+
+interface Slot {
+  readonly env: SimEnv;
+  readonly episode: number;
+  readonly seed: number;
+  observation: EnvObservation;
+  queue: Float32Array[];
+  frames: Uint8Array[] | null;
+  sumReward: number;
+  maxReward: number;
+  length: number;
+  invalid: number;
+  result: EpisodeResult | null;
+}
+
+const finish = (slot: Slot, outcome: RolloutOutcome, reason?: string): EpisodeResult => ({
+  episode_ix: slot.episode,
+  seed: slot.seed,
+  success: outcome === "success",
+  outcome,
+  sum_reward: slot.sumReward,
+  max_reward: slot.maxReward,
+  length: slot.length,
+  invalid_decodes: slot.invalid,
+  ...(reason !== undefined && { reason }),
+});
+
+/** Refill the empty queues of running slots with one inference over all of them. */
+async function refill(policy: ClosedLoopPolicy, slots: Slot[], size: number, instruction: string): Promise<number> {
+  const waiting = slots.filter((s) => s.result === null && s.queue.length === 0);
+  if (waiting.length === 0) return 0;
+  const { actions, invalid } = await policy.chunk(observationBatch(waiting.map((s) => s.observation), size, instruction));
+  const dim = actions.length / (waiting.length * policy.nActionSteps);
+  waiting.forEach((slot, b) => {
+    if (invalid[b]) slot.invalid += 1;
+    for (let t = 0; t < policy.nActionSteps; t++) slot.queue.push(actions.subarray((b * policy.nActionSteps + t) * dim, (b * policy.nActionSteps + t + 1) * dim));
+  });
+  return 1;
+}
+
+/** One tick of a running slot: a non-finite action ends the episode as `nan`, never the evaluation. */
+function tick(slot: Slot, names: readonly string[]): void {
+  const action = slot.queue.shift()!;
+  const bad = action.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) {
+    slot.result = finish(slot, "nan", `step ${slot.length}: action[${bad}] (${names[bad] ?? bad}) is ${action[bad]}`);
+    return;
+  }
+  const r = slot.env.step(action);
+  slot.observation = r.observation;
+  slot.length += 1;
+  slot.sumReward += r.reward;
+  slot.maxReward = Math.max(slot.maxReward, r.reward);
+  slot.frames?.push(r.observation["observation.images.front"]);
+  if (r.terminated || r.truncated) {
+    const outcome: RolloutOutcome = r.info.outcome !== "running" ? r.info.outcome : slot.invalid > 0 ? "invalid_decode" : "timeout";
+    slot.result = finish(slot, outcome);
+  }
+}
+
+/** Run `nEpisodes` closed-loop episodes (seeds `seed`, `seed + 1`, …) and summarise them. */
+export async function evaluateInEnv(policy: ClosedLoopPolicy, options: RolloutOptions): Promise<EvalInfo> {
+  const size = options.imageSize ?? 64;
+  const probe = makeEnv({ type: options.envType, task: options.envTask, imageSize: size });
+  const names = probe.spec.features.action?.names ?? [];
+  const results: EpisodeResult[] = [];
+  const videoPaths: string[] = [];
+  let inferences = 0;
+  for (let start = 0; start < options.nEpisodes; start += options.batchSize) {
+    const slots: Slot[] = [];
+    for (let episode = start; episode < Math.min(options.nEpisodes, start + options.batchSize); episode++) {
+      const env = makeEnv({ type: options.envType, task: options.envTask, imageSize: size });
+      const seed = options.seed + episode;
+      const observation = env.reset(seed);
+      const frames = options.videosDir !== null && episode < options.maxEpisodesRendered ? [observation["observation.images.front"]] : null;
+      slots.push({ env, episode, seed, observation, queue: [], frames, sumReward: 0, maxReward: 0, length: 0, invalid: 0, result: null });
+    }
+    while (slots.some((s) => s.result === null)) {
+      inferences += await refill(policy, slots, size, probe.spec.instruction);
+      for (const slot of slots) if (slot.result === null) tick(slot, names);
+    }
+    for (const slot of slots) {
+      results.push(slot.result!);
+      if (slot.frames !== null && options.videosDir !== null) videoPaths.push(await writeRolloutVideo(options.videosDir, slot.episode, slot.frames, size, probe.spec.fps));
+    }
+    options.onProgress?.(results.length, options.nEpisodes, results.filter((r) => r.success).length);
+  }
+  return summarise({ type: options.envType, task: probe.spec.instruction }, results, videoPaths, inferences);
+}
+
+async function writeRolloutVideo(dir: string, episode: number, frames: Uint8Array[], size: number, fps: number): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, `eval_episode_${episode}.mp4`);
+  await encodeVideo(file, frames, { width: size, height: size, fps });
+  return file;
+}
+
+export function summarise(env: EvalInfo["env"], perEpisode: EpisodeResult[], videoPaths: string[], inferences: number): EvalInfo {
+  const n = perEpisode.length;
+  const successes = perEpisode.filter((e) => e.success).length;
+  const mean = (f: (e: EpisodeResult) => number) => (n === 0 ? 0 : perEpisode.reduce((s, e) => s + f(e), 0) / n);
+  const outcomes = Object.fromEntries(ROLLOUT_OUTCOMES.map((o) => [o, perEpisode.filter((e) => e.outcome === o).length])) as Record<RolloutOutcome, number>;
+  return {
+    env,
+    per_episode: perEpisode,
+    aggregated: {
+      n_episodes: n,
+      pc_success: (100 * successes) / Math.max(n, 1),
+      success_rate: successes / Math.max(n, 1),
+      success_rate_ci95: wilsonInterval(successes, n),
+      avg_sum_reward: mean((e) => e.sum_reward),
+      avg_max_reward: mean((e) => e.max_reward),
+      avg_length: mean((e) => e.length),
+      outcomes,
+      invalid_decodes: perEpisode.reduce((s, e) => s + e.invalid_decodes, 0),
+      inferences,
+    },
+    video_paths: videoPaths,
+  };
+}
+
+/** `output_dir/eval_info.json`, as lerobot-eval writes it (plus outcomes and the interval). */
+export async function writeEvalInfo(outputDir: string, info: EvalInfo & Record<string, unknown>): Promise<string> {
+  await mkdir(outputDir, { recursive: true });
+  const file = join(outputDir, "eval_info.json");
+  await writeFile(file, `${JSON.stringify(info, null, 2)}\n`);
+  return file;
+}

@@ -1,0 +1,206 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { makeEnv, makeSyntheticDataset, probeVideo, writeDataset, type Batch } from "@craft/datasets";
+import type { Pi0FastPolicy } from "@craft/policy-pi0fast";
+import { checkPolicyMatchesEnv, evaluateInEnv, wilsonInterval, type ClosedLoopPolicy, type EvalInfo } from "../src/rollout.js";
+import { craft, MICRO_POLICY, tempDir } from "./helpers.js";
+
+/**
+ * A policy that sees what pi0-FAST sees (camera image, state, instruction) and acts by hand: it
+ * finds the named target's colour in the image and glides there. It proves the loop delivers the
+ * observations, the instruction and the queued actions the way a learned policy needs them.
+ */
+const lookAndReach = (nActionSteps: number, follow?: "red" | "blue"): ClosedLoopPolicy => ({
+  nActionSteps,
+  async chunk(batch: Batch) {
+    const img = batch.features["observation.images.front"]!;
+    const [B, H, W] = img.shape as number[];
+    const state = batch.features["observation.state"]!.data as Float32Array;
+    const actions = new Float32Array(B * nActionSteps * 6);
+    for (let b = 0; b < B; b++) {
+      const colour = follow ?? (batch.task[b]!.includes("blue") ? "blue" : "red");
+      let sx = 0;
+      let sy = 0;
+      let n = 0;
+      for (let y = 0; y < H!; y++) {
+        for (let x = 0; x < W!; x++) {
+          const p = ((b * H! + y) * W! + x) * 3;
+          const [r, g, bl] = [img.data[p]!, img.data[p + 1]!, img.data[p + 2]!];
+          const hit = colour === "red" ? r > 200 && g < 60 : bl > 180 && r < 60;
+          if (hit) (sx += x), (sy += y), (n += 1);
+        }
+      }
+      let [ex, ey, ez] = [state[b * 6]!, state[b * 6 + 1]!, state[b * 6 + 2]!];
+      const [tx, ty] = n > 0 ? [((sx / n) / (W! - 1)) * 2 - 1, ((sy / n) / (H! - 1)) * 2 - 1] : [ex, ey];
+      for (let t = 0; t < nActionSteps; t++) {
+        ex += 0.3 * (tx - ex);
+        ey += 0.3 * (ty - ey);
+        ez += 0.3 * (0.2 - ez);
+        actions.set([ex, ey, ez, 1, 0, Math.hypot(ex, ey)], (b * nActionSteps + t) * 6);
+      }
+    }
+    return { actions, invalid: new Array(B).fill(false) };
+  },
+});
+
+const rollout = (policy: ClosedLoopPolicy, envType: string, envTask: string | null, nEpisodes = 6) =>
+  evaluateInEnv(policy, { envType, envTask, nEpisodes, batchSize: 4, seed: 50, maxEpisodesRendered: 0, videosDir: null, imageSize: 32 });
+
+describe("closed-loop rollouts (policy-agnostic loop)", () => {
+  it("a policy that looks for the instructed colour succeeds; the same policy ignoring the instruction reaches the other target", async () => {
+    const good = await rollout(lookAndReach(5), "two_target", "blue");
+    expect(good.aggregated.outcomes.success).toBe(6);
+    expect(good.env.task).toBe("reach the blue target");
+    const forgetful = await rollout(lookAndReach(5, "red"), "two_target", "blue");
+    expect(forgetful.aggregated.outcomes.other_target).toBe(6);
+    expect(forgetful.aggregated.success_rate).toBe(0);
+    expect(forgetful.per_episode.map((e) => e.seed)).toEqual([50, 51, 52, 53, 54, 55]);
+  });
+
+  it("executes n_action_steps actions per inference", async () => {
+    const one = await rollout(lookAndReach(1), "reach", null, 2);
+    const five = await rollout(lookAndReach(5), "reach", null, 2);
+    const steps = (i: EvalInfo) => i.per_episode.reduce((m, e) => Math.max(m, e.length), 0);
+    expect(one.aggregated.inferences).toBe(steps(one));
+    expect(five.aggregated.inferences).toBe(Math.ceil(steps(five) / 5));
+  });
+
+  it("a NaN action ends only its own episode, as a failure with the reason; malformed decodes are counted", async () => {
+    let calls = 0;
+    const still: ClosedLoopPolicy = {
+      nActionSteps: 4,
+      async chunk(batch) {
+        calls += 1;
+        const state = batch.features["observation.state"]!.data as Float32Array;
+        const actions = new Float32Array(batch.size * 4 * 6);
+        for (let b = 0; b < batch.size; b++) for (let t = 0; t < 4; t++) actions.set(state.subarray(b * 6, b * 6 + 6), (b * 4 + t) * 6);
+        // the first inference's second sample goes NaN in its third action's wrist; sample 0 always decodes malformed
+        if (calls === 1) actions[(1 * 4 + 2) * 6 + 4] = NaN;
+        return { actions, invalid: Array.from({ length: batch.size }, (_, b) => b === 0) };
+      },
+    };
+    const info = await rollout(still, "push", null, 4);
+    expect(info.per_episode.map((e) => e.outcome)).toEqual(["invalid_decode", "nan", "timeout", "timeout"]);
+    expect(info.per_episode[1]!.reason).toBe("step 2: action[4] (wrist) is NaN");
+    expect(info.per_episode[1]!.length).toBe(2);
+    expect(info.per_episode[0]!.invalid_decodes).toBe(20); // 80 steps, 4 per inference, every one malformed
+    expect(info.per_episode[2]!.length).toBe(80);
+    expect(info.aggregated.invalid_decodes).toBe(20);
+  });
+
+  it("a policy whose cameras or features the environment lacks is refused, naming the feature", () => {
+    const env = makeEnv({ type: "push", imageSize: 8 });
+    const policy = (imageKeys: string[], stateDim: number, actionDim: number) =>
+      ({ config: { image_keys: imageKeys }, stats: { "observation.state": {}, action: {} }, processor: { stateDim, actionDim } }) as unknown as Pi0FastPolicy;
+    expect(() => checkPolicyMatchesEnv(policy(["observation.images.front"], 6, 6), env, "ckpt")).not.toThrow();
+    expect(() => checkPolicyMatchesEnv(policy(["observation.images.wrist"], 6, 6), env, "ckpt")).toThrow(
+      'policy.path: ckpt: camera "observation.images.wrist": the environment "push" renders only "observation.images.front"',
+    );
+    expect(() => checkPolicyMatchesEnv(policy(["observation.images.front"], 6, 14), env, "ckpt")).toThrow(
+      'policy.path: ckpt: feature "action": 14 dims, the environment "push" takes 6',
+    );
+  });
+
+  it("Wilson interval: hand-worked values", () => {
+    const z2 = 1.959963984540054 ** 2;
+    expect(wilsonInterval(0, 3)[0]).toBe(0);
+    expect(wilsonInterval(0, 3)[1]).toBeCloseTo(z2 / (3 + z2), 12);
+    expect(wilsonInterval(3, 3)[0]).toBeCloseTo(3 / (3 + z2), 12);
+    // 8 of 10 (Wilson 1927; also statsmodels proportion_confint(8, 10, method="wilson"))
+    const [lo, hi] = wilsonInterval(8, 10);
+    expect(lo).toBeCloseTo(0.4901624, 6);
+    expect(hi).toBeCloseTo(0.9433178, 6);
+  });
+});
+
+describe("craft eval --env.type (end to end with a trained pi0-FAST)", () => {
+  let policyDir = "";
+  let otherPolicyDir = "";
+  beforeAll(async () => {
+    const dir = tempDir("env-eval");
+    const data = join(dir, "reach_red");
+    await makeSyntheticDataset(data, { task: "reach_red", episodes: 2, seed: 0, imageSize: 32 });
+    const r = await craft(["train", ...MICRO_POLICY, `--dataset.root=${data}`, "--steps=2", "--batch_size=4", `--output_dir=${join(dir, "run")}`]);
+    expect(r.code, r.stderr).toBe(0);
+    policyDir = join(dir, "run");
+    // A robot with the same camera and a 7-dim state.
+    const other = join(dir, "other");
+    const frame = (i: number) => ({
+      "observation.state": Array.from({ length: 7 }, (_, k) => Math.sin(i + k)),
+      action: Array.from({ length: 7 }, (_, k) => Math.cos(i + k)),
+      "observation.images.front": new Uint8Array(32 * 32 * 3).fill(i * 10),
+    });
+    await writeDataset(other, {
+      fps: 10,
+      features: {
+        "observation.state": { dtype: "float32", shape: [7] },
+        action: { dtype: "float32", shape: [7] },
+        "observation.images.front": { dtype: "image", shape: [32, 32, 3] },
+      },
+      episodes: [{ task: "wave", frames: Array.from({ length: 12 }, (_, i) => frame(i)) }],
+    });
+    const o = await craft(["train", ...MICRO_POLICY, `--dataset.root=${other}`, "--steps=1", "--batch_size=4", `--output_dir=${join(dir, "other-run")}`]);
+    expect(o.code, o.stderr).toBe(0);
+    otherPolicyDir = join(dir, "other-run");
+  }, 300_000);
+
+  it("writes eval_info.json (per-episode outcome, reward, length; success rate with its Wilson interval) and MP4 rollouts", async () => {
+    const out = join(tempDir("env-eval-out"), "eval");
+    const r = await craft([
+      "eval",
+      `--policy.path=${policyDir}`,
+      "--env.type=two_target",
+      "--env.task=red",
+      "--eval.n_episodes=3",
+      "--eval.batch_size=2",
+      "--eval.max_episodes_rendered=2",
+      "--seed=7",
+      `--output_dir=${out}`,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/episodes 3\/3, success \d\/3/);
+    expect(r.stdout).toMatch(/two_target "reach the red target": success \d+\.\d% \(95% CI \d+\.\d–\d+\.\d%\) over 3 episodes/);
+    const info = JSON.parse(readFileSync(join(out, "eval_info.json"), "utf8")) as EvalInfo;
+    expect(info.per_episode.map((e) => e.seed)).toEqual([7, 8, 9]);
+    const k = info.per_episode.filter((e) => e.success).length;
+    expect(info.aggregated.success_rate).toBe(k / 3);
+    expect(info.aggregated.success_rate_ci95).toEqual(wilsonInterval(k, 3));
+    for (const e of info.per_episode) {
+      expect(["success", "other_target", "timeout", "invalid_decode", "nan"]).toContain(e.outcome);
+      expect(e.success).toBe(e.outcome === "success");
+      expect(e.length).toBeGreaterThan(0);
+      expect(e.length).toBeLessThanOrEqual(60);
+      expect(e.sum_reward).toBe(e.success ? 1 : 0);
+    }
+    expect(Object.values(info.aggregated.outcomes).reduce((a, b) => a + b, 0)).toBe(3);
+    expect(info.video_paths).toEqual([join(out, "videos", "eval_episode_0.mp4"), join(out, "videos", "eval_episode_1.mp4")]);
+    for (const [i, file] of info.video_paths.entries()) {
+      const probe = probeVideo(file, "rollout");
+      expect([probe.width, probe.height]).toEqual([64, 64]);
+      // the first observation plus one frame per step, at the scene's 10 fps
+      expect(probe.duration).toBeCloseTo((info.per_episode[i]!.length + 1) / 10, 1);
+    }
+  }, 300_000);
+
+  it("bad input is one clear line and writes nothing", async () => {
+    const out = join(tempDir("env-eval-bad"), "eval");
+    const cases: [string[], RegExp][] = [
+      [["--env.type=pusht"], /^error: InvalidOption: \(env\): field "env\.type": expected reach \| push \| two_target, found "pusht"$/],
+      [["--env.type=two_target"], /^error: .*field "env\.task": expected the instruction of the two-target scene: red \| blue, found null$/],
+      [["--env.type=reach", "--eval.n_episodes=0"], /^error: --eval\.n_episodes: expected a positive integer, got 0$/],
+      [["--env.type=reach", "--dataset.root=x"], /^error: unknown flag --dataset\.root for "craft eval --env\.type"/],
+    ];
+    for (const [flags, message] of cases) {
+      const r = await craft(["eval", `--policy.path=${policyDir}`, `--output_dir=${out}`, ...flags]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr.split("\n")[0]).toMatch(message);
+    }
+    const mismatch = await craft(["eval", `--policy.path=${otherPolicyDir}`, "--env.type=reach", `--output_dir=${out}`, "--policy.device=wasm"]);
+    expect(mismatch.code).toBe(1);
+    expect(mismatch.stderr).toContain(
+      `error: policy.path: ${otherPolicyDir}: feature "observation.state": 7 dims, the environment "reach" provides 6`,
+    );
+    expect(existsSync(out)).toBe(false);
+  }, 120_000);
+});
