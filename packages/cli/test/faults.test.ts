@@ -24,16 +24,16 @@ afterEach(() => {
   delete process.env.CRAFT_FAULT_FREE_BYTES;
 });
 
+/** argv with `more` replacing the defaults of the same flag (the CLI refuses a flag given twice). */
+const withFlags = (defaults: string[], more: string[]): string[] => {
+  const name = (flag: string) => flag.split("=")[0];
+  const given = new Set(more.map(name));
+  return [...defaults.filter((f) => !given.has(name(f))), ...more];
+};
+
 const baseline = (out: string, ...more: string[]) => [
   "train",
-  ...MICRO_POLICY,
-  `--dataset.root=${data.reach}`,
-  "--batch_size=2",
-  "--log_freq=1",
-  "--save_freq=1",
-  "--seed=4",
-  `--output_dir=${out}`,
-  ...more,
+  ...withFlags([...MICRO_POLICY, `--dataset.root=${data.reach}`, "--batch_size=2", "--log_freq=1", "--save_freq=1", "--seed=4", `--output_dir=${out}`], more),
 ];
 
 const metricSteps = (dir: string): number[] =>
@@ -131,7 +131,7 @@ describe("SIGKILL inside the rename/symlink window of a save", () => {
       expectCompleteCheckpoint(join(checkpoints, "000002"));
       expect(existsSync(join(out, ".craft.lock"))).toBe(true);
 
-      const resumed = await craft([...baseline(out, "--steps=3"), "--resume=true"]);
+      const resumed = await craft(baseline(out, "--steps=3", "--resume=true"));
       expect(resumed.code, resumed.stderr).toBe(0);
       expect(resumed.stderr).toMatch(new RegExp(`taking over the stale lock ${out}/\\.craft\\.lock of train \\(pid ${child.pid} `));
       expect(readdirSync(checkpoints).sort()).toEqual(["000001", "000002", "000003", "last"]);
@@ -191,13 +191,7 @@ describe("a refused run changes no byte of the run it refuses", () => {
     const out = join(tempDir("refused"), "run");
     const craftRun = (...more: string[]) => [
       "train-craft",
-      ...MICRO_POLICY,
-      `--dataset.root=${data.push}`,
-      `--craft.anchor_dataset_path=${data.reach}`,
-      "--batch_size=2",
-      "--log_freq=1",
-      `--output_dir=${out}`,
-      ...more,
+      ...withFlags([...MICRO_POLICY, `--dataset.root=${data.push}`, `--craft.anchor_dataset_path=${data.reach}`, "--batch_size=2", "--log_freq=1", `--output_dir=${out}`], more),
     ];
     const first = await craft(craftRun("--steps=2"));
     expect(first.code, first.stderr).toBe(0);
@@ -213,7 +207,7 @@ describe("a refused run changes no byte of the run it refuses", () => {
       [craftRun("--steps=4", "--resume=true", `--craft.anchor_dataset_path=${aFile}`), new RegExp(`craft\\.anchor_dataset_path: ${aFile} is a file, expected a directory`)],
       [craftRun("--steps=4", "--resume=true", `--craft.anchor_dataset_path=${aFile}.missing`), /craft\.anchor_dataset_path: .*\.missing does not exist/],
       [craftRun("--steps=4", "--resume=true", "--overwrite=true"), /--resume=true and --overwrite=true contradict each other/],
-      [[...baseline(out, "--steps=4"), `--dataset.root=${data.push}`, "--resume=true"], /is a CRaFT checkpoint; resume it with craft train-craft/],
+      [baseline(out, "--steps=4", `--dataset.root=${data.push}`, "--resume=true"), /is a CRaFT checkpoint; resume it with craft train-craft/],
       [["train-craft", `--policy.path=${out}/nope`, "--policy.device=wasm", `--dataset.root=${data.push}`, `--craft.anchor_dataset_path=${data.reach}`, "--batch_size=2", "--steps=4", "--resume=true", `--output_dir=${out}`], /policy\.path: no pretrained model at/],
     ];
     for (const [argv, message] of cases) {
