@@ -7,6 +7,7 @@ import { evaluateOn } from "../evaluation.js";
 import { resolveRunConfig } from "../runConfig.js";
 import { openAnchors, openTaskDataset, resolvePretrainedDir } from "../setup.js";
 import { SMOKE_EVAL_FRAMES, SMOKE_STEPS, smokeRun } from "../smoke.js";
+import { completedSteps } from "../outputDir.js";
 import { trainWithConfig } from "./train.js";
 
 export const QUICKSTART_FLAGS = ["output_dir", "pretrain_steps", "steps", "batch_size", "seed", "policy.device", "episodes"] as const;
@@ -79,7 +80,8 @@ export async function runQuickstart(args: ParsedArgs): Promise<number> {
     "train",
     { craft: false },
   );
-  await trainWithConfig(baseRun);
+  // A re-run finds its finished trainings done (resuming one to its own step count is refused).
+  if ((await completedSteps(baseDir)) < baseRun.train.steps) await trainWithConfig(baseRun);
 
   const basePolicyDir = resolvePretrainedDir(baseDir);
   const chunk = (await loadPi0FastPolicy(basePolicyDir)).config.chunk_size;
@@ -117,7 +119,7 @@ export async function runQuickstart(args: ParsedArgs): Promise<number> {
     "train-craft",
     { craft: true },
   );
-  await trainWithConfig(craftRun);
+  if ((await completedSteps(craftDir)) < craftRun.train.steps) await trainWithConfig(craftRun);
 
   const tuned = await loadPi0FastPolicy(resolvePretrainedDir(craftDir));
   const task = await openTaskDataset({ root: push, repo_id: null, episodes: null, exclude: [] }, chunk);
