@@ -7,7 +7,6 @@ import { ConfigError } from "./errors.js";
 import { deepMerge, rejectUnknownFlags, toNested, UsageError, type ParsedArgs } from "./flags.js";
 import { LEROBOT_TRAIN_FLAGS, takeLeRobotFlags, type LeRobotRunFlags } from "./lerobotFlags.js";
 import { episodesFlag } from "./setup.js";
-import { SMOKE_STEPS, smokeCap } from "./smoke.js";
 
 /** Where the frames come from: a local root, or a repo id resolved in the LeRobot cache. */
 export interface DatasetSpec {
@@ -221,7 +220,7 @@ function fromNested(nested: Record<string, unknown>, command: string, options: {
   });
   let train: TrainConfig | null = null;
   if (E.isLeft(decodedTrain)) problems.push(...decodedTrain.left);
-  else train = { ...decodedTrain.right, steps: smokeCap("--steps", decodedTrain.right.steps, SMOKE_STEPS) };
+  else train = decodedTrain.right;
 
   // Only a valid craft config can be missing its anchor path (an invalid one decodes to the defaults).
   if (options.craft && E.isRight(craft) && craftConfig.anchor_dataset_path === null && train !== null && train.steps > 1) {

@@ -18,6 +18,7 @@ import type { ParsedArgs } from "../flags.js";
 import { checkRunDirectory, clearEarlierRun, lockOutputDir } from "../outputDir.js";
 import { resolveRunConfig, type RunConfig } from "../runConfig.js";
 import { batchesOf, buildPolicy, datasetRoot, openAnchors, openTaskDataset, pretrainedChunkSize, safetensorsIO, startBackend } from "../setup.js";
+import { SMOKE_STEPS, smokeCap } from "../smoke.js";
 
 export interface TrainRunSummary {
   readonly result: TrainResult;
@@ -51,7 +52,9 @@ function trainConfigRecord(run: RunConfig, policyConfig: unknown, backend: Backe
 /** `craft train` and `craft train-craft`: the CLI's wiring of datasets, policy and trainer. */
 export async function runTrain(args: ParsedArgs, command: string, craft: boolean): Promise<TrainRunSummary> {
   const run = resolveRunConfig(args, command, { craft });
-  return trainWithConfig(run);
+  // The user's --steps only: the quickstart and the experiment pick their own smoke sizes.
+  const steps = smokeCap("--steps", run.train.steps, SMOKE_STEPS);
+  return trainWithConfig(steps === run.train.steps ? run : { ...run, train: { ...run.train, steps } });
 }
 
 export async function trainWithConfig(run: RunConfig, options: { quiet?: boolean } = {}): Promise<TrainRunSummary> {
