@@ -87,7 +87,8 @@ class Pi0Fast(nn.Module):
         self.norm = RMSNorm(d["width"])
         nn.init.normal_(self.embed_tokens.weight, std=0.02)
 
-    def forward(self, images, prompt, actions, action_mask):
+    def hidden(self, images, prompt, actions):
+        """Final-norm hidden states [B, n, width] of images + prompt + actions, and the prefix length."""
         v, d = self.v, self.d
         b, p = images.shape[0], v["patch_size"]
         g = v["image_size"] // p
@@ -109,8 +110,11 @@ class Pi0Fast(nn.Module):
         cos, sin = ang.cos(), ang.sin()
         for layer in self.layers:
             h = layer(h, cos, sin, bias)
-        h = self.norm(h)
-        logits = h[:, prefix - 1 : n - 1] @ self.embed_tokens.weight.T
-        ce = F.cross_entropy(logits.reshape(-1, d["vocab_size"]).float(), actions.reshape(-1), reduction="none")
+        return self.norm(h), prefix
+
+    def forward(self, images, prompt, actions, action_mask):
+        h, prefix = self.hidden(images, prompt, actions)
+        logits = h[:, prefix - 1 : h.shape[1] - 1] @ self.embed_tokens.weight.T
+        ce = F.cross_entropy(logits.reshape(-1, self.d["vocab_size"]).float(), actions.reshape(-1), reduction="none")
         mask = action_mask.reshape(-1).float()
         return (ce * mask).sum() / mask.sum()
