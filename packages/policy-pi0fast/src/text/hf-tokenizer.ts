@@ -27,7 +27,7 @@ export function hfTokenizerFromJSON(raw: unknown, source = "tokenizer.json"): Te
   if (isLeft(checked)) throw new Error(`${source}: ${describeErrors(checked.left)}`);
   let hf: HfTokenizer;
   try {
-    hf = new HfTokenizer(raw, {});
+    hf = new HfTokenizer(raw as object, {});
   } catch (e) {
     throw new Error(`${source}: not a tokenizer.json Hugging Face's tokenizers can load (${(e as Error).message})`);
   }
