@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { encodeVideo, makeEnv, type Batch, type EnvObservation, type SimEnv } from "@craft/datasets";
+import { encodeVideo, hasFfmpeg, makeEnv, type Batch, type EnvObservation, type SimEnv } from "@craft/datasets";
+import * as gifenc from "gifenc";
 import type { Pi0FastPolicy } from "@craft/policy-pi0fast";
 import { ConfigError } from "./errors.js";
 
@@ -80,6 +81,8 @@ export interface RolloutOptions {
   /** Episodes whose video is written to `videosDir` (the first ones), LeRobot's `max_episodes_rendered`. */
   readonly maxEpisodesRendered: number;
   readonly videosDir: string | null;
+  /** MP4 through ffmpeg when it is installed, else an animated GIF (default `auto`). */
+  readonly videoFormat?: "auto" | "mp4" | "gif";
   readonly imageSize?: number;
   /** Called after each finished batch of episodes (progress display). */
   readonly onProgress?: (done: number, total: number, successes: number) => void;
@@ -216,18 +219,36 @@ export async function evaluateInEnv(policy: ClosedLoopPolicy, options: RolloutOp
     }
     for (const slot of slots) {
       results.push(slot.result!);
-      if (slot.frames !== null && options.videosDir !== null) videoPaths.push(await writeRolloutVideo(options.videosDir, slot.episode, slot.frames, size, probe.spec.fps));
+      if (slot.frames !== null && options.videosDir !== null) videoPaths.push(await writeRolloutVideo(options.videosDir, slot.episode, slot.frames, size, probe.spec.fps, options.videoFormat ?? "auto"));
     }
     options.onProgress?.(results.length, options.nEpisodes, results.filter((r) => r.success).length);
   }
   return summarise({ type: options.envType, task: probe.spec.instruction }, results, videoPaths, inferences);
 }
 
-async function writeRolloutVideo(dir: string, episode: number, frames: Uint8Array[], size: number, fps: number): Promise<string> {
+/** `videos/eval_episode_{i}.mp4` as lerobot-eval names them (`.gif` without ffmpeg). */
+async function writeRolloutVideo(dir: string, episode: number, frames: Uint8Array[], size: number, fps: number, format: "auto" | "mp4" | "gif"): Promise<string> {
   await mkdir(dir, { recursive: true });
-  const file = join(dir, `eval_episode_${episode}.mp4`);
-  await encodeVideo(file, frames, { width: size, height: size, fps });
+  const mp4 = format === "mp4" || (format === "auto" && hasFfmpeg());
+  const file = join(dir, `eval_episode_${episode}.${mp4 ? "mp4" : "gif"}`);
+  if (mp4) await encodeVideo(file, frames, { width: size, height: size, fps });
+  else await writeFile(file, animatedGif(frames, size, fps));
   return file;
+}
+
+/** RGB frames as a looping GIF; one palette per frame (the scenes have a handful of flat colours). */
+export function animatedGif(frames: readonly Uint8Array[], size: number, fps: number): Uint8Array {
+  // bundlers read gifenc's ESM build (named exports); Node's ESM loader its CommonJS one (all on `default`)
+  const { GIFEncoder, quantize, applyPalette } = typeof gifenc.GIFEncoder === "function" ? gifenc : (gifenc as unknown as { default: typeof gifenc }).default;
+  const encoder = GIFEncoder();
+  const rgba = new Uint8Array(size * size * 4);
+  for (const frame of frames) {
+    for (let i = 0; i < size * size; i++) rgba.set([frame[i * 3]!, frame[i * 3 + 1]!, frame[i * 3 + 2]!, 255], i * 4);
+    const palette = quantize(rgba, 256);
+    encoder.writeFrame(applyPalette(rgba, palette), size, size, { palette, delay: 1000 / fps });
+  }
+  encoder.finish();
+  return encoder.bytes();
 }
 
 export function summarise(env: EvalInfo["env"], perEpisode: EpisodeResult[], videoPaths: string[], inferences: number): EvalInfo {

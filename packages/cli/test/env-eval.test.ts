@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -100,6 +101,17 @@ describe("closed-loop rollouts (policy-agnostic loop)", () => {
     expect(() => checkPolicyMatchesEnv(policy(["observation.images.front"], 6, 14), env, "ckpt")).toThrow(
       'policy.path: ckpt: feature "action": 14 dims, the environment "push" takes 6',
     );
+  });
+
+  it("writes an animated GIF rollout where ffmpeg is not used: one frame per step plus the first observation", async () => {
+    const videosDir = join(tempDir("gif"), "videos");
+    const info = await evaluateInEnv(lookAndReach(5), { envType: "reach", envTask: null, nEpisodes: 1, batchSize: 1, seed: 3, maxEpisodesRendered: 1, videosDir, videoFormat: "gif", imageSize: 32 });
+    expect(info.video_paths).toEqual([join(videosDir, "eval_episode_0.gif")]);
+    // ffprobe as the independent reader
+    const probe = spawnSync("ffprobe", ["-v", "error", "-count_frames", "-show_entries", "stream=codec_name,width,height,nb_read_frames", "-of", "json", info.video_paths[0]!], { encoding: "utf8" });
+    const stream = (JSON.parse(probe.stdout) as { streams: { codec_name: string; width: number; height: number; nb_read_frames: string }[] }).streams[0]!;
+    expect([stream.codec_name, stream.width, stream.height]).toEqual(["gif", 32, 32]);
+    expect(Number(stream.nb_read_frames)).toBe(info.per_episode[0]!.length + 1);
   });
 
   it("Wilson interval: hand-worked values", () => {
