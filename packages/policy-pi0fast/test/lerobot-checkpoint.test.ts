@@ -7,6 +7,11 @@ import { initBackend } from "../src/backend/index";
 import { readPretrained } from "../src/checkpoint";
 import type { FastTokenizer } from "../src/fast/tokenizer";
 import { LEROBOT_CONFIG_FIELDS } from "../src/lerobot/configJson";
+import { pi0FastConfig } from "../src/config";
+import { EMBED_TOKENS, LM_HEAD, initParameters, parameterShapes } from "../src/model/parameters";
+import { byteLevelTokenizer } from "../src/text/byte-level";
+import { copyFileSync } from "node:fs";
+import { LEROBOT_PI0FAST_CONFIG } from "./lerobot-fixtures";
 import { createPi0FastPolicy, loadPi0FastPolicy } from "../src/policy";
 import { float32ToBfloat16Bits, bfloat16BitsToFloat32, readSafetensors, readSafetensorsHeader, writeSafetensors } from "../src/weights/safetensors";
 import { loadSo101Frames, so101FastTokenizer, type So101Frames } from "./policy-so101";
@@ -182,5 +187,69 @@ print(len(header))
     json.steps[3].config.norm_map.STATE = "ROBUST";
     writeFileSync(pre, JSON.stringify(json));
     await expect(readPretrained(dir)).rejects.toThrow(`${pre}: steps[3].config.norm_map.STATE: expected one of IDENTITY, MEAN_STD, MIN_MAX, QUANTILES, QUANTILE10, got "ROBUST"`);
+  });
+});
+
+describe("a pretrained_model/ folder as LeRobot writes it", () => {
+  /** LeRobot's own config.json, CPU widths in the sidecar, the head stored as lm_head only, the normaliser state written by numpy. */
+  async function lerobotFolder(): Promise<{ dir: string; stats: Record<string, number[]> }> {
+    const dir = tmp();
+    copyFileSync(LEROBOT_PI0FAST_CONFIG, join(dir, "config.json"));
+    const sidecar = {
+      preset: "tiny",
+      vision: { image_size: 224, patch_size: 56, width: 32, depth: 1, mlp_dim: 64, heads: 2 },
+      decoder: { width: 64, depth: 1, mlp_dim: 128, heads: 2, kv_heads: 1, head_dim: 32, vocab_size: 2048 },
+    };
+    writeFileSync(join(dir, "craft_config.json"), JSON.stringify(sidecar));
+    const config = pi0FastConfig({ ...sidecar, image_resolution: [224, 224] });
+    const values = initParameters(config, 1);
+    const tensors: Record<string, { dtype: "F32"; shape: number[]; data: Float32Array }> = {};
+    for (const [name, shape] of Object.entries(parameterShapes(config))) {
+      tensors[name === EMBED_TOKENS ? LM_HEAD : name] = { dtype: "F32", shape, data: values[name]! };
+    }
+    await writeSafetensors(join(dir, "model.safetensors"), tensors);
+    const pre = structuredClone(lerobotPreprocessor) as typeof lerobotPreprocessor;
+    pre.steps[3]!.config = {
+      eps: 1e-8,
+      features: {
+        "observation.state": { type: "STATE", shape: [6] },
+        "observation.images.front": { type: "VISUAL", shape: [3, 224, 224] },
+        action: { type: "ACTION", shape: [6] },
+      },
+      norm_map: { VISUAL: "IDENTITY", STATE: "MEAN_STD", ACTION: "MEAN_STD" },
+    } as never;
+    writeFileSync(join(dir, "policy_preprocessor.json"), JSON.stringify(pre, null, 2));
+    const stats = { "observation.state.mean": [1, 2, 3, 4, 5, 6], "observation.state.std": [0.5, 1, 1.5, 2, 2.5, 3], "action.mean": [0, 0, 0, 0, 0, 1], "action.std": [1, 1, 1, 1, 1, 2] };
+    const script = `
+import json, struct, sys, numpy as np
+stats = json.loads(sys.argv[2])
+header, blobs, offset = {}, [], 0
+for name, values in stats.items():
+    data = np.asarray(values, dtype="<f4").tobytes()
+    header[name] = {"dtype": "F32", "shape": [len(values)], "data_offsets": [offset, offset + len(data)]}
+    blobs.append(data)
+    offset += len(data)
+text = json.dumps(header).encode()
+text += b" " * (-len(text) % 8)
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+`;
+    execFileSync("/usr/bin/python3", ["-c", script, join(dir, "policy_preprocessor_step_3_normalizer_processor.safetensors"), JSON.stringify(stats)]);
+    return { dir, stats };
+  }
+
+  it("loads: widths from the sidecar, cameras from input_features, the tied head from lm_head, statistics from the normaliser state", async () => {
+    const { dir, stats } = await lerobotFolder();
+    const read = await readPretrained(dir);
+    expect(read.config.image_keys).toEqual(["observation.images.front"]);
+    expect(read.config.normalization_mapping.STATE).toBe("MEAN_STD");
+    expect(read.stats["observation.state"]).toEqual({ mean: stats["observation.state.mean"], std: stats["observation.state.std"] });
+    expect(read.stats.action!.std).toEqual(stats["action.std"]);
+    const head = (await readSafetensors(join(dir, "model.safetensors"))).tensors[LM_HEAD]!.data;
+    expect(read.parameters[EMBED_TOKENS]).toEqual(head);
+    expect(read.fastTokenizer).toBeUndefined();
+    await expect(loadPi0FastPolicy(dir)).rejects.toThrow(`${join(dir, "fast_tokenizer.json")}: missing (the FAST action tokenizer; config.json names "lerobot/fast-action-tokenizer"`);
+    const policy = await loadPi0FastPolicy(dir, { fastTokenizer: fast, textTokenizer: byteLevelTokenizer() });
+    expect(policy.config.decoder.width).toBe(64);
+    policy.dispose();
   });
 });
