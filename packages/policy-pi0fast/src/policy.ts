@@ -71,6 +71,11 @@ export class Pi0FastPolicy {
    * tensor synchronously, so getParameters answers from here.
    */
   private host: Record<string, Float32Array> = {};
+  /**
+   * The run's train_config.json, when the policy is being trained: `save` copies it into
+   * pretrained_model/ as LeRobot does.
+   */
+  trainConfig: unknown = undefined;
   private readonly trainable: readonly string[];
   private readonly random: () => number;
   private disposed = false;
@@ -306,7 +311,7 @@ export class Pi0FastPolicy {
       stats: this.stats,
       fastTokenizerJson: this.fastTokenizer.toJSON(),
       textTokenizerSource: this.textTokenizerSource,
-      trainConfig: options.trainConfig,
+      trainConfig: options.trainConfig ?? this.trainConfig,
     });
   }
 
