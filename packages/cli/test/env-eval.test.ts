@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { makeEnv, makeSyntheticDataset, probeVideo, writeDataset, type Batch } from "@craft/datasets";
+import { makeEnv, makeSyntheticDataset, openDataset, probeVideo, writeDataset, type Batch } from "@craft/datasets";
 import type { Pi0FastPolicy } from "@craft/policy-pi0fast";
 import { checkPolicyMatchesEnv, evaluateInEnv, wilsonInterval, type ClosedLoopPolicy, type EvalInfo } from "../src/rollout.js";
 import { craft, MICRO_POLICY, tempDir } from "./helpers.js";
@@ -123,6 +123,20 @@ describe("closed-loop rollouts (policy-agnostic loop)", () => {
     const [lo, hi] = wilsonInterval(8, 10);
     expect(lo).toBeCloseTo(0.4901624, 6);
     expect(hi).toBeCloseTo(0.9433178, 6);
+  });
+});
+
+describe("craft dataset make-synthetic: the two-target scene's instructions", () => {
+  it("records reach_blue episodes carrying the blue instruction; an unknown task names the choices", async () => {
+    const out = join(tempDir("two-target"), "blue");
+    const r = await craft(["dataset", "make-synthetic", "--task=reach_blue", "--episodes=1", "--image_size=16", `--output=${out}`]);
+    expect(r.code, r.stderr).toBe(0);
+    const ds = await openDataset(out);
+    expect(ds.tasks).toEqual(["reach the blue target"]);
+    await ds.close();
+    const bad = await craft(["dataset", "make-synthetic", "--task=reach_green", `--output=${out}-x`]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--task: expected one of reach, push, reach_red, reach_blue");
   });
 });
 
