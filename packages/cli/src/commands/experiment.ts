@@ -1,5 +1,5 @@
 import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
-import { runRetentionExperiment } from "../experiment/retention.js";
+import { RETENTION_PRESET_NAMES, runRetentionExperiment, type RetentionPresetName } from "../experiment/retention.js";
 
 export const EXPERIMENT_FLAGS = ["output_dir", "preset", "seeds", "policy.device"] as const;
 
@@ -10,7 +10,9 @@ export async function runExperiment(sub: string | undefined, args: ParsedArgs): 
   const outputDir = args.flags.get("output_dir");
   if (typeof outputDir !== "string") throw new UsageError("--output_dir: expected the experiment directory");
   const preset = args.flags.get("preset") ?? "full";
-  if (preset !== "quick" && preset !== "full") throw new UsageError(`--preset: expected quick or full, got ${JSON.stringify(preset)}`);
+  if (!RETENTION_PRESET_NAMES.includes(preset as RetentionPresetName)) {
+    throw new UsageError(`--preset: expected one of ${RETENTION_PRESET_NAMES.join(", ")}, got ${JSON.stringify(preset)}`);
+  }
   const rawSeeds = args.flags.get("seeds");
   const seeds = rawSeeds === undefined ? undefined : typeof rawSeeds === "number" ? [rawSeeds] : rawSeeds;
   if (seeds !== undefined && !(Array.isArray(seeds) && seeds.every((s) => Number.isInteger(s) && s >= 0))) {
@@ -19,7 +21,7 @@ export async function runExperiment(sub: string | undefined, args: ParsedArgs): 
   const started = Date.now();
   const summary = (await runRetentionExperiment({
     outputDir,
-    preset,
+    preset: preset as RetentionPresetName,
     seeds: seeds as number[] | undefined,
     device: (args.flags.get("policy.device") as string | undefined) ?? "auto",
   })) as { methods: Record<string, { mean: Record<string, number>; std: Record<string, number> }>; expectations: { name: string; passed: boolean }[] };

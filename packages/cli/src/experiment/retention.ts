@@ -12,8 +12,18 @@ import { trainWithConfig } from "../commands/train.js";
 export type RetentionMethod = "naive" | "replay" | "craft" | "craft_no_surgery";
 export const RETENTION_METHODS: readonly RetentionMethod[] = ["naive", "replay", "craft", "craft_no_surgery"];
 
-/** Sizes of the experiment; `quick` fits CI (one seed, a few minutes), `full` is the three-seed study. */
+/**
+ * Sizes of the experiment: `smoke` is the smallest run that still shows the effect (the CI test;
+ * a micro model on 32-pixel frames), `quick` one seed of the tiny model in a few minutes, `full` the
+ * three-seed study.
+ */
 export interface RetentionPreset {
+  /** Camera frames of the synthetic datasets are imageSize × imageSize. */
+  readonly imageSize: number;
+  /** Flags of the base policy beyond `--policy.preset=tiny` (model widths, tokenizer size). */
+  readonly policy: Readonly<Record<string, unknown>>;
+  /** Constant learning rate of pre-training and fine-tuning. */
+  readonly lr: number;
   readonly episodes: number;
   readonly heldOutEpisodes: number;
   readonly batchSize: number;
@@ -27,8 +37,48 @@ export interface RetentionPreset {
   readonly seeds: readonly number[];
 }
 
-export const RETENTION_PRESETS: Readonly<Record<"quick" | "full", RetentionPreset>> = {
+export type RetentionPresetName = "smoke" | "quick" | "full";
+export const RETENTION_PRESET_NAMES: readonly RetentionPresetName[] = ["smoke", "quick", "full"];
+
+export const RETENTION_PRESETS: Readonly<Record<RetentionPresetName, RetentionPreset>> = {
+  smoke: {
+    imageSize: 32,
+    policy: {
+      "policy.vision.width": 32,
+      "policy.vision.depth": 1,
+      "policy.vision.mlp_dim": 64,
+      "policy.vision.heads": 2,
+      "policy.vision.image_size": 32,
+      "policy.vision.patch_size": 8,
+      "policy.image_resolution": [32, 32],
+      "policy.decoder.width": 64,
+      "policy.decoder.depth": 1,
+      "policy.decoder.mlp_dim": 128,
+      "policy.decoder.heads": 2,
+      "policy.decoder.head_dim": 32,
+      "policy.decoder.vocab_size": 1024,
+      "policy.chunk_size": 5,
+      "policy.n_action_steps": 5,
+      "policy.max_action_tokens": 32,
+      "policy.max_decoding_steps": 32,
+      "tokenizer.vocab_size": 256,
+    },
+    lr: 3e-3,
+    episodes: 6,
+    heldOutEpisodes: 1,
+    batchSize: 4,
+    pretrainChunk: 20,
+    pretrainMaxSteps: 60,
+    plateau: 0.05,
+    finetuneSteps: 20,
+    evalFrames: 8,
+    anchorSamples: 32,
+    seeds: [0],
+  },
   quick: {
+    imageSize: 64,
+    policy: {},
+    lr: 1e-3,
     episodes: 16,
     heldOutEpisodes: 2,
     batchSize: 8,
@@ -41,6 +91,9 @@ export const RETENTION_PRESETS: Readonly<Record<"quick" | "full", RetentionPrese
     seeds: [0],
   },
   full: {
+    imageSize: 64,
+    policy: {},
+    lr: 1e-3,
     episodes: 24,
     heldOutEpisodes: 4,
     batchSize: 8,
@@ -56,7 +109,7 @@ export const RETENTION_PRESETS: Readonly<Record<"quick" | "full", RetentionPrese
 
 export interface RetentionOptions {
   readonly outputDir: string;
-  readonly preset: "quick" | "full";
+  readonly preset: RetentionPresetName;
   readonly seeds?: readonly number[];
   readonly device?: string;
   readonly log?: (line: string) => void;
@@ -130,8 +183,9 @@ export async function runRetentionExperiment(options: RetentionOptions): Promise
   const taskB = join(dataDir, "push");
   const trainEpisodes = range(0, preset.episodes - preset.heldOutEpisodes);
   const heldOut = range(preset.episodes - preset.heldOutEpisodes, preset.episodes);
-  if (!existsSync(join(taskA, "meta", "info.json"))) await makeSyntheticDataset(taskA, { task: "reach", episodes: preset.episodes, seed: 100, overwrite: true });
-  if (!existsSync(join(taskB, "meta", "info.json"))) await makeSyntheticDataset(taskB, { task: "push", episodes: preset.episodes, seed: 200, overwrite: true });
+  const imageSize = preset.imageSize;
+  if (!existsSync(join(taskA, "meta", "info.json"))) await makeSyntheticDataset(taskA, { task: "reach", episodes: preset.episodes, seed: 100, imageSize, overwrite: true });
+  if (!existsSync(join(taskB, "meta", "info.json"))) await makeSyntheticDataset(taskB, { task: "push", episodes: preset.episodes, seed: 200, imageSize, overwrite: true });
 
   const configs: Record<string, unknown> = { preset: options.preset, ...preset, seeds, train_episodes: trainEpisodes, held_out_episodes: heldOut };
   const methods: Record<string, { seeds: Record<string, unknown>[]; mean?: Record<string, number>; std?: Record<string, number> }> = {};
@@ -153,9 +207,10 @@ export async function runRetentionExperiment(options: RetentionOptions): Promise
           ...common(seed),
           "policy.type": "pi0_fast",
           "policy.preset": "tiny",
-          "policy.optimizer_lr": 1e-3,
+          ...preset.policy,
+          "policy.optimizer_lr": preset.lr,
           "policy.scheduler_warmup_steps": 0,
-          "policy.scheduler_decay_lr": 1e-3,
+          "policy.scheduler_decay_lr": preset.lr,
           "dataset.root": taskA,
           "dataset.episodes": trainEpisodes,
           // The base's normaliser and FAST vocabulary cover B's action range, as a base trained on a mix would.
@@ -213,9 +268,9 @@ export async function runRetentionExperiment(options: RetentionOptions): Promise
         flagsOf({
           ...common(seed),
           "policy.path": basePolicyDir,
-          "policy.optimizer_lr": 1e-3,
+          "policy.optimizer_lr": preset.lr,
           "policy.scheduler_warmup_steps": 0,
-          "policy.scheduler_decay_lr": 1e-3,
+          "policy.scheduler_decay_lr": preset.lr,
           "dataset.root": taskB,
           "dataset.episodes": trainEpisodes,
           steps: preset.finetuneSteps,
