@@ -13,7 +13,7 @@ describe("initBackend", () => {
   test("wasm: our kernels registered, BLAS reported as loaded or as why not", async () => {
     const info = await initBackend("wasm");
     expect(tf.getBackend()).toBe("wasm");
-    expect(info.kernels).toEqual(["BatchMatMul", "_FusedMatMul", "UnsortedSegmentSum"]);
+    expect(info.kernels).toEqual(["BatchMatMul", "_FusedMatMul", "Identity", "UnsortedSegmentSum"]);
     const blas = loadNativeBlas();
     if (blas._tag === "Loaded") {
       expect(info.blas).toMatch(/OpenBLAS/);

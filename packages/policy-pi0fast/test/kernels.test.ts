@@ -156,6 +156,31 @@ describe.each(modes)("_FusedMatMul on wasm ($name) matches cpu", (mode) => {
   }
 });
 
+describe("Identity on wasm shares memory safely", () => {
+  test("a clone keeps its values after the original is disposed, and a variable assigned from it moves alone", async () => {
+    await tf.setBackend("wasm");
+    const dataIdsBefore = tf.engine().backend.numDataIds();
+    const x = tf.tensor([1, 2, 3]);
+    const copy = tf.clone(x);
+    const v = tf.variable(copy);
+    x.dispose();
+    expect(Array.from(copy.dataSync())).toEqual([1, 2, 3]);
+    const next = tf.tensor([7, 8, 9]);
+    v.assign(next);
+    expect(Array.from(copy.dataSync())).toEqual([1, 2, 3]);
+    expect(Array.from(v.dataSync())).toEqual([7, 8, 9]);
+    // Saved tensors of a gradient go through Identity too: the gradient is unchanged.
+    const g = tf.tidy(() => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.sigmoid(t), t)))(copy));
+    const expected = Array.from([1, 2, 3], (a) => {
+      const s = 1 / (1 + Math.exp(-a));
+      return s + a * s * (1 - s);
+    });
+    Array.from(g.dataSync()).forEach((value, i) => expect(value).toBeCloseTo(expected[i]!, 5));
+    tf.dispose([copy, v, g, next]);
+    expect(tf.engine().backend.numDataIds()).toBe(dataIdsBefore);
+  });
+});
+
 describe("UnsortedSegmentSum on wasm matches cpu", () => {
   const cases: Array<{ x: number[]; ids: number[]; numSegments: number }> = [
     { x: [5], ids: [0, 2, 2, 1, 0], numSegments: 3 },

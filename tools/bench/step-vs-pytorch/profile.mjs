@@ -3,7 +3,7 @@
 // copies (tensor uploads, gradient read-outs). The step is the trainer's: forward + backward
 // (tf.variableGrads), gradients read out, the trainer's AdamW on Float32Arrays, parameters written back.
 // Usage (from packages/policy-pi0fast, after `npm run build` and a step bench run built ./dist):
-//   node ../../tools/bench/step-vs-pytorch/profile.mjs [--no-blas] [--stock] [--steps 3] [--threads 1]
+//   node ../../tools/bench/step-vs-pytorch/profile.mjs [--no-blas] [--stock] [--steps 3] [--threads 1] [--model <entry>]
 // Every wasm kernel is wrapped to time its outermost calls in CPU time (process.cpuUsage) and wall
 // time. CPU time resists a loaded machine; with --threads 1 (default) the step is single-threaded,
 // so CPU time is what an idle machine's wall time would be. A kernel's class is the label the model
@@ -25,13 +25,16 @@ const STEPS = Number(arg("steps", "3"));
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "../../..");
+// The OpenBLAS addon is found from the package directory (src/backend/nativeBlas.ts).
+process.chdir(join(root, "packages/policy-pi0fast"));
 const tf = await import("@tensorflow/tfjs-core");
 const backend = await import(pathToFileURL(process.env.PI0FAST_ENTRY ?? join(here, "dist/backend-index.js")).href);
 const info = await backend.initBackend("wasm", {
   nativeBlas: !argv.includes("--no-blas"),
   ...(argv.includes("--stock") ? { patchKernels: "missing-only" } : {}),
 });
-const pkg = await import(pathToFileURL(join(root, "packages/policy-pi0fast/dist/index.js")).href);
+// --model <entry>: another build of the package (e.g. ab.mjs's dist/before/out/index.js).
+const pkg = await import(pathToFileURL(resolve(root, arg("model", "packages/policy-pi0fast/dist/index.js"))).href);
 const trainer = await import(pathToFileURL(join(root, "packages/trainer/dist/index.js")).href);
 const loadBefore = loadavg()[0];
 

@@ -42,7 +42,8 @@ function backendEntry() {
  * every parameter trained) with synthetic inputs of the same shapes, when its dist exports them.
  */
 async function packagePolicy(tf) {
-  const dist = join(packageDir, "dist/index.js");
+  // PI0FAST_MODEL: another build of the package (e.g. ab.mjs's dist/after/out/index.js).
+  const dist = process.env.PI0FAST_MODEL ?? join(packageDir, "dist/index.js");
   if (!existsSync(dist)) return { reason: "packages/policy-pi0fast/dist not built" };
   const pkg = await import(pathToFileURL(dist).href);
   const needed = ["pi0FastConfig", "initParameters", "parameterShapes", "actionLoss"].filter((n) => typeof pkg[n] !== "function");

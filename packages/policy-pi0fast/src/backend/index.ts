@@ -7,6 +7,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { registerBatchMatMul } from "./kernels/BatchMatMul";
 import { registerFusedMatMul } from "./kernels/_FusedMatMul";
+import { registerIdentity } from "./kernels/Identity";
 import { registerUnsortedSegmentSum } from "./kernels/UnsortedSegmentSum";
 import { matMulRouting } from "./matmulPaths";
 import { moduleDirectory } from "./moduleLocation";
@@ -169,7 +170,7 @@ export function registerWasmKernelPatches(options: { blas: NativeBlasLoad; perBa
   matMulRouting.blas = options.blas._tag === "Loaded" ? options.blas.blas : null;
   matMulRouting.perBatchWasm = options.perBatchWasm;
   if (patchedKernels === undefined) {
-    patchedKernels = [registerBatchMatMul(), registerFusedMatMul()];
+    patchedKernels = [registerBatchMatMul(), registerFusedMatMul(), registerIdentity()];
     if (getKernel(UnsortedSegmentSum, "wasm") === undefined) registerUnsortedSegmentSum();
     patchedKernels.push(UnsortedSegmentSum);
   }
