@@ -10,6 +10,7 @@ import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { syntheticInputs } from "./inputs.mjs";
 
 const argv = process.argv.slice(2);
 const arg = (name, fallback) => {
@@ -70,24 +71,7 @@ function makeStep(pkg) {
   const values = pkg.initParameters(config, 0);
   const params = {};
   for (const [name, shape] of Object.entries(shapes)) params[name] = tf.variable(tf.tensor(values[name], shape), true);
-  let seed = 12345;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 4294967296);
-  const size = config.vision.image_size;
-  const lp = config.tokenizer_max_length;
-  const la = config.max_action_tokens;
-  const inputs = {
-    batchSize: B,
-    images: Float32Array.from({ length: B * size * size * 3 }, () => rand() * 2 - 1),
-    imageShape: [B, 1, size, size, 3],
-    imageMask: new Uint8Array(B).fill(1),
-    promptTokens: Int32Array.from({ length: B * lp }, () => Math.floor(rand() * config.decoder.vocab_size)),
-    promptMask: new Uint8Array(B * lp).fill(1),
-    promptLength: lp,
-    actionTokens: Int32Array.from({ length: B * la }, () => Math.floor(rand() * config.decoder.vocab_size)),
-    actionMask: new Uint8Array(B * la).fill(1),
-    lossMask: new Uint8Array(B * la).fill(1),
-    actionLength: la,
-  };
+  const inputs = syntheticInputs(config, B);
   const vars = Object.values(params);
   return () => {
     const { value, grads } = tf.variableGrads(() => pkg.actionLoss(params, config, inputs).loss, vars);

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { syntheticInputs } from "./inputs.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const packageDir = resolve(here, "../../../packages/policy-pi0fast");
@@ -55,7 +56,7 @@ async function packagePolicy(tf) {
     const values = pkg.initParameters(config, 0);
     const params = {};
     for (const [name, shape] of Object.entries(shapes)) params[name] = tf.variable(tf.tensor(values[name], shape), true, name);
-    const inputs = syntheticInputs(config);
+    const inputs = syntheticInputs(config, BATCH);
     const adamw = twin.makeAdamW(params);
     const vars = Object.values(params);
     return {
@@ -74,36 +75,6 @@ async function packagePolicy(tf) {
   }
 }
 
-/** ModelInputs (src/inputs.ts) for batch 8, one camera, full prompt, 48 action targets of 64. */
-function syntheticInputs(config) {
-  let s = 12345;
-  const rand = () => ((s = (s * 1103515245 + 12345) >>> 0) / 4294967296);
-  const size = config.vision.image_size;
-  const lp = config.tokenizer_max_length;
-  const la = config.max_action_tokens;
-  const vocab = config.decoder.vocab_size;
-  const ids = (n) => Int32Array.from({ length: BATCH * n }, () => Math.floor(rand() * vocab));
-  const actionMask = new Uint8Array(BATCH * la);
-  const lossMask = new Uint8Array(BATCH * la);
-  for (let b = 0; b < BATCH; b++)
-    for (let t = 0; t < 49; t++) {
-      actionMask[b * la + t] = 1;
-      lossMask[b * la + t] = t > 0 ? 1 : 0;
-    }
-  return {
-    batchSize: BATCH,
-    images: Float32Array.from({ length: BATCH * size * size * 3 }, () => rand() * 2 - 1),
-    imageShape: [BATCH, 1, size, size, 3],
-    imageMask: new Uint8Array(BATCH).fill(1),
-    promptTokens: ids(lp),
-    promptMask: new Uint8Array(BATCH * lp).fill(1),
-    promptLength: lp,
-    actionTokens: ids(la),
-    actionMask,
-    lossMask,
-    actionLength: la,
-  };
-}
 
 async function standalone(tf) {
   const twin = await import(pathToFileURL(join(here, "tfjs-twin.mjs")).href);
