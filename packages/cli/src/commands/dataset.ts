@@ -3,12 +3,13 @@ import {
   datasetInfoReport,
   deltaTimestampsForChunk,
   makeSyntheticDataset,
-  openDataset,
+  readInfo,
   resolveDatasetRoot,
   SYNTHETIC_TASKS,
   type SyntheticTask,
 } from "@craft/datasets";
 import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
+import { episodesFlag, withEpisodesFlag } from "../setup.js";
 
 const str = (args: ParsedArgs, key: string): string | undefined => {
   const v = args.flags.get(key);
@@ -36,7 +37,7 @@ const rootOf = (args: ParsedArgs): string => {
 };
 
 export const DATASET_FLAGS = {
-  info: ["dataset.root", "dataset.repo_id", "dataset.exclude"],
+  info: ["dataset.root", "dataset.repo_id", "dataset.exclude", "dataset.episodes"],
   "make-synthetic": ["task", "episodes", "output", "seed", "fps", "image_size", "video", "overwrite"],
   "build-anchor-cache": ["dataset.root", "dataset.repo_id", "dataset.exclude", "dataset.episodes", "num_samples", "seed", "output", "chunk_size"],
 } as const;
@@ -47,8 +48,8 @@ export async function runDataset(sub: string | undefined, args: ParsedArgs): Pro
       rejectUnknownFlags(args.flags, DATASET_FLAGS.info, "dataset info");
       const root = rootOf(args);
       const exclude = list(args, "dataset.exclude");
-      const report = exclude.length > 0 ? await datasetInfoReport(await openDataset(root, { exclude })) : await datasetInfoReport(root);
-      console.log(report);
+      const episodes = episodesFlag(args.flags.get("dataset.episodes")) ?? undefined;
+      console.log(await withEpisodesFlag(() => datasetInfoReport(root, { exclude, episodes })));
       return 0;
     }
     case "make-synthetic": {
@@ -77,17 +78,18 @@ export async function runDataset(sub: string | undefined, args: ParsedArgs): Pro
       const output = str(args, "output");
       if (!output) throw new UsageError("--output: expected the directory to write the anchor cache to");
       const exclude = list(args, "dataset.exclude");
-      const probe = await openDataset(root, { exclude });
-      const fps = probe.fps;
-      await probe.close();
-      const episodes = args.flags.get("dataset.episodes");
-      const manifest = await buildAnchorCache(root, output, {
-        numSamples: int(args, "num_samples", 256),
-        seed: int(args, "seed", 0),
-        exclude,
-        episodes: Array.isArray(episodes) ? (episodes as number[]) : undefined,
-        deltaTimestamps: { action: deltaTimestampsForChunk(fps, int(args, "chunk_size", 10)) },
-      });
+      const episodes = episodesFlag(args.flags.get("dataset.episodes")) ?? undefined;
+      // Only the selected episodes' videos are checked (by buildAnchorCache's open); fps is in info.json.
+      const fps = readInfo(root).info.fps;
+      const manifest = await withEpisodesFlag(() =>
+        buildAnchorCache(root, output, {
+          numSamples: int(args, "num_samples", 256),
+          seed: int(args, "seed", 0),
+          exclude,
+          episodes,
+          deltaTimestamps: { action: deltaTimestampsForChunk(fps, int(args, "chunk_size", 10)) },
+        }),
+      );
       console.log(`wrote anchor cache of ${manifest.numSamples} frames from ${root} (seed ${manifest.seed}) to ${output}`);
       return 0;
     }
