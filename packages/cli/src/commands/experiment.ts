@@ -1,5 +1,6 @@
 import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
 import { RETENTION_PRESET_NAMES, runRetentionExperiment, type RetentionPresetName } from "../experiment/retention.js";
+import { smokeRun } from "../smoke.js";
 
 export const EXPERIMENT_FLAGS = ["output_dir", "preset", "seeds", "policy.device"] as const;
 
@@ -18,10 +19,12 @@ export async function runExperiment(sub: string | undefined, args: ParsedArgs): 
   if (seeds !== undefined && !(Array.isArray(seeds) && seeds.every((s) => Number.isInteger(s) && s >= 0))) {
     throw new UsageError(`--seeds: expected a list of seeds such as [0,1,2], got ${JSON.stringify(rawSeeds)}`);
   }
+  const size: RetentionPresetName = smokeRun() ? "smoke" : (preset as RetentionPresetName);
+  if (size !== preset) console.error(`[craft] CRAFT_SMOKE=1: --preset=${String(preset)} runs at the smoke size`);
   const started = Date.now();
   const summary = (await runRetentionExperiment({
     outputDir,
-    preset: preset as RetentionPresetName,
+    preset: size,
     seeds: seeds as number[] | undefined,
     device: (args.flags.get("policy.device") as string | undefined) ?? "auto",
   })) as { methods: Record<string, { mean: Record<string, number>; std: Record<string, number> }>; expectations: { name: string; passed: boolean }[] };
