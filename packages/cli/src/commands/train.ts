@@ -105,7 +105,9 @@ async function trainLocked(run: RunConfig, comm: Communicator, options: { quiet?
   if (main) {
     await checkFreeSpace(outputDir, checkpointBytes(policy.numParameters, craftEnabled));
     if (run.overwrite) clearEarlierRun(outputDir);
-    await writeJsonAtomic(join(outputDir, "train_config.json"), trainConfigRecord(run, policy.config, backend, comm.size));
+    // LeRobot keeps train_config.json in every pretrained_model/ too; policy.save copies it there.
+    policy.trainConfig = trainConfigRecord(run, policy.config, backend, comm.size);
+    await writeJsonAtomic(join(outputDir, "train_config.json"), policy.trainConfig);
     if (!options.quiet) {
       console.error(
         `[craft] ${command(run)}: ${dataset.numFrames} frames from ${datasetRoot(run.dataset)}, ${policy.numParameters.toLocaleString()} parameters (${policy.config.preset}), ${run.train.steps} steps of batch ${run.train.batch_size}${comm.size > 1 ? ` × ${comm.size} ranks` : ""} → ${outputDir}`,
