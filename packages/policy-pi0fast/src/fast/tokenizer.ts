@@ -24,7 +24,7 @@ import { moduleDirectory } from "../backend/moduleLocation";
 export interface FastFitOptions {
   readonly chunkSize: number;
   readonly actionDim: number;
-  /** Total number of tokens: the 256 byte-level symbols plus the merges. Default 1024, as FAST. */
+  /** Total number of tokens: the byte symbols of the coefficient range plus the merges. Default 1024, as FAST. */
   readonly vocabSize?: number;
   /** Multiplier applied to DCT coefficients before rounding. Default 10. */
   readonly scale?: number;
@@ -64,6 +64,8 @@ export interface FastTokenizer {
   /** Capacity: ids are in [0, vocabSize). */
   readonly vocabSize: number;
   readonly minToken: number;
+  /** Largest coefficient the vocabulary spells; larger ones are clamped to it. */
+  readonly maxToken: number;
   /**
    * Tokens of a normalised chunk, row-major [T, actionDim]; `actionDim` defaults to the fitted one
    * (FAST's DCT runs per dimension, so any robot's chunk can be encoded: cross-embodiment).
@@ -91,11 +93,31 @@ function quantise(chunk: ArrayLike<number>, steps: number, dims: number, scale: 
   return out;
 }
 
-/** The characters FAST's BPE sees: chr(max(t − min_token, 0)). */
-function symbols(q: Int32Array, minToken: number): string {
+/**
+ * The characters FAST's BPE sees: chr(max(t − min_token, 0)), and here also at most
+ * chr(range − 1), the last character whose bytes the vocabulary holds (FAST leaves larger values
+ * unclamped, and the BPE then drops bytes it has no token for, silently losing coefficients).
+ */
+function symbols(q: Int32Array, minToken: number, range: number): string {
   let s = "";
-  for (const v of q) s += String.fromCodePoint(Math.max(v - minToken, 0));
+  for (const v of q) s += String.fromCodePoint(Math.min(Math.max(v - minToken, 0), range - 1));
   return s;
+}
+
+/** GPT-2's byte → printable character map that ByteLevel pre-tokenisation applies to UTF-8 bytes. */
+function byteLevelSymbols(): string[] {
+  const printable = (b: number) => (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+  let next = 256;
+  return Array.from({ length: 256 }, (_, b) => String.fromCodePoint(printable(b) ? b : next++));
+}
+const BYTE_SYMBOLS = byteLevelSymbols();
+const utf8 = new TextEncoder();
+
+/** How many characters chr(0), chr(1), … in a row the vocabulary can spell byte by byte. */
+function encodableRange(hasSymbol: (symbol: string) => boolean): number {
+  let c = 0;
+  while (c < 0x10000 && Array.from(utf8.encode(String.fromCodePoint(c))).every((b) => hasSymbol(BYTE_SYMBOLS[b]))) c++;
+  return c;
 }
 
 const REPLACEMENT_CHARACTER = 0xfffd;
@@ -111,6 +133,8 @@ function makeTokenizer(config: FastProcessorConfig, tokenizerJson: Record<string
   let maxId = -1;
   for (const id of vocab.values()) maxId = Math.max(maxId, id);
   const known = (id: number): boolean => Number.isInteger(id) && id >= 0 && hf.id_to_token(id) !== undefined;
+  const range = encodableRange((symbol) => vocab.has(symbol));
+  if (range === 0) throw new Error(`${source}: tokenizer: expected a ByteLevel BPE vocabulary that spells chr(0) (FAST's offset 0), found none of its byte symbols`);
   const { scale, min_token: minToken } = config;
   const actionDim = config.action_dim ?? 1;
   const chunkSize = config.time_horizon ?? undefined;
@@ -120,11 +144,12 @@ function makeTokenizer(config: FastProcessorConfig, tokenizerJson: Record<string
     actionDim,
     vocabSize: maxId + 1,
     minToken,
+    maxToken: minToken + range - 1,
     encode(chunk, dims = actionDim) {
       if (!Number.isInteger(dims) || dims < 1 || chunk.length % dims !== 0 || chunk.length === 0) {
         throw new Error(`FastTokenizer.encode: chunk length ${chunk.length} is not a positive multiple of actionDim ${dims}`);
       }
-      const text = symbols(quantise(chunk, chunk.length / dims, dims, scale), minToken);
+      const text = symbols(quantise(chunk, chunk.length / dims, dims, scale), minToken, range);
       return hf.encode(text, { add_special_tokens: false }).ids;
     },
     decode(tokens, shape) {
@@ -191,7 +216,6 @@ function byteLevelBpe(vocab: Record<string, number>, merges: readonly (readonly 
 
 interface RustTokenizerModule {
   Tokenizer: { fromString(json: string): { train(files: string[]): void; save(path: string, pretty?: boolean): void } };
-  byteLevelAlphabet(): string[];
 }
 
 function rustTokenizers(): RustTokenizerModule {
@@ -209,9 +233,9 @@ function rustTokenizers(): RustTokenizerModule {
  * model's default BpeTrainer, no trainer options): the trainer runs to its default 30000 tokens
  * and the first merges up to `vocabSize` are kept (BPE training is greedy, so they are the merges
  * a `vocab_size` run learns); min_frequency is 0 instead of 2 (only matters once every pair is
- * unique); the base alphabet is the 256 byte-level symbols (every coefficient stays encodable;
- * FAST's initial_alphabet of chr(0…range) covers the same bytes when the range is below 128); the
- * corpus goes through a file, one chunk per line, so a chr(10) coefficient ends a line.
+ * unique); the base alphabet is the byte symbols that spell FAST's initial_alphabet chr(0…range)
+ * (FAST also adds those characters themselves, which ByteLevel never produces); the corpus goes
+ * through a file, one chunk per line, so a chr(10) coefficient ends a line.
  */
 export function fitFastTokenizer(chunks: readonly ArrayLike<number>[], options: FastFitOptions): FastTokenizer {
   const { chunkSize, actionDim } = options;
@@ -219,7 +243,7 @@ export function fitFastTokenizer(chunks: readonly ArrayLike<number>[], options: 
   const scale = options.scale ?? 10;
   if (chunks.length === 0) throw new Error("fitFastTokenizer: chunks: expected at least one chunk, got none");
   if (!(scale > 0)) throw new Error(`fitFastTokenizer: scale: expected > 0, got ${scale}`);
-  if (!Number.isInteger(vocabSize) || vocabSize < 256) throw new Error(`fitFastTokenizer: vocabSize: expected an integer ≥ 256 (the byte-level alphabet), got ${vocabSize}`);
+  if (!Number.isInteger(vocabSize) || vocabSize < 1) throw new Error(`fitFastTokenizer: vocabSize: expected a positive integer, got ${vocabSize}`);
   const quantised = chunks.map((chunk, i) => {
     if (chunk.length !== chunkSize * actionDim) {
       throw new Error(`fitFastTokenizer: chunks[${i}]: expected ${chunkSize}×${actionDim} = ${chunkSize * actionDim} values, got ${chunk.length}`);
@@ -227,15 +251,26 @@ export function fitFastTokenizer(chunks: readonly ArrayLike<number>[], options: 
     return quantise(chunk, chunkSize, actionDim, scale);
   });
   let minToken = Infinity;
-  for (const q of quantised) for (const v of q) if (v < minToken) minToken = v;
+  let maxToken = -Infinity;
+  for (const q of quantised) for (const v of q) {
+    if (v < minToken) minToken = v;
+    if (v > maxToken) maxToken = v;
+  }
   if (!Number.isFinite(minToken)) throw new Error("fitFastTokenizer: chunks contain non-finite values");
+  const range = maxToken - minToken + 1;
+  // FAST's initial alphabet chr(0 … range − 1), as the byte symbols ByteLevel spells it with
+  const alphabetBytes = new Set<number>();
+  for (let c = 0; c < range; c++) for (const b of utf8.encode(String.fromCodePoint(c))) alphabetBytes.add(b);
+  if (alphabetBytes.size > vocabSize) {
+    throw new Error(`fitFastTokenizer: vocabSize: expected at least the ${alphabetBytes.size} byte symbols of the coefficient range ${minToken}…${maxToken}, got ${vocabSize}; raise vocabSize or lower scale`);
+  }
 
   const rust = rustTokenizers();
   const dir = mkdtempSync(join(tmpdir(), "craft-fast-"));
   let trained: { model: { merges: (string | [string, string])[] } };
   try {
     const corpus = join(dir, "corpus.txt");
-    writeFileSync(corpus, quantised.map((q) => symbols(q, minToken)).join("\n") + "\n");
+    writeFileSync(corpus, quantised.map((q) => symbols(q, minToken, range)).join("\n") + "\n");
     const trainer = rust.Tokenizer.fromString(JSON.stringify(byteLevelBpe({}, [])));
     trainer.train([corpus]);
     trainer.save(join(dir, "trained.json"));
@@ -245,7 +280,7 @@ export function fitFastTokenizer(chunks: readonly ArrayLike<number>[], options: 
   }
   const vocab: Record<string, number> = {};
   let size = 0;
-  for (const symbol of rust.byteLevelAlphabet().sort()) vocab[symbol] = size++;
+  for (const b of [...alphabetBytes].sort((x, y) => x - y)) vocab[BYTE_SYMBOLS[b]] = size++;
   const merges: [string, string][] = [];
   for (const m of trained.model.merges) {
     if (size >= vocabSize) break;
