@@ -1,10 +1,10 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { parseArgs } from "../src/flags.js";
 import { resolveRunConfig } from "../src/runConfig.js";
-import { craft, tempDir } from "./helpers.js";
+import { craft, MICRO_POLICY, syntheticPair, tempDir } from "./helpers.js";
 
 const COMMIT = "89abcdef0123456789abcdef0123456789abcdef";
 const SPARSE_SCRIPT = new URL("../../policy-pi0fast/test/fixtures/sparse_pi0fast_checkpoint.py", import.meta.url).pathname;
@@ -109,5 +109,39 @@ describe("LeRobot's train flags", () => {
     const run = resolveRunConfig(parseArgs([...base, "--policy.push_to_hub=true", "--policy.repo_id=me/policy"]), "train", { craft: false });
     expect(run.lerobot.push).toEqual({ repo_id: "me/policy", private: false });
     expect(() => resolveRunConfig(parseArgs([...base, "--rename_map=[1]"]), "train", { craft: false })).toThrow(/^rename_map: expected a JSON object/);
+  });
+});
+
+describe("a craft run's checkpoint in LeRobot's layout", () => {
+  it("holds LeRobot's files, train_config.json included, and craft policy info reads it", async () => {
+    const data = await syntheticPair();
+    const out = join(tempDir("layout"), "run");
+    dirs.push(out);
+    const r = await craft(["train", ...MICRO_POLICY, `--dataset.root=${data.reach}`, "--batch_size=4", "--steps=1", `--output_dir=${out}`, "--job_name=layout"]);
+    expect(r.code, r.stderr).toBe(0);
+    const folder = join(out, "checkpoints", "last", "pretrained_model");
+    expect(readdirSync(folder)).toEqual(
+      expect.arrayContaining([
+        "config.json",
+        "craft_config.json",
+        "model.safetensors",
+        "policy_preprocessor.json",
+        "policy_preprocessor_step_3_normalizer_processor.safetensors",
+        "policy_postprocessor.json",
+        "policy_postprocessor_step_0_unnormalizer_processor.safetensors",
+        "train_config.json",
+      ]),
+    );
+    const config = JSON.parse(readFileSync(join(folder, "config.json"), "utf8"));
+    expect(config.type).toBe("pi0_fast");
+    expect(config).not.toHaveProperty("preset");
+    expect(JSON.parse(readFileSync(join(folder, "train_config.json"), "utf8"))).toEqual(JSON.parse(readFileSync(join(out, "train_config.json"), "utf8")));
+    const info = await craft(["policy", "info", `--policy.path=${out}/checkpoints/last`, "--json"]);
+    expect(info.code, info.stderr).toBe(0);
+    const summary = JSON.parse(info.stdout);
+    expect(summary.preset).toBe("tiny");
+    expect(summary.missing).toEqual([]);
+    expect(summary.unexpected).toEqual([]);
+    expect(summary.output_features.action.type).toBe("ACTION");
   });
 });
