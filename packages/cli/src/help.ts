@@ -37,7 +37,8 @@ export const COMMAND_HELP: Record<string, string> = {
 Usage: craft train --dataset.root=DIR [--policy.preset=tiny] [--steps=N] [--batch_size=8] [--output_dir=DIR] ...
   --policy.path=DIR starts from a checkpoint (its config.json defines the model; optimizer_*/scheduler_*/device may change)
   --config_path=train_config.json re-runs a saved configuration (flags given beside it win)
-  --resume=true --output_dir=DIR continues the run from its last checkpoint
+  --resume=true --output_dir=DIR continues the run from its last checkpoint (--steps beyond its step extends it)
+  --overwrite=true replaces the run already in --output_dir (otherwise such a directory is refused)
   --distributed=mpi|auto|off data parallel over MPI ranks (auto: when launched by mpiexec/srun)
 
 Accepted flags:

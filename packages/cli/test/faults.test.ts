@@ -3,9 +3,8 @@ import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { readSafetensors } from "@craft/policy-pi0fast";
 import { makeRunDir, makeTmpDir } from "./fixtures/report/makeFixtures";
-import { craft, MICRO_POLICY, syntheticPair, tempDir } from "./helpers.js";
+import { craft, maxWeightDifference, MICRO_POLICY, syntheticPair, tempDir } from "./helpers.js";
 
 /**
  * Runs that cannot hurt each other: one run per output_dir, refused runs change nothing, and
@@ -144,14 +143,7 @@ describe("SIGKILL inside the rename/symlink window of a save", () => {
         // And the resumed run is the uninterrupted one.
         const whole = join(tempDir("kill-whole"), "run");
         expect((await craft(baseline(whole, "--steps=3"))).code).toBe(0);
-        const a = await readSafetensors(join(whole, "checkpoints", "last", "pretrained_model", "model.safetensors"));
-        const b = await readSafetensors(join(checkpoints, "last", "pretrained_model", "model.safetensors"));
-        let maxDiff = 0;
-        for (const [name, t] of Object.entries(a.tensors)) {
-          const u = b.tensors[name].data as Float32Array;
-          (t.data as Float32Array).forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - u[i]))));
-        }
-        expect(maxDiff).toBeLessThanOrEqual(1e-6);
+        expect(await maxWeightDifference(whole, out)).toBeLessThanOrEqual(1e-6);
       }
     }, 180_000);
   }

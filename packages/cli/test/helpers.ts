@@ -2,6 +2,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeSyntheticDataset } from "@craft/datasets";
+import { readSafetensors } from "@craft/policy-pi0fast";
 import { main } from "../src/index.js";
 
 /** A pi0-FAST small enough for a test step in well under a second: same code, fewer and narrower layers. */
@@ -62,4 +63,18 @@ export async function craft(argv: string[]): Promise<{ code: number; stdout: str
     console.error = error;
     process.stderr.write = write;
   }
+}
+
+/** Largest absolute difference between the weights of two runs' last checkpoints (same tensor names required). */
+export async function maxWeightDifference(runA: string, runB: string): Promise<number> {
+  const file = (run: string) => join(run, "checkpoints", "last", "pretrained_model", "model.safetensors");
+  const a = await readSafetensors(file(runA));
+  const b = await readSafetensors(file(runB));
+  if (Object.keys(b.tensors).sort().join() !== Object.keys(a.tensors).sort().join()) throw new Error(`${runA} and ${runB} hold different tensors`);
+  let maxDiff = 0;
+  for (const [name, t] of Object.entries(a.tensors)) {
+    const u = b.tensors[name].data as Float32Array;
+    (t.data as Float32Array).forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - u[i]))));
+  }
+  return maxDiff;
 }

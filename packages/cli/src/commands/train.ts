@@ -81,7 +81,7 @@ export async function trainWithConfig(run: RunConfig, options: { quiet?: boolean
 async function trainLocked(run: RunConfig, comm: Communicator, options: { quiet?: boolean }): Promise<TrainRunSummary> {
   const main = comm.isMainProcess;
   const outputDir = run.train.output_dir;
-  if (main) await checkRunDirectory(run, (line) => console.error(line));
+  if (main) await checkRunDirectory(run, (line) => void (options.quiet === true || console.error(line)));
   const device = (run.policyOverrides.device ?? run.policy?.device ?? "auto") as "auto" | "gpu" | "webgpu" | "wasm" | "cpu";
   const backend = await startBackend(device, options.quiet === true || !main);
   const craftEnabled = run.train.craft.enable;
