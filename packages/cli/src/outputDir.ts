@@ -77,7 +77,34 @@ const readHolder = (file: string): LockHolder | undefined => {
 const sameHolder = (a: LockHolder | undefined, b: LockHolder): boolean =>
   a !== undefined && a.host === b.host && a.pid === b.pid && a.started_at === b.started_at;
 
-const isStale = (h: LockHolder): boolean => h.host === hostname() && !isAlive(h.pid);
+/**
+ * When (ms since the epoch) process `pid` started, from Linux's /proc (`starttime` in clock ticks
+ * since boot, field 22 of /proc/<pid>/stat; boot time `btime` in /proc/stat); undefined elsewhere.
+ */
+const processStartMs = (pid: number): number | undefined => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[19]);
+    const btime = Number(/^btime (\d+)$/m.exec(readFileSync("/proc/stat", "utf8"))?.[1]);
+    // USER_HZ is 100 on every Linux build Node supports.
+    return Number.isFinite(ticks) && Number.isFinite(btime) ? btime * 1000 + ticks * 10 : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * A lock is stale when its process is gone: a dead pid on this host, or a live pid that started
+ * after the lock was written (the pid was reused, as after a container restart).
+ */
+const isStale = (h: LockHolder): boolean => {
+  if (h.host !== hostname()) return false;
+  if (!isAlive(h.pid)) return true;
+  const started = processStartMs(h.pid);
+  const locked = Date.parse(h.started_at);
+  return started !== undefined && Number.isFinite(locked) && started > locked + 2000;
+};
 
 /** Takes the lock of `dir` (creating the directory) or throws one line naming the holder. */
 export function lockOutputDir(dir: string, command: string, notice: (line: string) => void): OutputDirLock {

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { appendFileSync, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { makeRunDir, makeTmpDir } from "./fixtures/report/makeFixtures";
@@ -115,6 +116,36 @@ describe("one run per output_dir", () => {
     expect(JSON.parse(readFileSync(join(out, "train_config.json"), "utf8")).seed).toBe(4);
     expect(existsSync(join(out, ".craft.lock"))).toBe(false);
   }, 180_000);
+});
+
+describe("lock holders", () => {
+  const lockOf = (out: string, holder: Record<string, unknown>) => {
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, ".craft.lock"), `${JSON.stringify({ command: "train", ...holder })}\n`);
+  };
+
+  it("a live holder on this host, or any holder on another host, refuses the run; the lock stays", async () => {
+    const out = join(tempDir("held"), "run");
+    const started_at = new Date().toISOString();
+    lockOf(out, { host: hostname(), pid: process.pid, started_at });
+    const r = await craft(baseline(out, "--steps=1"));
+    expect(errorLines(r.stderr)).toEqual([`error: output_dir ${out} is in use by train (pid ${process.pid} on host ${hostname()}, started ${started_at}); lock file ${out}/.craft.lock`]);
+    lockOf(out, { host: "elsewhere", pid: 1, started_at });
+    const r2 = await craft(baseline(out, "--steps=1"));
+    expect(errorLines(r2.stderr)).toEqual([expect.stringMatching(/in use by train \(pid 1 on host elsewhere, .*\(on another host: remove the lock file if that run is gone\)$/)]);
+    expect(readdirSync(out)).toEqual([".craft.lock"]);
+  });
+
+  it("a pid reused by a process that started after the lock was taken is a stale lock, taken over", async () => {
+    const out = join(tempDir("reused"), "run");
+    // This very process is alive, but started long after 2001: not the run that wrote the lock.
+    lockOf(out, { host: hostname(), pid: process.pid, started_at: "2001-01-01T00:00:00.000Z" });
+    const r = await craft(baseline(out, "--steps=1"));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/taking over the stale lock .* started 2001-01-01T00:00:00\.000Z\): that process is gone/);
+    expect(existsSync(join(out, ".craft.lock"))).toBe(false);
+    expect(metricSteps(out)).toEqual([1]);
+  });
 });
 
 describe("SIGKILL inside the rename/symlink window of a save", () => {
