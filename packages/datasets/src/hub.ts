@@ -70,6 +70,9 @@ export async function resolveHubSnapshot(options: ResolveHubOptions): Promise<st
       hint: `HF_HUB_OFFLINE is set, so nothing is downloaded: fill ${fill}, or unset HF_HUB_OFFLINE`,
     });
   }
+  // @huggingface/hub announces each file with console.debug (stdout); keep stdout for the command's output.
+  const debug = console.debug;
+  console.debug = (...args: unknown[]) => void process.stderr.write(`[hub] ${args.join(" ")}\n`);
   try {
     return await snapshotDownload({
       repo: { type: options.type, name: options.repoId },
@@ -86,6 +89,8 @@ export async function resolveHubSnapshot(options: ResolveHubOptions): Promise<st
       actual: `not cached, and the download from ${endpoint(env)} failed (${(error as Error).message.split("\n")[0]})`,
       hint: `fill ${fill}, or check the network and HF_TOKEN`,
     });
+  } finally {
+    console.debug = debug;
   }
 }
 
