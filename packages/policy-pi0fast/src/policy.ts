@@ -41,6 +41,10 @@ export interface CreatePi0FastPolicyOptions {
   readonly seed?: number;
   /** Initial parameters (e.g. from a checkpoint); every name of `parameterShapes(config)` is required. */
   readonly parameters?: NamedArrays;
+  /** Statistics of further robots the policy serves (cross-embodiment), each chosen by a batch's state/action dims. */
+  readonly embodimentStats?: readonly DatasetStats[];
+  /** LeRobot's `rename_map` (dataset key → policy key), applied to every batch and to the statistics. */
+  readonly renameMap?: Readonly<Record<string, string>>;
 }
 
 export interface SelectedActions {
@@ -97,7 +101,7 @@ export class Pi0FastPolicy {
     }
     this.processor = createProcessor(
       { ...this.config, vocab_size: vocab },
-      { stats: this.stats, textTokenizer: this.textTokenizer, fastTokenizer: this.fastTokenizer, imageKeys },
+      { stats: [this.stats, ...(options.embodimentStats ?? [])], textTokenizer: this.textTokenizer, fastTokenizer: this.fastTokenizer, imageKeys, renameMap: options.renameMap },
     );
     this.shapes = parameterShapes(this.config);
     const seed = options.seed ?? 0;
@@ -264,7 +268,7 @@ export class Pi0FastPolicy {
       temperature: this.config.temperature,
       random: this.random,
     });
-    const decoded = this.processor.decodeActions(tokens);
+    const decoded = this.processor.decodeActions(tokens, this.processor.actionDimFor(batch));
     return { actions: decoded.actions, invalid: decoded.invalid, tokens };
   }
 
@@ -344,6 +348,10 @@ export interface LoadPi0FastPolicyOptions {
   readonly textTokenizer?: TextTokenizer;
   /** Called once with the line naming the LeRobot fields read but not used (default: console.warn). */
   readonly warn?: (line: string) => void;
+  /** Fine-tuning on another robot (LeRobot rebuilds its processors with the new dataset's stats): these replace the checkpoint's. */
+  readonly stats?: DatasetStats;
+  readonly embodimentStats?: readonly DatasetStats[];
+  readonly renameMap?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -368,7 +376,9 @@ export async function loadPi0FastPolicy(dir: string, options: LoadPi0FastPolicyO
   for (const line of read.warnings) (options.warn ?? console.warn)(line);
   return new Pi0FastPolicy({
     config,
-    stats: read.stats,
+    stats: options.stats ?? read.stats,
+    embodimentStats: options.embodimentStats,
+    renameMap: options.renameMap,
     fastTokenizer,
     textTokenizer,
     textTokenizerSource,

@@ -84,6 +84,8 @@ export interface Processor {
   idToActionToken(id: number): number;
   /** `actionDim` defaults to the first statistics' action dim. */
   decodeActions(generated: readonly (readonly number[])[], actionDim?: number): DecodedActions;
+  /** The action dim of the robot a batch comes from: its statistics, chosen by the batch's state (and action) dims. */
+  actionDimFor(batch: Batch): number;
   /** Prompt text of one sample (before tokenisation), for inspection and tests. */
   promptText(task: string, normalizedState: ArrayLike<number>): string;
   /** Dims of the first statistics (the policy's own robot). */
@@ -289,6 +291,12 @@ export function createProcessor(config: ProcessorConfig, deps: ProcessorDeps): P
         sequences.push([...actionPrefix, ...fast.encode(chunk, D).map(actionTokenToId), ...actionSuffix]);
       }
       return withActionBlock(batch, embodiment, sequences, config.max_action_tokens);
+    },
+    actionDimFor(raw) {
+      const batch = renameBatchKeys(raw, deps.renameMap);
+      const action = batch.features[actionKey];
+      const dim = action?.shape[action.shape.length - 1];
+      return embodimentFor(stateDimOf(batch), dim).actionDim ?? dim ?? defaultActionDim;
     },
     toPromptInputs(raw) {
       const batch = renameBatchKeys(raw, deps.renameMap);
