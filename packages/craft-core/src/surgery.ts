@@ -35,9 +35,10 @@ export const surgeryCoefficients = (
 ): SurgeryCoefficients => {
   if (!(dot < 0) || kind === "none") return IDENTITY;
   // A-GEM (Chaudhry et al. 2019) / one-sided PCGrad: remove g_t's component along g_r.
-  // dot and ‖·‖² arrive as float64 sums of exact float32 products, so subnormal gradients neither
-  // underflow ‖g_r‖² to 0 nor overflow the coefficient; what stays is the rounding of the result
-  // back to float32, which leaves g_t'·g_r ≥ −(half an ulp per component)·|g_r| (test/properties).
+  // craft-core's Float32Array spaces give dot and ‖·‖² as float64 sums of exact float32 products,
+  // so subnormal gradients neither underflow ‖g_r‖² to 0 nor blow up the coefficient (ε guards a
+  // space that does underflow); what stays is the rounding of the result back to float32, which
+  // leaves g_t'·g_r ≥ −(half an ulp per component)·|g_r| (test/properties.test.ts).
   const projectTask = dot / (retainNorm2 + SURGERY_EPS);
   if (kind === "project_task") return { tt: 1, tr: -projectTask, rt: 0, rr: 1 };
   // PCGrad, Yu et al. 2020, eq. 1 — each against the *original* other gradient.
