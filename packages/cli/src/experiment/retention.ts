@@ -8,6 +8,7 @@ import { evaluateOn, type EvaluationReport } from "../evaluation.js";
 import { resolveRunConfig, type RunConfig } from "../runConfig.js";
 import { openAnchors, openTaskDataset, resolvePretrainedDir } from "../setup.js";
 import { trainWithConfig } from "../commands/train.js";
+import { completedSteps } from "../outputDir.js";
 
 export type RetentionMethod = "naive" | "replay" | "craft" | "craft_no_surgery";
 export const RETENTION_METHODS: readonly RetentionMethod[] = ["naive", "replay", "craft", "craft_no_surgery"];
@@ -224,7 +225,8 @@ export async function runRetentionExperiment(options: RetentionOptions): Promise
         { craft: false },
       );
       configs[`base_seed_${seed}`] = run;
-      await trainWithConfig(run, { quiet: true });
+      // A re-run finds the base already trained this far (resuming to a step already done is refused).
+      if ((await completedSteps(baseDir)) < steps) await trainWithConfig(run, { quiet: true });
       const policy = await loadPi0FastPolicy(resolvePretrainedDir(baseDir));
       heldA.dataset ??= await openTaskDataset({ root: taskA, repo_id: null, episodes: heldOut, exclude: [] }, policy.config.chunk_size);
       const { loss } = await evaluateOn(policy, heldA.dataset, { batchSize: preset.batchSize, maxFrames: preset.evalFrames, decode: false });
