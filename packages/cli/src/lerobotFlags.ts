@@ -80,7 +80,9 @@ export function takeLeRobotFlags(
   let push: LeRobotRunFlags["push"] = null;
   if (policy.push_to_hub === true) {
     if (typeof policy.repo_id === "string" && policy.repo_id !== "") push = { repo_id: policy.repo_id, private: policy.private === true };
-    else if (policy.explicitPush) problems.push(`policy.repo_id: expected the Hub repository ORG/NAME to push to with --policy.push_to_hub=true, got ${JSON.stringify(policy.repo_id ?? null)}`);
+    // LeRobot refuses this pair (its default push_to_hub is true); a saved train_config.json carries
+    // that default, so here it is a notice, not an error.
+    else if (policy.explicitPush) notices.push("--policy.push_to_hub=true without --policy.repo_id=ORG/NAME: nothing will be uploaded");
   }
   return {
     job_name: typeof jobName === "string" ? jobName : null,

@@ -104,10 +104,10 @@ describe("LeRobot's train flags", () => {
     expect(errors[2]).toMatch(/^\[craft\] notice: --dataset\.image_transforms\.enable=true: /);
   });
 
-  it("push_to_hub=true needs a repo_id; with one, the run carries the push", () => {
-    expect(() => resolveRunConfig(parseArgs([...base, "--policy.push_to_hub=true"]), "train", { craft: false })).toThrow(
-      "policy.repo_id: expected the Hub repository ORG/NAME to push to with --policy.push_to_hub=true, got null",
-    );
+  it("push_to_hub=true without a repo_id uploads nothing, with a notice; with one, the run carries the push", () => {
+    const alone = resolveRunConfig(parseArgs([...base, "--policy.push_to_hub=true"]), "train", { craft: false });
+    expect(alone.lerobot.push).toBeNull();
+    expect(alone.lerobot.notices).toEqual(["--policy.push_to_hub=true without --policy.repo_id=ORG/NAME: nothing will be uploaded"]);
     const run = resolveRunConfig(parseArgs([...base, "--policy.push_to_hub=true", "--policy.repo_id=me/policy"]), "train", { craft: false });
     expect(run.lerobot.push).toEqual({ repo_id: "me/policy", private: false });
     expect(() => resolveRunConfig(parseArgs([...base, "--rename_map=[1]"]), "train", { craft: false })).toThrow(/^rename_map: expected a JSON object/);
