@@ -23,6 +23,7 @@ Commands:
   dataset build-anchor-cache frames selected from a dataset, stored ready to load, reproducible from a seed
   tokenizer fit              fit the FAST action tokenizer's BPE on a dataset
   experiment retention       naive vs replay vs CRaFT: does the policy keep its old skill?
+  policy info                a checkpoint (folder or Hub id): type, variant, parameters and dtype from headers only
   report                     HTML page and PNG figures for a run or experiment directory
 
 Example:
@@ -35,7 +36,10 @@ export const COMMAND_HELP: Record<string, string> = {
   train: `craft train — baseline training (no retention constraint)
 
 Usage: craft train --dataset.root=DIR [--policy.preset=tiny] [--steps=N] [--batch_size=8] [--output_dir=DIR] ...
-  --policy.path=DIR starts from a checkpoint (its config.json defines the model; optimizer_*/scheduler_*/device may change)
+  --policy.path=DIR starts from a checkpoint (its config.json defines the model; optimizer_*/scheduler_*/device may change);
+    a Hub id ORG/NAME (or --policy.pretrained_path) is read from the Hugging Face cache, downloaded when missing
+  --policy.push_to_hub=true --policy.repo_id=ORG/NAME uploads the last pretrained_model/ after training (HF_TOKEN)
+  LeRobot's --job_name, --rename_map, --num_workers, --eval_freq and --dataset.image_transforms.* are accepted
   --config_path=train_config.json re-runs a saved configuration (flags given beside it win)
   --resume=true --output_dir=DIR continues the run from its last checkpoint (--steps beyond its step extends it)
   --overwrite=true replaces the run already in --output_dir (otherwise such a directory is refused)
