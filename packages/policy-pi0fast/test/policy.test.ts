@@ -70,7 +70,8 @@ describe("Pi0FastPolicy (tiny preset, so101)", () => {
     policy.setParameters(step(params, first.grads));
     let loss = first.loss;
     let steps = 1;
-    while (steps < 200 && loss > 0.1 * first.loss) {
+    // train past the 10% mark: greedy decoding must get the first token, which only the prompt decides, right
+    while (steps < 300 && loss > 0.02 * first.loss) {
       const r = await policy.computeGradients(batch);
       loss = r.loss;
       params = policy.getParameters();
