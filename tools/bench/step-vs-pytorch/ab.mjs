@@ -59,7 +59,7 @@ function buildModel(name, commit) {
 const beforeEntry = buildModel("before", BEFORE);
 const afterEntry = buildModel("after", undefined);
 const tf = await import("@tensorflow/tfjs-core");
-const backend = await import(pathToFileURL(join(here, "dist/backend-index.js")).href);
+const backend = await import(pathToFileURL(join(here, "dist/backend/backend-index.js")).href);
 const info = await backend.initBackend("wasm", { nativeBlas: !argv.includes("--no-blas") });
 const before = await import(pathToFileURL(beforeEntry).href);
 const after = await import(pathToFileURL(afterEntry).href);

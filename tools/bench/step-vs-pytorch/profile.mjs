@@ -29,7 +29,7 @@ const root = resolve(here, "../../..");
 // The OpenBLAS addon is found from the package directory (src/backend/nativeBlas.ts).
 process.chdir(join(root, "packages/policy-pi0fast"));
 const tf = await import("@tensorflow/tfjs-core");
-const backend = await import(pathToFileURL(process.env.PI0FAST_ENTRY ?? join(here, "dist/backend-index.js")).href);
+const backend = await import(pathToFileURL(process.env.PI0FAST_ENTRY ?? join(here, "dist/backend/backend-index.js")).href);
 const info = await backend.initBackend("wasm", {
   nativeBlas: !argv.includes("--no-blas"),
   ...(argv.includes("--stock") ? { patchKernels: "missing-only" } : {}),

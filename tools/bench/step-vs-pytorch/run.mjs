@@ -1,7 +1,7 @@
 // Training step of the `tiny` preset shapes: tfjs (this project's backend) vs PyTorch, same run.
 // Usage (from packages/policy-pi0fast): npm run bench:step -- [--steps 6] [--modes all]
-//   modes: "ours" (default: wasm + our kernels + OpenBLAS when built) or "all" (adds stock wasm
-//   and our kernels without BLAS, for the before/after table).
+//   modes: "ours" (default: wasm + our kernels + OpenBLAS when built), "all" (adds stock wasm
+//   and our kernels without BLAS, for the before/after table) or "kernels" (all but stock wasm).
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -29,7 +29,8 @@ const MODES = {
 
 function backendEntry() {
   if (process.env.PI0FAST_ENTRY) return process.env.PI0FAST_ENTRY;
-  const out = join(here, "dist");
+  // Its own folder: the package's tsup config cleans the output folder.
+  const out = join(here, "dist/backend");
   const r = spawnSync("npx", ["tsup", "src/backend-index.ts", "--format", "esm", "--out-dir", out, "--no-dts", "--target", "node20", "--silent"], {
     cwd: packageDir,
     stdio: "inherit",
@@ -150,7 +151,9 @@ if (argv[0] === "--child") {
   await child(argv[1]);
 } else {
   const entry = backendEntry();
-  const modes = arg("modes", "ours") === "all" ? Object.keys(MODES) : ["wasm + kernels + OpenBLAS"];
+  const modesArg = arg("modes", "ours");
+  const modes =
+    modesArg === "all" ? Object.keys(MODES) : modesArg === "ours" ? ["wasm + kernels + OpenBLAS"] : Object.keys(MODES).filter((m) => m !== "wasm stock");
   // Threads for PyTorch and OpenBLAS: the machine's cores, and 1 (on a loaded machine OpenMP and
   // OpenBLAS spin-waiting collapse with more threads than free cores; compare like with like).
   const threadCounts = [...new Set(arg("threads", `${cpus().length},1`).split(",").map(Number))];
