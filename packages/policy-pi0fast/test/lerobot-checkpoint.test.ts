@@ -152,6 +152,26 @@ print(len(header))
     loaded.dispose();
   });
 
+  it("still reads craft's earlier layout (whole config in config.json, stats.json)", async () => {
+    const dir = await saved();
+    const policy = createPi0FastPolicy({ config: SMALL, stats: frames.stats as never, fastTokenizer: fast, seed: 3 });
+    // The fields of PI0FastConfig before LeRobot's were added.
+    const earlierFields = ["type", "preset", "chunk_size", "n_action_steps", "max_state_dim", "max_action_dim", "max_action_tokens", "image_resolution", "empty_cameras",
+      "tokenizer_max_length", "temperature", "max_decoding_steps", "fast_skip_tokens", "use_kv_cache", "normalization_mapping", "optimizer_lr", "optimizer_betas",
+      "optimizer_eps", "optimizer_weight_decay", "optimizer_grad_clip_norm", "scheduler_warmup_steps", "scheduler_decay_steps", "scheduler_decay_lr",
+      "freeze_vision_encoder", "freeze_lm_head", "device", "scale_decoder_inputs", "image_keys", "vision", "decoder"];
+    const earlier = Object.fromEntries(Object.entries(policy.config).filter(([k]) => earlierFields.includes(k)));
+    expect(Object.keys(earlier)).toHaveLength(earlierFields.length);
+    writeFileSync(join(dir, "config.json"), JSON.stringify(earlier, null, 2));
+    writeFileSync(join(dir, "stats.json"), JSON.stringify(frames.stats));
+    for (const f of readdirSync(dir)) if (f.startsWith("policy_") || f === "craft_config.json") rmSync(join(dir, f));
+    const read = await readPretrained(dir);
+    expect(read.config.preset).toBe("tiny");
+    expect(read.config.decoder.depth).toBe(1);
+    expect(read.stats.action!.q01).toEqual(frames.stats.action!.q01);
+    policy.dispose();
+  });
+
   it("stores BF16 when dtype is bfloat16, and reads it back widened", async () => {
     const dir = await saved({ dtype: "bfloat16" });
     const header = await readSafetensorsHeader(join(dir, "model.safetensors"));
