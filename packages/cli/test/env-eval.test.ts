@@ -143,9 +143,10 @@ describe("craft dataset make-synthetic: the two-target scene's instructions", ()
 describe("craft eval --env.type (end to end with a trained pi0-FAST)", () => {
   let policyDir = "";
   let otherPolicyDir = "";
+  let data = "";
   beforeAll(async () => {
     const dir = tempDir("env-eval");
-    const data = join(dir, "reach_red");
+    data = join(dir, "reach_red");
     await makeSyntheticDataset(data, { task: "reach_red", episodes: 2, seed: 0, imageSize: 32 });
     const r = await craft(["train", ...MICRO_POLICY, `--dataset.root=${data}`, "--steps=2", "--batch_size=4", `--output_dir=${join(dir, "run")}`]);
     expect(r.code, r.stderr).toBe(0);
@@ -208,6 +209,16 @@ describe("craft eval --env.type (end to end with a trained pi0-FAST)", () => {
       expect(probe.duration).toBeCloseTo((info.per_episode[i]!.length + 1) / 10, 1);
     }
   }, 300_000);
+
+  it("without --env.type, craft eval stays the dataset evaluation", async () => {
+    const file = join(tempDir("env-eval-ds"), "eval.json");
+    const r = await craft(["eval", `--policy.path=${policyDir}`, `--dataset.root=${data}`, "--max_frames=4", "--batch_size=2", `--output=${file}`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^task +\S+: loss \d+\.\d{4}, action MSE/);
+    const report = JSON.parse(readFileSync(file, "utf8")) as { task: { frames: number; invalid_decodes: number } };
+    expect(report.task.frames).toBe(4);
+    expect(report.task.invalid_decodes).toBeLessThanOrEqual(4);
+  }, 120_000);
 
   it("bad input is one clear line and writes nothing", async () => {
     const out = join(tempDir("env-eval-bad"), "eval");
