@@ -11,6 +11,9 @@ export const SMOKE_STEPS = 2;
 /** Frames an evaluation reads under CRAFT_SMOKE=1. */
 export const SMOKE_EVAL_FRAMES = 8;
 
+/** Closed-loop episodes an evaluation in simulation runs under CRAFT_SMOKE=1. */
+export const SMOKE_EVAL_EPISODES = 2;
+
 export const smokeRun = (env: NodeJS.ProcessEnv = process.env): boolean => {
   const value = env.CRAFT_SMOKE;
   if (value === undefined || value === "" || value === "0") return false;

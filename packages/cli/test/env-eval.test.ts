@@ -210,6 +210,21 @@ describe("craft eval --env.type (end to end with a trained pi0-FAST)", () => {
     }
   }, 300_000);
 
+  it("CRAFT_SMOKE=1 cuts the episodes to two and says so", async () => {
+    const out = join(tempDir("env-eval-smoke"), "eval");
+    process.env.CRAFT_SMOKE = "1";
+    try {
+      const r = await craft(["eval", `--policy.path=${policyDir}`, "--env.type=reach", "--eval.n_episodes=9", "--eval.max_episodes_rendered=0", `--output_dir=${out}`]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toContain("[craft] CRAFT_SMOKE=1: --eval.n_episodes 9 cut to 2");
+    } finally {
+      delete process.env.CRAFT_SMOKE;
+    }
+    const info = JSON.parse(readFileSync(join(out, "eval_info.json"), "utf8")) as EvalInfo;
+    expect(info.per_episode.length).toBe(2);
+    expect(info.video_paths).toEqual([]);
+  }, 120_000);
+
   it("without --env.type, craft eval stays the dataset evaluation", async () => {
     const file = join(tempDir("env-eval-ds"), "eval.json");
     const r = await craft(["eval", `--policy.path=${policyDir}`, `--dataset.root=${data}`, "--max_frames=4", "--batch_size=2", `--output=${file}`]);

@@ -6,7 +6,7 @@ import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
 import { evaluateOn, type EvaluationReport } from "../evaluation.js";
 import { checkPolicyMatchesEnv, evaluateInEnv, pi0FastClosedLoop, writeEvalInfo } from "../rollout.js";
 import { datasetRoot, episodesFlag, openAnchors, openTaskDataset, resolvePretrainedDir, startBackend } from "../setup.js";
-import { SMOKE_EVAL_FRAMES, smokeCap } from "../smoke.js";
+import { SMOKE_EVAL_EPISODES, SMOKE_EVAL_FRAMES, smokeCap } from "../smoke.js";
 
 export const EVAL_FLAGS = [
   "policy.path",
@@ -62,7 +62,7 @@ async function runEnvEval(args: ParsedArgs, policyPath: string): Promise<number>
   const envType = strFlag(args, "env.type")!;
   const envTask = strFlag(args, "env.task");
   const env = makeEnv({ type: envType, task: envTask });
-  const nEpisodes = intFlag(args, "eval.n_episodes", 50);
+  const nEpisodes = smokeCap("--eval.n_episodes", intFlag(args, "eval.n_episodes", 50), SMOKE_EVAL_EPISODES);
   const batchSize = intFlag(args, "eval.batch_size", 10);
   const maxRendered = intFlag(args, "eval.max_episodes_rendered", 10, 0);
   const seed = intFlag(args, "seed", 1000, 0);
