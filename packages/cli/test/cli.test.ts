@@ -178,7 +178,9 @@ describe("--config_path", () => {
 describe("craft quickstart (the README's main job)", () => {
   it("runs end to end: base on reach, anchor cache, CRaFT on push, evaluation", async () => {
     const out = join(tempDir("quickstart"), "qs");
-    const r = await craft(["quickstart", `--output_dir=${out}`, "--pretrain_steps=2", "--steps=2", "--episodes=3", "--batch_size=4", "--policy.device=wasm"]);
+    // CRAFT_SMOKE=1: the quickstart's own smallest sizes (2 + 2 steps, 2 episodes, 16 anchors, 8 eval frames).
+    process.env.CRAFT_SMOKE = "1";
+    const r = await craft(["quickstart", `--output_dir=${out}`, "--batch_size=4", "--policy.device=wasm"]).finally(() => delete process.env.CRAFT_SMOKE);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/anchor \("reach"\) loss: base \d+\.\d+ → after CRaFT \d+\.\d+/);
     expect(existsSync(join(out, "base", "checkpoints", "last", "pretrained_model", "model.safetensors"))).toBe(true);
