@@ -78,7 +78,7 @@ ${list(DATASET_FLAGS["make-synthetic"])}
   craft dataset build-anchor-cache --dataset.root=DIR --num_samples=N --seed=S --output=DIR [--chunk_size=10]
 ${list(DATASET_FLAGS["build-anchor-cache"])}
 `,
-  tokenizer: `craft tokenizer fit --dataset.root=DIR [--vocab_size=1024] [--scale=10] [--chunk_size=10] [--output=fast_tokenizer.json]
+  tokenizer: `craft tokenizer fit --dataset.root=DIR [--vocab_size=1024] [--scale=10] [--chunk_size=10] [--normalization_mode=MEAN_STD] [--output=fast_tokenizer]
 
 Accepted flags:
 ${list(TOKENIZER_FLAGS)}
