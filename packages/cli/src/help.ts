@@ -83,11 +83,12 @@ ${list(DATASET_FLAGS["build-anchor-cache"])}
 Accepted flags:
 ${list(TOKENIZER_FLAGS)}
 `,
-  experiment: `craft experiment retention --output_dir=DIR [--preset=quick|full] [--seeds=[0,1,2]]
+  experiment: `craft experiment retention --output_dir=DIR [--preset=smoke|quick|full] [--seeds=[0,1,2]]
 
 Pre-trains a tiny pi0-FAST on task A (reach) until its held-out loss plateaus, fine-tunes it on task B
 (push) four ways — naive, replay, CRaFT, CRaFT without surgery — from the same base and seed, measures
-both tasks on held-out episodes and writes DIR/summary.json. quick: one seed, a few minutes; full: three seeds.
+both tasks on held-out episodes and writes DIR/summary.json. smoke: a micro model, the CI size (minutes,
+not for conclusions); quick: one seed of the tiny model, a few minutes; full: three seeds.
 
 Accepted flags:
 ${list(EXPERIMENT_FLAGS)}
