@@ -21,7 +21,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const SHELL_INFO = new Set(["bash", "sh", "shell", "zsh"]);
@@ -221,6 +221,7 @@ describe.sequential("README blocks run as written in a fresh copy, CRAFT_SMOKE=1
   let copy = "";
   let env: NodeJS.ProcessEnv = {};
   let previousReadme = "";
+  let failures = 0;
   beforeAll(() => {
     if (shellBlocks.some((b) => b.mode === "run" && /\bmpiexec\b/.test(b.text))) {
       const probe = spawnSync("mpiexec", ["--version"], { encoding: "utf8" });
@@ -230,6 +231,10 @@ describe.sequential("README blocks run as written in a fresh copy, CRAFT_SMOKE=1
     }
     copy = freshCopy();
     env = blockEnv(copy);
+  });
+  // A failed block's copy stays for inspection (its path is in the failure message).
+  afterAll(() => {
+    if (copy !== "" && failures === 0) rmSync(copy, { recursive: true, force: true });
   });
 
   for (const block of shellBlocks.filter((b) => b.mode === "run")) {
@@ -241,6 +246,7 @@ describe.sequential("README blocks run as written in a fresh copy, CRAFT_SMOKE=1
           previousReadme = block.readme;
         }
         const { code, output } = await runBash(["-e", "-o", "pipefail", "-c", block.text], copy, env);
+        if (code !== 0) failures++;
         expect(code, `${block.readme}:${block.line} failed in ${copy}:\n${tail(output)}`).toBe(0);
         expect(output).not.toMatch(/MPIR_pmi_init|Unable to write to PMI_fd/);
       },
