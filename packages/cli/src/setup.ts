@@ -24,6 +24,7 @@ import {
   fitFastTokenizer,
   initBackend,
   loadPi0FastPolicy,
+  renameKey,
   featureNormalizer,
   readSafetensors,
   writeSafetensors,
@@ -220,12 +221,15 @@ export async function buildPolicy(options: {
   seed: number;
   /** Datasets whose statistics (and action chunks, for the tokenizer) the normaliser must also cover. */
   statsRoots?: readonly string[];
+  /** LeRobot's --rename_map (dataset key → policy key), applied by the policy's processor to every batch. */
+  renameMap?: Readonly<Record<string, string>>;
 }): Promise<Pi0FastPolicy> {
+  const renameMap = options.renameMap ?? {};
   if (options.policyPath !== null) {
-    return loadPi0FastPolicy(resolvePretrainedDir(options.policyPath));
+    return loadPi0FastPolicy(resolvePretrainedDir(options.policyPath), { renameMap });
   }
   const config = options.config!;
-  const images = cameraKeys(options.dataset);
+  const images = cameraKeys(options.dataset).map((key) => renameKey(key, renameMap));
   const more: LeRobotDataset[] = [];
   for (const root of options.statsRoots ?? []) {
     // Only the stats and action chunks of these datasets are read, so their cameras are left out:
@@ -250,6 +254,7 @@ export async function buildPolicy(options: {
     stats,
     fastTokenizer: fast,
     seed: options.seed,
+    renameMap,
   });
 }
 

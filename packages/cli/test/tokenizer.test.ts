@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { makeSyntheticDataset, openDataset, deltaTimestampsForChunk } from "@craft/datasets";
 import { featureNormalizer, loadFastTokenizer } from "@craft/policy-pi0fast";
-import { craft, tempDir } from "./helpers";
+import { craft, MICRO_POLICY, tempDir } from "./helpers";
 
 describe("craft tokenizer fit", () => {
   it("writes a UniversalActionProcessor directory that round-trips the dataset's normalised chunks", async () => {
@@ -39,5 +39,27 @@ describe("craft tokenizer fit", () => {
     const run = await craft(["tokenizer", "fit", "--dataset.root=/nonexistent", "--normalization_mode=MEANSTD"]);
     expect(run.code).not.toBe(0);
     expect(run.stderr).toContain('--normalization_mode: expected one of IDENTITY, MEAN_STD, MIN_MAX, QUANTILES, QUANTILE10, got "MEANSTD"');
+  });
+});
+
+describe("--rename_map", () => {
+  it("maps the dataset's camera key to the policy's, which the checkpoint then names", async () => {
+    const dir = tempDir("rename");
+    const root = join(dir, "reach");
+    await makeSyntheticDataset(root, { task: "reach", episodes: 2, seed: 0, imageSize: 32, fps: 10 });
+    const out = join(dir, "run");
+    const run = await craft([
+      "train",
+      ...MICRO_POLICY,
+      `--dataset.root=${root}`,
+      '--rename_map={"observation.images.front":"observation.images.top"}',
+      "--batch_size=2",
+      "--steps=1",
+      `--output_dir=${out}`,
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const config = JSON.parse(readFileSync(join(out, "checkpoints", "last", "pretrained_model", "config.json"), "utf8"));
+    expect(JSON.stringify(config)).toContain("observation.images.top");
+    expect(JSON.stringify(config)).not.toContain("observation.images.front");
   });
 });

@@ -96,6 +96,7 @@ async function trainLocked(run: RunConfig, comm: Communicator, options: { quiet?
     tokenizer: run.tokenizer,
     seed: run.train.seed,
     statsRoots: run.dataset.stats_roots,
+    renameMap: run.dataset.rename_map,
   });
   const anchorPath = run.train.craft.anchor_dataset_path;
   // A dry run (one step) without an anchor set uses the task data as the anchor.
