@@ -209,6 +209,22 @@ describe("data-parallel launch commands", () => {
     expect(launchesThroughNpm(shellWords("mpiexec -pmi-port -n 2 npx craft train"))).toBeUndefined();
   });
 
+  it("mpiexec … npx craft fails with one line per rank that shows the commands that work, not MPICH's stack", async () => {
+    const out = mkdtempSync(path.join(tmpdir(), "craft-npx-mpi-"));
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) if (!LAUNCHER_VARS.test(k)) env[k] = v;
+    const { code, output } = await runBash(
+      ["-c", `mpiexec -n 2 npx --no-install craft train --distributed=mpi --dataset.root=${out}/none --steps=2 --output_dir=${out}/run`],
+      repoRoot,
+      env,
+    );
+    expect(code, output).not.toBe(0);
+    const lines = output.split("\n").filter((l) => l.trim() !== "");
+    expect(lines.filter((l) => l.startsWith("error: distributed: mpiexec started this rank")), output).toHaveLength(2);
+    for (const line of lines) expect(line).toContain("`mpiexec -n 2 node_modules/.bin/craft …`");
+    expect(existsSync(path.join(out, "run"))).toBe(false);
+  });
+
   for (const file of launchDocs.filter((f) => f.endsWith(".sbatch"))) {
     it(`${file} parses (bash -n; a Slurm batch script, not run in CI)`, async () => {
       const { code, output } = await runBash(["-n", path.join(repoRoot, file)], repoRoot, process.env);
