@@ -10,6 +10,7 @@ import {
   openDataset,
   parseEpisodeList,
   readInfo,
+  readDatasetMeta,
   resolveDatasetRoot,
   type Batch,
   type DatasetStats,
@@ -226,7 +227,11 @@ export async function buildPolicy(options: {
 }): Promise<Pi0FastPolicy> {
   const renameMap = options.renameMap ?? {};
   if (options.policyPath !== null) {
-    return loadPi0FastPolicy(resolvePretrainedDir(options.policyPath), { renameMap });
+    // Cross-embodiment fine-tuning: the checkpoint's statistics stay first (a robot of its dims keeps
+    // them); a task or stats-root dataset of other state/action dims is normalised with its own.
+    const others: DatasetStats[] = [options.dataset.stats];
+    for (const root of options.statsRoots ?? []) others.push(readDatasetMeta(root).stats);
+    return loadPi0FastPolicy(resolvePretrainedDir(options.policyPath), { renameMap, embodimentStats: others });
   }
   const config = options.config!;
   const images = cameraKeys(options.dataset).map((key) => renameKey(key, renameMap));

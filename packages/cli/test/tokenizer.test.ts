@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { makeSyntheticDataset, openDataset, deltaTimestampsForChunk } from "@craft/datasets";
+import { makeSyntheticDataset, openDataset, deltaTimestampsForChunk, writeDataset } from "@craft/datasets";
 import { featureNormalizer, loadFastTokenizer } from "@craft/policy-pi0fast";
 import { craft, MICRO_POLICY, tempDir } from "./helpers";
 
@@ -61,5 +61,57 @@ describe("--rename_map", () => {
     const config = JSON.parse(readFileSync(join(out, "checkpoints", "last", "pretrained_model", "config.json"), "utf8"));
     expect(JSON.stringify(config)).toContain("observation.images.top");
     expect(JSON.stringify(config)).not.toContain("observation.images.front");
+  });
+});
+
+/** A small LeRobot v3.0 dataset of a robot with `dim` state/action values and the synthetic tasks' camera. */
+async function robotDataset(root: string, dim: number, seed: number): Promise<void> {
+  const frame = (e: number, t: number) => {
+    const wave = (k: number) => Math.sin(0.4 * t + k + seed + e) * (1 + k / dim);
+    return {
+      "observation.state": Float32Array.from({ length: dim }, (_, k) => wave(k)),
+      action: Float32Array.from({ length: dim }, (_, k) => wave(k + 0.5)),
+      "observation.images.front": new Uint8Array(32 * 32 * 3).fill((t * 9 + seed * 40) % 256),
+    };
+  };
+  await writeDataset(root, {
+    fps: 10,
+    features: {
+      "observation.state": { dtype: "float32", shape: [dim] },
+      action: { dtype: "float32", shape: [dim] },
+      "observation.images.front": { dtype: "image", shape: [32, 32, 3] },
+    },
+    episodes: [0, 1].map((e) => ({ task: "move the robot", frames: Array.from({ length: 12 }, (_, t) => frame(e, t)) })),
+  });
+}
+
+describe("cross-embodiment through the CLI", () => {
+  it("fine-tunes a base trained on the arm on a 3-dim robot, with anchors from a 5-dim one", async () => {
+    const dir = tempDir("xemb");
+    const arm = join(dir, "reach");
+    await makeSyntheticDataset(arm, { task: "reach", episodes: 2, seed: 0, imageSize: 32, fps: 10 });
+    const small = join(dir, "small");
+    const third = join(dir, "third");
+    await robotDataset(small, 3, 1);
+    await robotDataset(third, 5, 2);
+    const base = join(dir, "base");
+    const first = await craft(["train", ...MICRO_POLICY, `--dataset.root=${arm}`, "--batch_size=2", "--steps=1", `--output_dir=${base}`]);
+    expect(first.code, first.stderr).toBe(0);
+    const tuned = join(dir, "tuned");
+    const run = await craft([
+      "train-craft",
+      `--policy.path=${base}`,
+      "--policy.device=wasm",
+      `--dataset.root=${small}`,
+      `--dataset.stats_roots=["${third}"]`,
+      `--craft.anchor_dataset_path=${third}`,
+      "--batch_size=2",
+      "--steps=2",
+      `--output_dir=${tuned}`,
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const metrics = readFileSync(join(tuned, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const last = metrics[metrics.length - 1];
+    expect(Number.isFinite(last.loss) && Number.isFinite(last.retention_loss)).toBe(true);
   });
 });
