@@ -1,6 +1,7 @@
 // tfjs-core registers no gradients by itself (the union package does); this side effect does.
 import "@tensorflow/tfjs-core/dist/register_all_gradients";
 import * as tf from "@tensorflow/tfjs-core";
+import { wasmMatMulTakesTransposeFlags } from "../backend/kernels/BatchMatMul";
 
 /**
  * Building blocks with hand-written gradients that only use plain (non-transposed) matmuls plus
@@ -27,6 +28,15 @@ export function inOpClass<T>(name: string, f: () => T): T {
   }
 }
 
+/**
+ * Whether tf.matMul's transpose flags cost nothing extra here: every backend but stock wasm. Our
+ * wasm BatchMatMul passes them to cblas_sgemm, or transposes inside the kernel without the engine's
+ * per-op overhead; stock wasm runs them 10–40× slower, hence the explicit transposes below.
+ */
+function transposeFlagsAreCheap(): boolean {
+  return tf.getBackend() !== "wasm" || wasmMatMulTakesTransposeFlags();
+}
+
 /** Swap the last two axes. */
 export function swapLast(x: tf.Tensor): tf.Tensor {
   const perm = x.shape.map((_, i) => i);
@@ -44,6 +54,9 @@ export const matmul = tf.customGrad(((a: tf.Tensor, b: tf.Tensor, save: tf.GradS
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
       inOpClass("matmul", () => {
         const [sa, sb] = saved;
+        if (transposeFlagsAreCheap()) {
+          return [tf.matMul(dy as tf.Tensor3D, sb as tf.Tensor3D, false, true), tf.matMul(sa as tf.Tensor3D, dy as tf.Tensor3D, true, false)];
+        }
         return [tf.matMul(dy as tf.Tensor3D, swapLast(sb) as tf.Tensor3D), tf.matMul(swapLast(sa) as tf.Tensor3D, dy as tf.Tensor3D)];
       }),
   };
@@ -87,11 +100,17 @@ export function withTransposedWeights<T>(params: Readonly<Record<string, tf.Tens
 const linearNoBias = tf.customGrad(((x: tf.Tensor, weight: tf.Tensor, save: tf.GradSaveFunc) => {
   save([x, weight]);
   return {
-    value: inOpClass("matmul", () => tf.matMul(x as tf.Tensor2D, transposeWeight(weight) as tf.Tensor2D)),
+    value: inOpClass("matmul", () => {
+      const cached = transposed.get(weight);
+      if (cached === undefined && transposeFlagsAreCheap()) return tf.matMul(x as tf.Tensor2D, weight as tf.Tensor2D, false, true);
+      return tf.matMul(x as tf.Tensor2D, (cached ?? tf.transpose(weight)) as tf.Tensor2D);
+    }),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
       inOpClass("matmul", () => {
         const [sx, sw] = saved;
-        return [tf.matMul(dy as tf.Tensor2D, sw as tf.Tensor2D), tf.matMul(tf.transpose(dy) as tf.Tensor2D, sx as tf.Tensor2D)];
+        const dyT = transposeFlagsAreCheap() ? undefined : tf.transpose(dy);
+        const dWeight = dyT === undefined ? tf.matMul(dy as tf.Tensor2D, sx as tf.Tensor2D, true, false) : tf.matMul(dyT as tf.Tensor2D, sx as tf.Tensor2D);
+        return [tf.matMul(dy as tf.Tensor2D, sw as tf.Tensor2D), dWeight];
       }),
   };
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor, weight: tf.Tensor) => tf.Tensor;

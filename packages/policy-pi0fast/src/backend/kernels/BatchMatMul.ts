@@ -1,4 +1,4 @@
-import { BatchMatMul, registerKernel, unregisterKernel, type KernelFunc, type TensorInfo } from "@tensorflow/tfjs-core";
+import { BatchMatMul, getKernel, registerKernel, unregisterKernel, type KernelConfig, type KernelFunc, type TensorInfo } from "@tensorflow/tfjs-core";
 import { blasMatMul, matMulRouting, stockPlain, wasmMatMul } from "../matmulPaths";
 import { planMatMul } from "../matmulPlan";
 import { captureStockKernel, type WasmBackendLike } from "../wasmBackend";
@@ -30,6 +30,13 @@ export function batchMatMul(args: { inputs: BatchMatMulInputs; backend: WasmBack
   return wasmMatMul(backend, a, b, transposeA, transposeB, plan, (x, y) => stockPlain(backend, x, y));
 }
 
+const TRANSPOSE_FLAGS = "transposeFlags";
+
+/** Whether wasm's BatchMatMul is ours (transpose flags at no extra cost) rather than the stock kernel. */
+export function wasmMatMulTakesTransposeFlags(): boolean {
+  return (getKernel(BatchMatMul, "wasm") as (KernelConfig & { [TRANSPOSE_FLAGS]?: string }) | undefined)?.[TRANSPOSE_FLAGS] === "native";
+}
+
 export function registerBatchMatMul(): string {
   const stock = captureStockKernel(BatchMatMul);
   unregisterKernel(BatchMatMul, "wasm");
@@ -38,6 +45,10 @@ export function registerBatchMatMul(): string {
     backendName: "wasm",
     setupFunc: stock.setupFunc,
     kernelFunc: batchMatMul as unknown as KernelFunc,
-  });
+    // Read by the model's matmuls (src/model/ops.ts): transpose flags are handled natively here,
+    // so they need no explicit transposes. A property of the registration, not of this module,
+    // so a second bundle of the package (benchmarks) sees it too.
+    [TRANSPOSE_FLAGS]: "native",
+  } as KernelConfig);
   return BatchMatMul;
 }
