@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildSync } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { unreachablePmi } from "../src/distributed/mpi.js";
+import { unreachablePmi } from "../src/distributed/mpiLibrary.js";
 
 const thisFile = fileURLToPath(import.meta.url);
 const here = path.dirname(thisFile);
@@ -73,7 +73,7 @@ describe("under MPICH's mpiexec", () => {
     const cache = path.join(packageDir, "node_modules", ".cache", "pmi-probe");
     mkdirSync(cache, { recursive: true });
     const entry = path.join(cache, "entry.ts");
-    writeFileSync(entry, `import { unreachablePmi } from ${JSON.stringify(path.join(packageDir, "src", "distributed", "mpi.ts"))};\nconsole.log("PMI " + JSON.stringify(unreachablePmi() ?? "reachable"));\n`);
+    writeFileSync(entry, `import { unreachablePmi } from ${JSON.stringify(path.join(packageDir, "src", "distributed", "mpiLibrary.ts"))};\nconsole.log("PMI " + JSON.stringify(unreachablePmi() ?? "reachable"));\n`);
     probe = path.join(cache, "probe.mjs");
     buildSync({ entryPoints: [entry], bundle: true, platform: "node", format: "esm", target: "node20", external: ["koffi"], outfile: probe, logLevel: "error" });
   });
