@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs-core";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { type PI0FastConfig, pi0FastConfig } from "./config";
 import type { ModelInputs, TextTokenizer } from "./inputs";
@@ -22,11 +23,26 @@ import { readPretrained, writePretrained, type NamedArrays, type TextTokenizerSo
 export { PRETRAINED_FILES, type NamedArrays, type TextTokenizerSource } from "./checkpoint";
 
 /**
- * Feature key of the cached teacher distribution for the `distill` retention loss: Float32Array
- * [B, max_action_tokens − 1, vocab_size] of log-probabilities at the action positions, as
- * `Pi0FastPolicy.teacherLogProbs` produces them.
+ * Feature key of the cached teacher outputs for the `distill` retention loss: Float32Array
+ * [B, max_action_tokens − 1, k, 2] of the teacher's top-k (token id, log-prob) pairs at the action
+ * positions (see DistillTargets), as `Pi0FastPolicy.teacherTopLogProbs` produces them. The anchor
+ * cache (@craft/datasets `TEACHER_COLUMN`) stores them under the same name.
  */
-export const TEACHER_LOG_PROBS_KEY = "teacher.action_log_probs";
+export const TEACHER_LOG_PROBS_KEY = "teacher.action_top_log_probs";
+
+/** Default k of the cached teacher top-k: 64 of PaliGemma's 257152 tokens is 127 KB per sample at 256 action tokens. */
+export const DEFAULT_TEACHER_TOP_K = 64;
+
+/**
+ * What a teacher's cached outputs must share with the student that consumes them: the same token
+ * ids (FAST and text tokenizers), vocabulary and action positions.
+ */
+export interface TeacherSignature {
+  readonly vocab_size: number;
+  readonly max_action_tokens: number;
+  /** sha256 of the FAST tokenizer's JSON and the text tokenizer's source. */
+  readonly tokenizer_sha256: string;
+}
 
 export interface CreatePi0FastPolicyOptions {
   /** A full or partial config (decoded with LeRobot defaults and the preset). */
@@ -140,13 +156,20 @@ export class Pi0FastPolicy {
 
   private distillTargets(batch: Batch, inputs: ModelInputs): DistillTargets {
     const f = batch.features[TEACHER_LOG_PROBS_KEY];
-    const expected = inputs.batchSize * (inputs.actionLength - 1) * this.config.decoder.vocab_size;
-    if (!f || !(f.data instanceof Float32Array) || f.data.length !== expected) {
+    const positions = inputs.batchSize * (inputs.actionLength - 1);
+    const k = f?.shape.length === 4 ? f.shape[2] : 0;
+    if (!f || !(f.data instanceof Float32Array) || f.shape[0] !== inputs.batchSize || f.shape[1] !== inputs.actionLength - 1 || f.shape[3] !== 2 || f.data.length !== positions * k * 2) {
       throw new Error(
-        `batch.features["${TEACHER_LOG_PROBS_KEY}"]: expected Float32Array [${inputs.batchSize}, ${inputs.actionLength - 1}, ${this.config.decoder.vocab_size}] for loss "distill", got ${f ? `${f.data.constructor.name} [${f.shape.join(", ")}]` : "nothing"}`,
+        `batch.features["${TEACHER_LOG_PROBS_KEY}"]: expected Float32Array [${inputs.batchSize}, ${inputs.actionLength - 1}, k, 2] (the teacher's top-k token ids and log-probs) for loss "distill", got ${f ? `${f.data.constructor.name} [${f.shape.join(", ")}]` : "nothing"}`,
       );
     }
-    return { logProbs: f.data };
+    return { topLogProbs: f.data, k };
+  }
+
+  /** The token layout a cached teacher must share with this policy for the `distill` loss. */
+  teacherSignature(): TeacherSignature {
+    const hash = createHash("sha256").update(JSON.stringify(this.fastTokenizer.toJSON())).update(JSON.stringify(this.textTokenizerSource)).digest("hex");
+    return { vocab_size: this.config.decoder.vocab_size, max_action_tokens: this.config.max_action_tokens, tokenizer_sha256: hash };
   }
 
   /**
@@ -231,30 +254,32 @@ export class Pi0FastPolicy {
     }
   }
 
-  lossOf(inputs: ModelInputs, distill?: DistillTargets): { loss: number; metrics: Record<string, number> } {
-    this.check();
-    let accuracy = 0;
-    const lossT = tf.tidy(() => {
-      const out = actionLoss(this.params, this.config, inputs, distill);
-      accuracy = tokenAccuracy(out);
-      return out.loss;
-    });
-    const loss = (lossT.dataSync() as Float32Array)[0];
-    lossT.dispose();
-    return { loss, metrics: { accuracy } };
-  }
-
   /**
-   * The current model's log-probabilities at the action positions, [B, max_action_tokens − 1, vocab]:
-   * the teacher distributions the `distill` retention loss consumes (cache them per anchor batch).
+   * The current model's `k` most likely tokens and their log-probs at each action position,
+   * [B, max_action_tokens − 1, k, 2] (id, log-prob): the teacher outputs the `distill` retention
+   * loss consumes (cache them per anchor row). k is capped at vocab_size (then the loss is the full KL).
    */
-  async teacherLogProbs(batch: Batch): Promise<{ data: Float32Array; shape: number[] }> {
+  async teacherTopLogProbs(batch: Batch, k: number = DEFAULT_TEACHER_TOP_K): Promise<{ data: Float32Array; shape: number[] }> {
     this.check();
+    const vocab = this.config.decoder.vocab_size;
+    if (!Number.isInteger(k) || k < 1) throw new Error(`teacher top_k: expected a positive integer, got ${k}`);
+    const kk = Math.min(k, vocab);
     const inputs = this.processor.toModelInputs(batch);
-    const t = tf.tidy(() => actionLogSoftmax(this.params, this.config, inputs).logProbs);
-    const data = ((await t.data()) as Float32Array).slice();
-    t.dispose();
-    return { data, shape: [inputs.batchSize, inputs.actionLength - 1, this.config.decoder.vocab_size] };
+    const top = tf.tidy(() => {
+      const { values, indices } = tf.topk(actionLogSoftmax(this.params, this.config, inputs).logProbs, kk);
+      return [values, indices];
+    });
+    try {
+      const [values, indices] = await Promise.all(top.map((t) => t.data()));
+      const data = new Float32Array(values.length * 2);
+      for (let i = 0; i < values.length; i++) {
+        data[2 * i] = indices[i];
+        data[2 * i + 1] = values[i];
+      }
+      return { data, shape: [inputs.batchSize, inputs.actionLength - 1, kk, 2] };
+    } finally {
+      top.forEach((t) => t.dispose());
+    }
   }
 
   /** Greedy (temperature 0) or sampled decoding, then FAST detokenisation and un-normalisation. */
