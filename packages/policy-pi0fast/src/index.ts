@@ -34,6 +34,8 @@ export {
   type LoadPi0FastPolicyOptions,
   PRETRAINED_FILES,
   TEACHER_LOG_PROBS_KEY,
+  DEFAULT_TEACHER_TOP_K,
+  type TeacherSignature,
   type CreatePi0FastPolicyOptions,
   type NamedArrays,
   type SelectedActions,

@@ -60,3 +60,44 @@ export function handInputs(config: PI0FastConfig): ModelInputs {
 export function disposeAll(params: Record<string, tf.Tensor>): void {
   for (const t of Object.values(params)) t.dispose();
 }
+
+/**
+ * Compares tf.grads of `loss` with central differences (step 1e-2) at the two largest-magnitude
+ * gradient entries of each named parameter; returns how many entries were checked.
+ */
+export function checkGradientsByFiniteDifferences(
+  params: Record<string, tf.Tensor>,
+  names: readonly string[],
+  loss: (p: Record<string, tf.Tensor>) => tf.Scalar,
+  expectClose: (analytic: number, numeric: number) => void,
+): number {
+  const grads = tf.tidy(() => {
+    const f = (...ts: tf.Tensor[]) => {
+      const p = { ...params };
+      names.forEach((n, i) => (p[n] = ts[i]));
+      return loss(p);
+    };
+    return tf.grads(f)(names.map((n) => params[n])).map((g) => g.dataSync().slice());
+  });
+  const eps = 1e-2;
+  let checked = 0;
+  names.forEach((name, k) => {
+    const g = grads[k];
+    const order = Array.from(g.keys()).sort((a, b) => Math.abs(g[b]) - Math.abs(g[a])).slice(0, 2);
+    const original = params[name];
+    const values = original.dataSync().slice();
+    for (const idx of order) {
+      const at = (delta: number): number => {
+        const v = values.slice();
+        v[idx] += delta;
+        const t = tf.tensor(v, original.shape);
+        const l = tf.tidy(() => loss({ ...params, [name]: t }).dataSync()[0]);
+        t.dispose();
+        return l;
+      };
+      expectClose(g[idx], (at(eps) - at(-eps)) / (2 * eps));
+      checked++;
+    }
+  });
+  return checked;
+}

@@ -23,9 +23,16 @@ export type ModelConfig = Pick<PI0FastConfig, "vision" | "decoder"> & { readonly
  */
 const inputScale = (config: ModelConfig): number => (config.scale_decoder_inputs === true ? Math.sqrt(config.decoder.width) : 1);
 
-/** Teacher distributions for the distillation retention loss: log-probs [B, La − 1, vocab]. */
+/**
+ * Teacher outputs for the distillation retention loss: at each action position the teacher's `k`
+ * most likely tokens as (token id, log-prob) pairs, [B, La − 1, k, 2] (ids stored as float32, exact
+ * below 2^24). The full distribution would be [B, La − 1, vocab] — 516 KB per sample for the tiny
+ * preset (vocab 2048, 64 action tokens), 263 MB for PaliGemma's 257152 × 256 — so only the head is
+ * kept, and the tail is one "rest" bucket (see actionLoss); with k ≥ vocab it is the exact KL.
+ */
 export interface DistillTargets {
-  readonly logProbs: Float32Array;
+  readonly topLogProbs: Float32Array;
+  readonly k: number;
 }
 
 /**
@@ -154,7 +161,8 @@ export interface LossOutput {
 
 /**
  * Mean cross-entropy over the action tokens under `lossMask` (LeRobot: logits[:, i] predict
- * targets[:, i + 1]). With `distill`, the loss is instead the masked mean KL(teacher ‖ student).
+ * targets[:, i + 1]). With `distill`, the loss is instead the masked mean KL(teacher ‖ student)
+ * (see distillLoss).
  */
 export function actionLoss(params: Params, config: ModelConfig, inputs: ModelInputs, distill?: DistillTargets): LossOutput {
   const { logits, logProbs } = actionLogSoftmax(params, config, inputs);
@@ -163,13 +171,7 @@ export function actionLoss(params: Params, config: ModelConfig, inputs: ModelInp
   const vocab = config.decoder.vocab_size;
   let loss: tf.Scalar;
   if (distill) {
-    if (distill.logProbs.length !== targets.length * vocab) {
-      throw new Error(`teacher log-probs: expected ${targets.length * vocab} values [B, La − 1, vocab], got ${distill.logProbs.length}`);
-    }
-    const teacherLogP = tf.tensor2d(distill.logProbs, [targets.length, vocab]);
-    const teacherP = tf.exp(teacherLogP);
-    const kl = tf.sum(tf.mul(teacherP, tf.sub(teacherLogP, logProbs)), -1, true);
-    loss = tf.sum(tf.mul(kl, tf.tensor2d(weights, [weights.length, 1]))) as tf.Scalar;
+    loss = distillLoss(logProbs, distill, weights, vocab);
   } else {
     // The weighted one-hot is built here rather than with tf.oneHot, whose wasm kernel ignores
     // the float32 dtype (tfjs 4.22 writes int32 bits).
@@ -187,6 +189,53 @@ export function actionLoss(params: Params, config: ModelConfig, inputs: ModelInp
     targets,
     weights,
   };
+}
+
+/**
+ * Σ_n w_n · KL(p_n ‖ q_n) between the teacher p and the student q = softmax(logits), both coarsened
+ * to the teacher's top-k tokens plus one bucket for every other token:
+ * KL_n = Σ_k p_k (log p_k − log q_k) + p_rest (log p_rest − log q_rest), p_rest = 1 − Σ_k p_k,
+ * log q_rest = logsumexp of the student's log-probs outside the top k. A KL between distributions
+ * (≥ 0, 0 iff they agree on the buckets); the teacher's terms are constants for the gradient.
+ */
+function distillLoss(logProbs: tf.Tensor, distill: DistillTargets, weights: Float32Array, vocab: number): tf.Scalar {
+  const N = weights.length;
+  const { topLogProbs: pairs, k } = distill;
+  if (!Number.isInteger(k) || k < 1 || pairs.length !== N * k * 2) {
+    throw new Error(`teacher top log-probs: expected ${N} positions × k × 2 values [B, La − 1, k, (id, log-prob)], got ${pairs.length} with k=${k}`);
+  }
+  const picked = new Float32Array(N * vocab);
+  const restBias = k < vocab ? new Float32Array(N * vocab) : null;
+  const restWeight = new Float32Array(N);
+  let constant = 0;
+  for (let n = 0; n < N; n++) {
+    const w = weights[n];
+    if (!(w > 0)) continue;
+    let mass = 0;
+    for (let j = 0; j < k; j++) {
+      const id = pairs[(n * k + j) * 2];
+      const lp = pairs[(n * k + j) * 2 + 1];
+      if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new Error(`teacher top log-probs: token id ${id} at position ${n} is not in 0..${vocab - 1} (the student's vocab_size)`);
+      if (restBias) restBias[n * vocab + id] = -1e4;
+      const p = Math.exp(lp);
+      if (p === 0) continue;
+      picked[n * vocab + id] += w * p;
+      constant += w * p * lp;
+      mass += p;
+    }
+    const rest = restBias ? 1 - mass : 0;
+    if (rest > 0) {
+      restWeight[n] = w * rest;
+      constant += w * rest * Math.log(rest);
+    }
+  }
+  let cross = tf.sum(tf.mul(logProbs, tf.tensor2d(picked, [N, vocab])));
+  if (restBias) {
+    // −1e4 on the top-k entries leaves only the tail in the logsumexp (exp(−1e4) is 0 in float32).
+    const logRest = tf.logSumExp(tf.add(logProbs, tf.tensor2d(restBias, [N, vocab])), -1);
+    cross = tf.add(cross, tf.sum(tf.mul(logRest, tf.tensor1d(restWeight))));
+  }
+  return tf.sub(tf.scalar(constant), cross) as tf.Scalar;
 }
 
 /** Masked accuracy of argmax predictions. */
