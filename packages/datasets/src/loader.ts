@@ -3,7 +3,7 @@ import { isLeft } from "fp-ts/lib/Either.js";
 import type { Batch } from "./batch.js";
 import type { FrameSource } from "./dataset.js";
 import { DatasetError } from "./errors.js";
-import { mulberry32, shuffleInPlace } from "./random.js";
+import { shuffleGenerator, shuffleInPlace } from "./random.js";
 
 export interface LoaderOptions {
   readonly batchSize: number;
@@ -57,7 +57,7 @@ export interface Loader {
  */
 export const epochIndices = (numFrames: number, epoch: number, o: { seed: number; shuffle: boolean; rank: number; worldSize: number }): Int32Array => {
   const all = Int32Array.from({ length: numFrames }, (_, i) => i);
-  if (o.shuffle) shuffleInPlace(all, mulberry32((o.seed + epoch) | 0));
+  if (o.shuffle) shuffleInPlace(all, shuffleGenerator(o.seed + epoch));
   const per = Math.floor(numFrames / o.worldSize);
   const mine = new Int32Array(per);
   for (let i = 0; i < per; i++) mine[i] = all[i * o.worldSize + o.rank]!;

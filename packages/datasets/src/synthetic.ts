@@ -1,7 +1,7 @@
 import { DatasetError } from "./errors.js";
 import { ARM_NAMES, armFeatures } from "./envs/arm.js";
 import { ENV_TYPES, makeEnv, type EnvType, type MakeEnvOptions } from "./envs/index.js";
-import { mulberry32 } from "./random.js";
+import { seededUniform } from "./random.js";
 import { writeDataset, type FrameValues, type WriteEpisode } from "./writer.js";
 
 /**
@@ -66,7 +66,7 @@ export const syntheticEpisodes = (options: Omit<SyntheticOptions, "fps" | "video
   const envOptions = { ...SYNTHETIC_ENVS[options.task], imageSize: options.imageSize ?? 64 };
   // Seeded per scene, not per instruction: reach_red and reach_blue of one seed show the same scenes.
   const scene = ENV_TYPES.indexOf(envOptions.type as EnvType) + 1;
-  const rand = mulberry32(((options.seed | 0) * 2654435761 + scene) | 0);
+  const rand = seededUniform(((options.seed | 0) * 2654435761 + scene) | 0);
   const noise = () => rand() - 0.5;
   return Array.from({ length: options.episodes }, () => {
     const envSeed = Math.floor(rand() * 2 ** 32);

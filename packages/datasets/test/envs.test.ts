@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { makeEnv, syntheticEpisodes, type SimEnv } from "../src/index.js";
-import { mulberry32 } from "../src/random.js";
+import { seededUniform } from "../src/random.js";
 
 type Outcome = "success" | "other_target" | "timeout";
 
@@ -30,14 +30,14 @@ describe("simulated environments", () => {
 
     it(`${name}: the scripted expert succeeds in ≥ 98% of ${EPISODES} seeded episodes`, () => {
       const env = makeEnv({ ...scene, imageSize: 8 });
-      const rand = mulberry32(11);
+      const rand = seededUniform(11);
       const outcomes = Array.from({ length: EPISODES }, (_, i) => rollout(env, 1000 + i, (e) => e.expertAction(() => rand() - 0.5)).outcome);
       expect(rateOf(outcomes, "success")).toBeGreaterThanOrEqual(0.98);
     });
 
     it(`${name}: uniformly random actions rarely succeed (≤ 3% of ${EPISODES})`, () => {
       const env = makeEnv({ ...scene, imageSize: 8 });
-      const rand = mulberry32(12);
+      const rand = seededUniform(12);
       const random = () => [rand() * 2 - 1, rand() * 2 - 1, rand(), rand(), rand() * 2 - 1, rand() * 1.5];
       const outcomes = Array.from({ length: EPISODES }, (_, i) => rollout(env, 1000 + i, random).outcome);
       expect(rateOf(outcomes, "success")).toBeLessThanOrEqual(0.03);
@@ -47,7 +47,7 @@ describe("simulated environments", () => {
   it("two-target scene: following the other instruction ends as 'reached the other target', not success", () => {
     const red = makeEnv({ type: "two_target", task: "red", imageSize: 8 });
     const blue = makeEnv({ type: "two_target", task: "blue", imageSize: 8 });
-    const rand = mulberry32(13);
+    const rand = seededUniform(13);
     const outcomes = Array.from({ length: 100 }, (_, i) => {
       blue.reset(2000 + i); // the same scene as red's: targets are drawn independently of the instruction
       return rollout(red, 2000 + i, () => {

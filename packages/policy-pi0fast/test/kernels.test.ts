@@ -5,19 +5,12 @@ import { initBackend, loadNativeBlas, registerWasmKernelPatches } from "../src/b
 import { matMulRouting } from "../src/backend/matmulPaths";
 import { applyRope, maskedSoftmax, ropeTables } from "../src/model/attention";
 import { layerNorm, rmsNorm } from "../src/model/ops";
+import { seededRandom } from "../src/model/parameters";
 
-/** Deterministic inputs shared by both backends (mulberry32). */
+/** Deterministic inputs in [-1, 1) shared by both backends. */
 function random(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296 * 2 - 1;
-  }
-  return out;
+  const uniform = seededRandom(seed);
+  return Float32Array.from({ length: n }, () => uniform() * 2 - 1);
 }
 
 const size = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { initBackend, type BackendInfo } from "../src/backend/index";
 import { isSoftwareAdapter, probeWebGpu, setWebGpuPoolBudget, trimWebGpuPool, webgpuErrors, webgpuMemory } from "../src/backend/webgpuBackend";
 import { geluTanh, layerNorm, linear, matmul, rmsNorm, embed } from "../src/model/ops";
+import { seededRandom } from "../src/model/parameters";
 import { actionLoss } from "../src/model/pi0fast";
 import { createPi0FastPolicy } from "../src/policy";
 import type { Batch } from "../src/processor";
@@ -32,28 +33,17 @@ afterAll(() => {
   expect(webgpuErrors()).toEqual([]);
 });
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 type Input = { readonly data: Float32Array | Int32Array; readonly shape: number[]; readonly dtype: "float32" | "int32"; readonly grad: boolean };
 
 function rand(shape: number[], seed: number, scale = 1, offset = 0): Input {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
   for (let i = 0; i < data.length; i++) data[i] = offset + scale * (2 * r() - 1);
   return { data, shape, dtype: "float32", grad: true };
 }
 
 function ints(shape: number[], seed: number, max: number): Input {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const data = new Int32Array(shape.reduce((a, b) => a * b, 1));
   for (let i = 0; i < data.length; i++) data[i] = Math.floor(r() * max);
   return { data, shape, dtype: "int32", grad: false };
@@ -322,7 +312,7 @@ describe("training steps of a micro pi0-FAST policy (so101 frames + a synthetic 
     const frames = await loadSo101Frames();
     const fast = await so101FastTokenizer(5, 64);
     const base = so101Batch(frames, [30, 700], 5);
-    const r = rng(7);
+    const r = seededRandom(7);
     const pixels = new Uint8Array(2 * 24 * 24 * 3).map(() => Math.floor(r() * 256));
     const batch: Batch = { ...base, features: { ...base.features, "observation.images.front": { data: pixels, shape: [2, 24, 24, 3] } } };
     const config = {

@@ -17,8 +17,8 @@ export interface TrainingState {
     readonly retentionGradient?: NamedArrays;
     readonly retentionLoss?: number;
   };
-  /** PRNG states of the task and anchor seed streams. */
-  readonly rng: { readonly task: number; readonly anchor: number };
+  /** PRNG states (xoroshiro128+, four int32s each) of the task and anchor seed streams. */
+  readonly rng: { readonly task: readonly number[]; readonly anchor: readonly number[] };
   readonly nonfinite: { readonly total: number; readonly consecutive: number };
 }
 
@@ -280,13 +280,16 @@ interface TrainerStateFile {
   optimizer_step: number;
   loader: { task: unknown; anchor?: unknown };
   craft: { state: CraftState; retention_loss: number | null; has_retention_gradient: boolean } | null;
-  rng: { task: number; anchor: number };
+  rng: { task: number[]; anchor: number[] };
   nonfinite: { total: number; consecutive: number };
 }
 
 const fail = (file: string, field: string, expected: string, got: unknown): never => {
   throw new Error(`${file}: field \`${field}\`: expected ${expected}, got ${JSON.stringify(got)}`);
 };
+
+const isRngState = (v: unknown): boolean =>
+  Array.isArray(v) && v.length === 4 && v.every((x) => Number.isInteger(x) && x >= -(2 ** 31) && x < 2 ** 32);
 
 const readTrainerStateFile = async (file: string): Promise<TrainerStateFile> => {
   let raw: unknown;
@@ -300,7 +303,7 @@ const readTrainerStateFile = async (file: string): Promise<TrainerStateFile> => 
   if (!Number.isInteger(s.step) || (s.step as number) < 0) fail(file, "step", "an integer ≥ 0", s.step);
   if (!Number.isInteger(s.optimizer_step)) fail(file, "optimizer_step", "an integer ≥ 0", s.optimizer_step);
   if (typeof s.loader !== "object" || s.loader === null) fail(file, "loader", "an object", s.loader);
-  if (typeof s.rng?.task !== "number" || typeof s.rng?.anchor !== "number") fail(file, "rng", "{task, anchor} numbers", s.rng);
+  if (!isRngState(s.rng?.task) || !isRngState(s.rng?.anchor)) fail(file, "rng", "{task, anchor}, each four 32-bit integers (xoroshiro128+ states)", s.rng);
   if (typeof s.nonfinite?.total !== "number") fail(file, "nonfinite", "{total, consecutive} numbers", s.nonfinite);
   return s as TrainerStateFile;
 };

@@ -28,7 +28,7 @@ import type {
   TrainablePolicy,
 } from "./interfaces.js";
 import { METRICS_FILE, MetricsFile, MetricsWindow, ProgressDisplay, type StepRecord, type TrainMetrics } from "./metrics.js";
-import { createRng, streamSeed, type Rng } from "./rng.js";
+import { createRng, streamRng, type Rng } from "./rng.js";
 import { startWandb, type WandbOptions, type WandbSink } from "./wandb.js";
 
 export interface TrainOptions<B, G = NamedArrays> {
@@ -90,252 +90,323 @@ const exists = async (p: string): Promise<boolean> => {
 const progressNotice = (options: { progressStream?: NodeJS.WritableStream }, line: string): void =>
   void (options.progressStream ?? process.stderr).write(line + "\n");
 
+/** What changes from step to step, and what a checkpoint saves. */
+interface LoopState<G> {
+  readonly params: NamedArrays;
+  optimizer: AdamWState;
+  step: number;
+  taskRng: Rng;
+  anchorRng: Rng;
+  craftState: CraftState | undefined;
+  /** The last retention gradient, reused between retention steps (`craft.retention_freq`). */
+  cachedRetention: Accumulated<G> | undefined;
+  nonfiniteTotal: number;
+  nonfiniteInARow: number;
+  lastCheckpoint: string | undefined;
+}
+
+/** What stays fixed for the run once setup is done. */
+interface Loop<B, G> {
+  readonly options: TrainOptions<B, G>;
+  readonly config: TrainConfig;
+  readonly retention: Retention<B> | undefined;
+  readonly space: GradientSpace<G>;
+  readonly learningRate: (step: number) => number;
+  readonly main: boolean;
+  readonly craft: ReturnType<typeof craftStep<G>> | undefined;
+  readonly metricsFile: MetricsFile | undefined;
+  readonly wandb: WandbSink | undefined;
+  readonly progress: ProgressDisplay | undefined;
+  readonly window: MetricsWindow;
+}
+
 /**
  * The one training loop. `retention` undefined is the baseline: task gradient → clip → AdamW.
  * With `retention`, the task and retention gradients go through craft-core's `craftStep`
  * (surgery, merge with λ, ε schedule, λ update) before the same clip and AdamW.
+ * Phases as LeRobot's train loop: setup, then per step update, log, checkpoint; finish.
  */
 export const runTraining = async <B, G>(options: TrainOptions<B, G>, retention: Retention<B> | undefined): Promise<TrainResult> => {
-  const { config, policy, taskSource, tensorIO } = options;
+  const { loop, state } = await setupTraining(options, retention);
+  try {
+    while (state.step < loop.config.steps) {
+      const started = performance.now();
+      const lr = loop.learningRate(state.step);
+      const record = await updatePolicy(loop, state, lr);
+      state.step += 1;
+      loop.window.addStep((performance.now() - started) / 1000, loop.config.batch_size * loop.config.gradient_accumulation_steps, record);
+      await logStep(loop, state, lr);
+      await checkpointStep(loop, state);
+    }
+  } finally {
+    await finishTraining(loop);
+  }
+  const { step, params, lastCheckpoint, nonfiniteTotal, craftState } = state;
+  return { step, parameters: params, lastCheckpoint, nonfiniteSkipped: nonfiniteTotal, craftState };
+};
+
+/** Refuses a run directory that is not this run's, restores a resumed run, opens the sinks. */
+async function setupTraining<B, G>(options: TrainOptions<B, G>, retention: Retention<B> | undefined): Promise<{ loop: Loop<B, G>; state: LoopState<G> }> {
+  const { config, policy } = options;
   const main = options.isMainProcess ?? true;
   const space = gradientSpaceOf(policy);
-  const learningRate = options.learningRate ?? (() => config.optimizer.lr);
-  const accumulation = config.gradient_accumulation_steps;
-  const samplesPerStep = config.batch_size * accumulation;
-  const noWeightDecay = policy.noWeightDecay?.bind(policy);
-
   if (!config.resume && main && (await exists(path.join(config.output_dir, CHECKPOINTS_DIR, LAST_LINK)))) {
     throw new Error(
       `output_dir ${config.output_dir} already holds checkpoints: pass resume=true to continue that run, or choose a new output_dir`,
     );
   }
+  const state: LoopState<G> = {
+    params: policy.getParameters(),
+    optimizer: createAdamWState(),
+    step: 0,
+    taskRng: streamRng(config.seed, 0),
+    anchorRng: streamRng(config.seed, 1),
+    craftState: retention === undefined ? undefined : initialCraftState(retention.config),
+    cachedRetention: undefined,
+    nonfiniteTotal: 0,
+    nonfiniteInARow: 0,
+    lastCheckpoint: undefined,
+  };
+  await resumeFromCheckpoint(options, retention, space, state);
 
-  const params: NamedArrays = policy.getParameters();
-  let optimizer: AdamWState = createAdamWState();
-  let step = 0;
-  let taskRng: Rng = createRng(streamSeed(config.seed, 0));
-  let anchorRng: Rng = createRng(streamSeed(config.seed, 1));
-  let craftState: CraftState | undefined = retention === undefined ? undefined : initialCraftState(retention.config);
-  let cachedRetention: Accumulated<G> | undefined;
-  let nonfiniteTotal = 0;
-  let nonfiniteInARow = 0;
-  let lastCheckpoint: string | undefined;
+  // Fails at once, before any step, when wandb is asked for and python3 or its wandb package is missing.
+  if (main) {
+    const count = Object.values(state.params).reduce((n, p) => n + p.length, 0);
+    await checkFreeSpace(config.output_dir, checkpointBytes(count, retention !== undefined));
+  }
+  const metricsFile = main ? await MetricsFile.open(config.output_dir, config.resume ? state.step : undefined) : undefined;
+  if (main) await removeStaleTemporaries(config.output_dir);
+  const wandb: WandbSink | undefined =
+    main && config.wandb.enable ? startWandb(config.wandb, { dir: config.output_dir, runConfig: config, ...options.wandb }) : undefined;
+  const loop: Loop<B, G> = {
+    options,
+    config,
+    retention,
+    space,
+    learningRate: options.learningRate ?? (() => config.optimizer.lr),
+    main,
+    craft: retention === undefined ? undefined : craftStep(retention.config, space, config.steps),
+    metricsFile,
+    wandb,
+    progress: main ? new ProgressDisplay(options.progressStream ?? process.stderr, config.steps) : undefined,
+    window: new MetricsWindow(),
+  };
+  return { loop, state };
+}
 
-  const resumeDir = config.resume ? await lastCheckpointDir(config.output_dir) : undefined;
-  if (config.resume && resumeDir === undefined) {
+/** With `resume`, the last checkpoint's parameters, optimizer, loaders, RNGs and CRaFT state. */
+async function resumeFromCheckpoint<B, G>(options: TrainOptions<B, G>, retention: Retention<B> | undefined, space: GradientSpace<G>, state: LoopState<G>): Promise<void> {
+  const { config, policy, taskSource, tensorIO } = options;
+  const dir = config.resume ? await lastCheckpointDir(config.output_dir) : undefined;
+  if (config.resume && dir === undefined) {
     // A run that died before its first checkpoint: nothing to restore, but its log is continued (from step 0).
     if (!(await exists(path.join(config.output_dir, METRICS_FILE)))) {
       throw new Error(
         `resume=true but ${path.join(config.output_dir, CHECKPOINTS_DIR, LAST_LINK)} does not exist: no checkpoint to resume from`,
       );
     }
-    if (main) progressNotice(options, `[craft] ${config.output_dir} holds metrics but no checkpoint: starting at step 0, continuing its ${METRICS_FILE}`);
+    if (options.isMainProcess ?? true) progressNotice(options, `[craft] ${config.output_dir} holds metrics but no checkpoint: starting at step 0, continuing its ${METRICS_FILE}`);
   }
-  if (resumeDir !== undefined) {
-    const dir = resumeDir;
-    const state = await readTrainingState(dir, tensorIO);
-    const modelDir = path.join(dir, PRETRAINED_MODEL_DIR);
-    const loaded = await (options.loadParameters ?? ((d: string) => readModelParameters(d, tensorIO)))(modelDir);
-    for (const name of Object.keys(params)) {
-      const value = loaded[name];
-      if (value === undefined) throw new Error(`${modelDir}: parameter "${name}" is missing from the checkpoint`);
-      if (value.length !== params[name].length) {
-        throw new Error(`${modelDir}: parameter "${name}" has ${value.length} values, the policy expects ${params[name].length}`);
-      }
-      params[name] = Float32Array.from(value);
+  if (dir === undefined) return;
+  const saved = await readTrainingState(dir, tensorIO);
+  const modelDir = path.join(dir, PRETRAINED_MODEL_DIR);
+  const loaded = await (options.loadParameters ?? ((d: string) => readModelParameters(d, tensorIO)))(modelDir);
+  const params = state.params;
+  for (const name of Object.keys(params)) {
+    const value = loaded[name];
+    if (value === undefined) throw new Error(`${modelDir}: parameter "${name}" is missing from the checkpoint`);
+    if (value.length !== params[name].length) {
+      throw new Error(`${modelDir}: parameter "${name}" has ${value.length} values, the policy expects ${params[name].length}`);
     }
-    policy.setParameters(params);
-    optimizer = state.optimizer;
-    step = state.step;
-    taskSource.restore(state.loader.task);
-    taskRng = createRng(state.rng.task);
-    anchorRng = createRng(state.rng.anchor);
-    nonfiniteTotal = state.nonfinite.total;
-    nonfiniteInARow = state.nonfinite.consecutive;
-    if (retention !== undefined) {
-      if (state.craft === undefined) throw new Error(`${dir}: a baseline checkpoint cannot resume a CRaFT run (no CRaFT state)`);
-      retention.source.restore(state.loader.anchor);
-      craftState = state.craft.state;
-      if (state.craft.retentionGradient !== undefined && state.craft.retentionLoss !== undefined) {
-        cachedRetention = { loss: state.craft.retentionLoss, grads: fromNamed(space, state.craft.retentionGradient) };
-      }
+    params[name] = Float32Array.from(value);
+  }
+  policy.setParameters(params);
+  state.optimizer = saved.optimizer;
+  state.step = saved.step;
+  taskSource.restore(saved.loader.task);
+  state.taskRng = createRng(saved.rng.task);
+  state.anchorRng = createRng(saved.rng.anchor);
+  state.nonfiniteTotal = saved.nonfinite.total;
+  state.nonfiniteInARow = saved.nonfinite.consecutive;
+  if (retention !== undefined) {
+    if (saved.craft === undefined) throw new Error(`${dir}: a baseline checkpoint cannot resume a CRaFT run (no CRaFT state)`);
+    retention.source.restore(saved.loader.anchor);
+    state.craftState = saved.craft.state;
+    if (saved.craft.retentionGradient !== undefined && saved.craft.retentionLoss !== undefined) {
+      state.cachedRetention = { loss: saved.craft.retentionLoss, grads: fromNamed(space, saved.craft.retentionGradient) };
     }
-    lastCheckpoint = dir;
+  }
+  state.lastCheckpoint = dir;
+}
+
+/** Mean gradient and loss over `gradient_accumulation_steps` batches, averaged over ranks. */
+async function accumulate<B, G>(loop: Loop<B, G>, source: BatchSource<B>, rng: Rng, loss: RetentionLossKind | undefined): Promise<Accumulated<G>> {
+  const { space, options } = loop;
+  const accumulation = loop.config.gradient_accumulation_steps;
+  let sum: G | undefined;
+  let lossSum = 0;
+  for (let i = 0; i < accumulation; i++) {
+    const batch = await source.next();
+    const seed = rng.nextUint32();
+    const result = await options.policy.computeGradients(batch, loss === undefined ? { seed } : { loss, seed });
+    sum = sum === undefined ? result.grads : space.add(sum, result.grads);
+    lossSum += result.loss;
+  }
+  let grads = accumulation > 1 ? space.scale(sum!, 1 / accumulation) : sum!;
+  let meanLoss = lossSum / accumulation;
+  if (options.reduceGradients !== undefined) {
+    // The loss rides along as the last element, so every rank also sees the global mean loss (λ update).
+    const flat = space.toFlat(grads);
+    const buffer = new Float32Array(flat.length + 1);
+    buffer.set(flat);
+    buffer[flat.length] = meanLoss;
+    const reduced = await options.reduceGradients(buffer);
+    grads = space.fromFlat(reduced.subarray(0, flat.length), grads);
+    meanLoss = reduced[flat.length];
+  }
+  return { loss: meanLoss, grads };
+}
+
+/**
+ * One optimisation step: task (and retention) gradients, CRaFT's combination, clip, AdamW. A
+ * non-finite loss or gradient skips the update; returns the step's record, undefined when skipped.
+ */
+async function updatePolicy<B, G>(loop: Loop<B, G>, state: LoopState<G>, lr: number): Promise<StepRecord | undefined> {
+  const { retention, space, craft, config } = loop;
+  const task = await accumulate(loop, loop.options.taskSource, state.taskRng, undefined);
+  let retentionNow: Accumulated<G> | undefined;
+  if (retention !== undefined && (state.cachedRetention === undefined || isRetentionStep(retention.config, state.step))) {
+    retentionNow = await accumulate(loop, retention.source, state.anchorRng, retention.config.retention_loss);
+  }
+  const retentionUsed = retentionNow ?? state.cachedRetention;
+
+  // Norms come from one pass: craft-core's Gram matrix in CRaFT, a dot product in the baseline.
+  // A NaN/Inf anywhere in a gradient makes its norm non-finite, which is the check.
+  const lossesFinite = Number.isFinite(task.loss) && (retentionUsed === undefined || Number.isFinite(retentionUsed.loss));
+  let grad: G = task.grads;
+  let gradNorm = NaN;
+  let taskGradNorm = NaN;
+  let nextCraftState: CraftState | undefined;
+  let craftMetrics: CraftMetrics | undefined;
+  if (!lossesFinite) {
+    // craft-core rejects a non-finite retention loss; the step is skipped below.
+  } else if (craft !== undefined && state.craftState !== undefined && retentionUsed !== undefined) {
+    const out = craft(state.craftState, { gTask: task.grads, gRetain: retentionUsed.grads, retentionLoss: retentionUsed.loss, step: state.step });
+    grad = out.grad;
+    nextCraftState = out.state;
+    craftMetrics = out.metrics;
+    gradNorm = out.metrics.gradNorm;
+    taskGradNorm = out.metrics.taskNorm;
+  } else {
+    gradNorm = Math.sqrt(space.dot(grad, grad));
+    taskGradNorm = gradNorm;
+  }
+  const finite =
+    lossesFinite &&
+    Number.isFinite(taskGradNorm) &&
+    Number.isFinite(gradNorm) &&
+    (craftMetrics === undefined || (Number.isFinite(retentionUsed!.loss) && Number.isFinite(craftMetrics.retainNorm)));
+  if (!finite) {
+    skipNonfiniteStep(loop, state, `task loss ${task.loss}` + (retentionNow === undefined ? "" : `, retention loss ${retentionNow.loss}`));
+    return undefined;
   }
 
-  // Fails at once, before any step, when wandb is asked for and python3 or its wandb package is missing.
-  if (main) {
-    const count = Object.values(params).reduce((n, p) => n + p.length, 0);
-    await checkFreeSpace(config.output_dir, checkpointBytes(count, retention !== undefined));
-  }
-  const metricsFile = main ? await MetricsFile.open(config.output_dir, config.resume ? step : undefined) : undefined;
-  if (main) await removeStaleTemporaries(config.output_dir);
-  const wandb: WandbSink | undefined =
-    main && config.wandb.enable ? startWandb(config.wandb, { dir: config.output_dir, runConfig: config, ...options.wandb }) : undefined;
-  const progress = main ? new ProgressDisplay(options.progressStream ?? process.stderr, config.steps) : undefined;
-  const window = new MetricsWindow();
-  const craft = retention === undefined ? undefined : craftStep(retention.config, space, config.steps);
-
-  const accumulate = async (source: BatchSource<B>, rng: Rng, loss: RetentionLossKind | undefined): Promise<Accumulated<G>> => {
-    let sum: G | undefined;
-    let lossSum = 0;
-    for (let i = 0; i < accumulation; i++) {
-      const batch = await source.next();
-      const seed = rng.nextUint32();
-      const result = await policy.computeGradients(batch, loss === undefined ? { seed } : { loss, seed });
-      sum = sum === undefined ? result.grads : space.add(sum, result.grads);
-      lossSum += result.loss;
-    }
-    let grads = accumulation > 1 ? space.scale(sum!, 1 / accumulation) : sum!;
-    let meanLoss = lossSum / accumulation;
-    if (options.reduceGradients !== undefined) {
-      // The loss rides along as the last element, so every rank also sees the global mean loss (λ update).
-      const flat = space.toFlat(grads);
-      const buffer = new Float32Array(flat.length + 1);
-      buffer.set(flat);
-      buffer[flat.length] = meanLoss;
-      const reduced = await options.reduceGradients(buffer);
-      grads = space.fromFlat(reduced.subarray(0, flat.length), grads);
-      meanLoss = reduced[flat.length];
-    }
-    return { loss: meanLoss, grads };
+  const clipped = clipByGlobalNorm(space, grad, config.grad_clip_norm, gradNorm);
+  const namedGrad = toNamed(space, clipped.grad);
+  const policy = loop.options.policy;
+  adamwStep(config.optimizer, state.optimizer, state.params, namedGrad, lr, policy.noWeightDecay?.bind(policy));
+  const updated: NamedArrays = {};
+  for (const name of Object.keys(namedGrad)) updated[name] = state.params[name];
+  policy.setParameters(updated);
+  if (retentionNow !== undefined) state.cachedRetention = retentionNow;
+  if (nextCraftState !== undefined) state.craftState = nextCraftState;
+  state.nonfiniteInARow = 0;
+  return {
+    loss: craftMetrics === undefined ? task.loss : task.loss + craftMetrics.lambda * retentionUsed!.loss,
+    taskLoss: task.loss,
+    gradNorm,
+    taskGradNorm,
+    craft:
+      craftMetrics === undefined
+        ? undefined
+        : {
+            retentionLoss: retentionUsed!.loss,
+            lambda: craftMetrics.lambda,
+            epsilon: craftMetrics.epsilon,
+            violation: craftMetrics.violation,
+            taskGradNormAfter: craftMetrics.taskNormAfter,
+            retainGradNorm: craftMetrics.retainNorm,
+            cosine: craftMetrics.cosine,
+            conflict: craftMetrics.conflict,
+          },
   };
+}
 
-  const save = async (): Promise<void> => {
-    if (!main) return;
-    lastCheckpoint = await writeCheckpoint({
-      outputDir: config.output_dir,
+/** Counts a skipped step; too many in a row stop the run, naming the checkpoint to go back to. */
+function skipNonfiniteStep<B, G>(loop: Loop<B, G>, state: LoopState<G>, what: string): void {
+  const config = loop.config;
+  state.nonfiniteTotal += 1;
+  state.nonfiniteInARow += 1;
+  loop.progress?.message(
+    `step ${state.step + 1}: non-finite loss or gradient (${what}); step skipped, no update ` +
+      `(${state.nonfiniteInARow} in a row, ${state.nonfiniteTotal} in total)`,
+  );
+  if (state.nonfiniteInARow >= config.max_consecutive_nonfinite) {
+    throw new Error(
+      `training stopped at step ${state.step + 1}: ${state.nonfiniteInARow} consecutive steps had a non-finite loss or gradient ` +
+        `(max_consecutive_nonfinite=${config.max_consecutive_nonfinite}). Lower optimizer.lr, check the data for NaN/Inf, ` +
+        `or resume from ${state.lastCheckpoint ?? "an earlier checkpoint"}.`,
+    );
+  }
+}
+
+/** Every `log_freq` steps and at the end: the window's means to the display, metrics.jsonl and wandb. */
+async function logStep<B, G>(loop: Loop<B, G>, state: LoopState<G>, lr: number): Promise<void> {
+  const { config, step } = { config: loop.config, step: state.step };
+  if (step % config.log_freq !== 0 && step !== config.steps) return;
+  const metrics = loop.window.flush(step, lr, state.nonfiniteTotal);
+  if (loop.main) {
+    loop.progress?.update(metrics);
+    await loop.metricsFile?.append(metrics);
+    loop.wandb?.log(metrics);
+  }
+  loop.options.onMetrics?.(metrics);
+}
+
+/** Every `save_freq` steps and at the end, the main process writes a checkpoint. */
+async function checkpointStep<B, G>(loop: Loop<B, G>, state: LoopState<G>): Promise<void> {
+  const { config, options, retention, space } = loop;
+  const step = state.step;
+  if (step % config.save_freq !== 0 && step !== config.steps) return;
+  if (!loop.main) return;
+  state.lastCheckpoint = await writeCheckpoint({
+    outputDir: config.output_dir,
+    step,
+    io: options.tensorIO,
+    saveModel: (dir) => options.policy.save(dir),
+    optimizerConfig: config.optimizer,
+    lr: loop.learningRate(Math.max(0, step - 1)),
+    state: {
       step,
-      io: tensorIO,
-      saveModel: (dir) => policy.save(dir),
-      optimizerConfig: config.optimizer,
-      lr: learningRate(Math.max(0, step - 1)),
-      state: {
-        step,
-        optimizer,
-        loader: { task: taskSource.position(), anchor: retention?.source.position() },
-        craft:
-          craftState === undefined
-            ? undefined
-            : {
-                state: craftState,
-                retentionGradient: cachedRetention === undefined ? undefined : toNamed(space, cachedRetention.grads),
-                retentionLoss: cachedRetention?.loss,
-              },
-        rng: { task: taskRng.state(), anchor: anchorRng.state() },
-        nonfinite: { total: nonfiniteTotal, consecutive: nonfiniteInARow },
-      },
-    });
-  };
+      optimizer: state.optimizer,
+      loader: { task: options.taskSource.position(), anchor: retention?.source.position() },
+      craft:
+        state.craftState === undefined
+          ? undefined
+          : {
+              state: state.craftState,
+              retentionGradient: state.cachedRetention === undefined ? undefined : toNamed(space, state.cachedRetention.grads),
+              retentionLoss: state.cachedRetention?.loss,
+            },
+      rng: { task: state.taskRng.state(), anchor: state.anchorRng.state() },
+      nonfinite: { total: state.nonfiniteTotal, consecutive: state.nonfiniteInARow },
+    },
+  });
+  await injectFault("after-save", step);
+}
 
-  const squaredNorm = (g: G): number => space.dot(g, g);
-
-  try {
-    while (step < config.steps) {
-      const started = performance.now();
-      const lr = learningRate(step);
-      const task = await accumulate(taskSource, taskRng, undefined);
-      let retentionNow: Accumulated<G> | undefined;
-      if (retention !== undefined && (cachedRetention === undefined || isRetentionStep(retention.config, step))) {
-        retentionNow = await accumulate(retention.source, anchorRng, retention.config.retention_loss);
-      }
-      const retentionUsed = retentionNow ?? cachedRetention;
-
-      // Norms come from one pass: craft-core's Gram matrix in CRaFT, a dot product in the baseline.
-      // A NaN/Inf anywhere in a gradient makes its norm non-finite, which is the check.
-      const lossesFinite = Number.isFinite(task.loss) && (retentionUsed === undefined || Number.isFinite(retentionUsed.loss));
-      let grad: G = task.grads;
-      let gradNorm = NaN;
-      let taskGradNorm = NaN;
-      let nextCraftState: CraftState | undefined;
-      let craftMetrics: CraftMetrics | undefined;
-      if (!lossesFinite) {
-        // craft-core rejects a non-finite retention loss; the step is skipped below.
-      } else if (craft !== undefined && craftState !== undefined && retentionUsed !== undefined) {
-        const out = craft(craftState, { gTask: task.grads, gRetain: retentionUsed.grads, retentionLoss: retentionUsed.loss, step });
-        grad = out.grad;
-        nextCraftState = out.state;
-        craftMetrics = out.metrics;
-        gradNorm = out.metrics.gradNorm;
-        taskGradNorm = out.metrics.taskNorm;
-      } else {
-        grad = task.grads;
-        gradNorm = Math.sqrt(squaredNorm(grad));
-        taskGradNorm = gradNorm;
-      }
-      const finite =
-        lossesFinite &&
-        Number.isFinite(taskGradNorm) &&
-        Number.isFinite(gradNorm) &&
-        (craftMetrics === undefined || (Number.isFinite(retentionUsed!.loss) && Number.isFinite(craftMetrics.retainNorm)));
-
-      let record: StepRecord | undefined;
-      if (finite) {
-        const clipped = clipByGlobalNorm(space, grad, config.grad_clip_norm, gradNorm);
-        const namedGrad = toNamed(space, clipped.grad);
-        adamwStep(config.optimizer, optimizer, params, namedGrad, lr, noWeightDecay);
-        const updated: NamedArrays = {};
-        for (const name of Object.keys(namedGrad)) updated[name] = params[name];
-        policy.setParameters(updated);
-        if (retentionNow !== undefined) cachedRetention = retentionNow;
-        if (nextCraftState !== undefined) craftState = nextCraftState;
-        nonfiniteInARow = 0;
-        record = {
-          loss: craftMetrics === undefined ? task.loss : task.loss + craftMetrics.lambda * retentionUsed!.loss,
-          taskLoss: task.loss,
-          gradNorm,
-          taskGradNorm,
-          craft:
-            craftMetrics === undefined
-              ? undefined
-              : {
-                  retentionLoss: retentionUsed!.loss,
-                  lambda: craftMetrics.lambda,
-                  epsilon: craftMetrics.epsilon,
-                  violation: craftMetrics.violation,
-                  taskGradNormAfter: craftMetrics.taskNormAfter,
-                  retainGradNorm: craftMetrics.retainNorm,
-                  cosine: craftMetrics.cosine,
-                  conflict: craftMetrics.conflict,
-                },
-        };
-      }
-      if (!finite) {
-        nonfiniteTotal += 1;
-        nonfiniteInARow += 1;
-        const what = `task loss ${task.loss}` + (retentionNow === undefined ? "" : `, retention loss ${retentionNow.loss}`);
-        progress?.message(
-          `step ${step + 1}: non-finite loss or gradient (${what}); step skipped, no update ` +
-            `(${nonfiniteInARow} in a row, ${nonfiniteTotal} in total)`,
-        );
-        if (nonfiniteInARow >= config.max_consecutive_nonfinite) {
-          throw new Error(
-            `training stopped at step ${step + 1}: ${nonfiniteInARow} consecutive steps had a non-finite loss or gradient ` +
-              `(max_consecutive_nonfinite=${config.max_consecutive_nonfinite}). Lower optimizer.lr, check the data for NaN/Inf, ` +
-              `or resume from ${lastCheckpoint ?? "an earlier checkpoint"}.`,
-          );
-        }
-      }
-      step += 1;
-      window.addStep((performance.now() - started) / 1000, samplesPerStep, record);
-
-      if (step % config.log_freq === 0 || step === config.steps) {
-        const metrics = window.flush(step, lr, nonfiniteTotal);
-        if (main) {
-          progress?.update(metrics);
-          await metricsFile?.append(metrics);
-          wandb?.log(metrics);
-        }
-        options.onMetrics?.(metrics);
-      }
-      if (step % config.save_freq === 0 || step === config.steps) {
-        await save();
-        if (main) await injectFault("after-save", step);
-      }
-    }
-  } finally {
-    progress?.end();
-    await wandb?.close();
-  }
-  return { step, parameters: params, lastCheckpoint, nonfiniteSkipped: nonfiniteTotal, craftState };
-};
+/** Closes the progress line and the wandb run, also when a step failed. */
+async function finishTraining<B, G>(loop: Loop<B, G>): Promise<void> {
+  loop.progress?.end();
+  await loop.wandb?.close();
+}

@@ -1,33 +1,34 @@
+import { xoroshiro128plus, xoroshiro128plusFromState } from "pure-rand/generator/xoroshiro128plus";
+import type { JumpableRandomGenerator } from "pure-rand/types/JumpableRandomGenerator";
+
 /**
- * A seeded PRNG with a JSON-serialisable state (mulberry32, 32-bit state). The trainer never uses
- * Math.random; the state is part of every checkpoint so a resumed run draws the same numbers.
+ * The trainer's seeded PRNG: pure-rand's xoroshiro128+ (the generator fast-check runs on), whose
+ * state is four 32-bit integers, JSON-serialisable. The trainer never uses Math.random; the state
+ * is part of every checkpoint so a resumed run draws the same numbers.
  */
 export interface Rng {
   /** Next unsigned 32-bit integer. */
   nextUint32(): number;
-  /** Uniform in [0, 1). */
-  next(): number;
-  state(): number;
+  state(): number[];
 }
 
-export const createRng = (seedOrState: number): Rng => {
-  let s = seedOrState >>> 0;
-  const nextUint32 = (): number => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let z = s;
-    z = Math.imul(z ^ (z >>> 15), z | 1);
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
-    return (z ^ (z >>> 14)) >>> 0;
-  };
+/** A checkpointed state (four int32s), or a seed for a fresh stream. */
+export type RngSeedOrState = number | readonly number[];
+
+export const createRng = (seedOrState: RngSeedOrState): Rng => {
+  const generator = typeof seedOrState === "number" ? xoroshiro128plus(seedOrState | 0) : xoroshiro128plusFromState(seedOrState);
   return {
-    nextUint32,
-    next: () => nextUint32() / 4294967296,
-    state: () => s,
+    nextUint32: () => generator.next() >>> 0,
+    state: () => [...generator.getState()],
   };
 };
 
-/** Derives independent stream seeds from the run seed (task and anchor draws never shift each other). */
-export const streamSeed = (seed: number, stream: number): number => {
-  const r = createRng((seed ^ Math.imul(stream + 1, 0x9e3779b9)) >>> 0);
-  return r.nextUint32();
+/**
+ * The run seed's stream `stream` (task 0, anchors 1): xoroshiro128+'s jump() advances 2^64 draws,
+ * so the streams never overlap and task and anchor draws never shift each other.
+ */
+export const streamRng = (seed: number, stream: number): Rng => {
+  const generator: JumpableRandomGenerator = xoroshiro128plus(seed | 0);
+  for (let i = 0; i <= stream; i++) generator.jump();
+  return createRng(generator.getState());
 };

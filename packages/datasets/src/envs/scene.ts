@@ -1,4 +1,4 @@
-import { mulberry32 } from "../random.js";
+import { seededUniform } from "../random.js";
 import { armState, moveArm, type ArmPose } from "./arm.js";
 import { renderScene, type SceneDrawing } from "./render.js";
 import type { EnvObservation, EnvOutcome, EnvSpec, SimEnv, StepResult } from "./types.js";
@@ -23,7 +23,7 @@ export abstract class ArmScene implements SimEnv {
   abstract expertAction(noise: () => number): number[];
 
   reset(seed: number): EnvObservation {
-    this.place(mulberry32(seed));
+    this.place(seededUniform(seed));
     this.steps = 0;
     return this.observe();
   }

@@ -1,3 +1,5 @@
+import { uniformFloat64 } from "pure-rand/distribution/uniformFloat64";
+import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
 import type { PI0FastConfig } from "../config";
 
 /**
@@ -87,16 +89,10 @@ export function noWeightDecay(name: string): boolean {
   );
 }
 
-/** mulberry32: a small seeded PRNG, so the same seed gives the same weights everywhere. */
+/** Uniform [0, 1) from pure-rand's xoroshiro128+, so the same seed gives the same weights everywhere. */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
+  const generator = xoroshiro128plus(seed | 0);
+  return () => uniformFloat64(generator);
 }
 
 /**
