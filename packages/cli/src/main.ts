@@ -32,11 +32,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}": flags take the form --name=value`);
     const args = await resolveHubFlags(parsed);
     switch (command) {
-      case "train": {
-        const craft = args.flags.get("craft.enable") === true;
-        await pushTrainedPolicy(await runTrain(args, craft ? "train-craft" : "train", craft));
+      case "train":
+        // --craft.enable=true makes it a CRaFT run once the configuration is decoded.
+        await pushTrainedPolicy(await runTrain(args, "train", false));
         return 0;
-      }
       case "train-craft":
         await pushTrainedPolicy(await runTrain(args, "train-craft", true));
         return 0;

@@ -1,12 +1,12 @@
 import { readFileSync } from "node:fs";
 import * as E from "fp-ts/lib/Either.js";
-import { craftConfigFields, decodeCraftConfig, defaultCraftConfig, type CraftConfig } from "@craft/craft-core";
+import { craftConfigFields } from "@craft/craft-core";
 import { decodePI0FastConfig, type PI0FastConfig } from "@craft/policy-pi0fast";
 import { decodeTrainConfig, defaultTrainConfig, type TrainConfig } from "@craft/trainer";
 import { ConfigError } from "./errors.js";
 import { deepMerge, rejectUnknownFlags, toNested, UsageError, type ParsedArgs } from "./flags.js";
 import { LEROBOT_TRAIN_FLAGS, takeLeRobotFlags, type LeRobotRunFlags } from "./lerobotFlags.js";
-import { episodesFlag } from "./setup.js";
+import { episodesFlag } from "./datasetSetup.js";
 
 /** Where the frames come from: a local root, or a repo id resolved in the LeRobot cache. */
 export interface DatasetSpec {
@@ -50,6 +50,8 @@ export interface RunConfig {
 /** Policy fields that may be changed when starting from a checkpoint (training hyper-parameters, device). */
 const POLICY_OVERRIDABLE_FROM_PATH = new Set(["device", "type", "dtype", "push_to_hub", "repo_id", "private", "tags", "license", "pretrained_revision"]);
 const isTrainingHyperParameter = (k: string) => k.startsWith("optimizer_") || k.startsWith("scheduler_");
+
+const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
 
 const flatten = (obj: Record<string, unknown>, prefix: string, out: string[]): string[] => {
   for (const [k, v] of Object.entries(obj)) {
@@ -124,6 +126,15 @@ export function resolveRunConfig(args: ParsedArgs, command: string, options: { c
     const { config_path: _ignored, ...rest } = nested;
     nested = deepMerge(savedToFlags(saved as Record<string, unknown>), rest);
   }
+  return runConfigFrom(nested, command, options);
+}
+
+/**
+ * The one decode: a nested configuration (flags and `--config_path` merged, or the typed values a
+ * pipeline step builds) → a validated run. `craft train --craft.enable=true` becomes a CRaFT run here,
+ * after decoding, like `craft train-craft`.
+ */
+export function runConfigFrom(nested: Readonly<Record<string, unknown>>, command: string, options: { craft: boolean }): RunConfig {
   const run = fromNested(nested, command, options);
   for (const notice of run.lerobot.notices) console.error(`[craft] notice: ${notice}`);
   return run;
@@ -193,12 +204,8 @@ function fromNested(nested: Record<string, unknown>, command: string, options: {
     problems.push(`distributed: expected one of off, mpi, auto, got ${JSON.stringify(nested.distributed)}`);
   }
 
-  const craftInput = { ...((nested.craft as Record<string, unknown>) ?? {}) };
-  if (options.craft) craftInput.enable = true;
-  const craft = decodeCraftConfig(craftInput);
-  let craftConfig: CraftConfig = defaultCraftConfig;
-  if (E.isLeft(craft)) problems.push(...craft.left);
-  else craftConfig = craft.right;
+  const craftInput = isRecord(nested.craft) ? { ...nested.craft } : nested.craft;
+  if (options.craft && isRecord(craftInput)) craftInput.enable = true;
 
   const hyper = policy ?? (policyFlags as Partial<PI0FastConfig>);
   const pick = <K extends keyof PI0FastConfig>(k: K, d: PI0FastConfig[K]): PI0FastConfig[K] =>
@@ -206,9 +213,10 @@ function fromNested(nested: Record<string, unknown>, command: string, options: {
   const overwrite = nested.overwrite ?? false;
   if (typeof overwrite !== "boolean") problems.push(`overwrite: expected true or false, got ${JSON.stringify(overwrite)}`);
   const { policy: _p, dataset: _d, tokenizer: _t, distributed: _x, craft: _c, config_path: _cp, overwrite: _o, ...trainerFlags } = nested;
+  const defaultOutputDir = (name: string) => `outputs/train/${new Date().toISOString().replace(/[:.]/g, "-")}_${name}`;
   const decodedTrain = decodeTrainConfig({
     ...trainerFlags,
-    output_dir: trainerFlags.output_dir ?? `outputs/train/${new Date().toISOString().replace(/[:.]/g, "-")}_${command}`,
+    output_dir: trainerFlags.output_dir ?? defaultOutputDir(command),
     grad_clip_norm: pick("optimizer_grad_clip_norm", DEFAULT_POLICY.optimizer_grad_clip_norm),
     optimizer: {
       lr: pick("optimizer_lr", DEFAULT_POLICY.optimizer_lr),
@@ -216,19 +224,22 @@ function fromNested(nested: Record<string, unknown>, command: string, options: {
       eps: pick("optimizer_eps", DEFAULT_POLICY.optimizer_eps),
       weight_decay: pick("optimizer_weight_decay", DEFAULT_POLICY.optimizer_weight_decay),
     },
-    craft: craftConfig,
+    craft: craftInput ?? (options.craft ? { enable: true } : undefined),
   });
   let train: TrainConfig | null = null;
   if (E.isLeft(decodedTrain)) problems.push(...decodedTrain.left);
   else train = decodedTrain.right;
 
-  // Only a valid craft config can be missing its anchor path (an invalid one decodes to the defaults).
-  if (options.craft && E.isRight(craft) && craftConfig.anchor_dataset_path === null && train !== null && train.steps > 1) {
+  const craftEnabled = train?.craft.enable === true;
+  // `craft train --craft.enable=true` is a CRaFT run: named so in its record and default directory.
+  const effectiveCommand = craftEnabled && command === "train" ? "train-craft" : command;
+  if (train !== null && trainerFlags.output_dir === undefined && effectiveCommand !== command) train = { ...train, output_dir: defaultOutputDir(effectiveCommand) };
+  if (craftEnabled && train !== null && train.craft.anchor_dataset_path === null && train.steps > 1) {
     problems.push("craft.anchor_dataset_path: expected the anchor dataset (or anchor cache) holding the skill to retain, got nothing");
   }
   if (problems.length > 0 || train === null) throw new ConfigError(problems);
   return {
-    command,
+    command: effectiveCommand,
     policyPath,
     policy,
     policyOverrides: policyFlags,

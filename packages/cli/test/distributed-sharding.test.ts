@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Batch, FrameSource, LeRobotDataset } from "@craft/datasets";
-import { batchesOf } from "../src/setup.js";
+import { batchesOf } from "../src/datasetSetup.js";
 
 /** A dataset whose frame i carries the value i in its `index` feature. */
 const counting = (n: number): LeRobotDataset => {

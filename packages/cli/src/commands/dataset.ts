@@ -9,7 +9,7 @@ import {
   type SyntheticTask,
 } from "@craft/datasets";
 import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
-import { episodesFlag, withEpisodesFlag } from "../setup.js";
+import { episodesFlag, withEpisodesFlag } from "../datasetSetup.js";
 
 const str = (args: ParsedArgs, key: string): string | undefined => {
   const v = args.flags.get(key);

@@ -5,7 +5,9 @@ import { loadPi0FastPolicy } from "@craft/policy-pi0fast";
 import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
 import { evaluateOn, type EvaluationReport } from "../evaluation.js";
 import { checkPolicyMatchesEnv, evaluateInEnv, pi0FastClosedLoop, writeEvalInfo } from "../rollout.js";
-import { datasetRoot, episodesFlag, openAnchors, openTaskDataset, resolvePretrainedDir, startBackend } from "../setup.js";
+import { startBackend } from "../backendSetup.js";
+import { datasetRoot, episodesFlag, openAnchors, openTaskDataset } from "../datasetSetup.js";
+import { resolvePretrainedDir } from "../policySetup.js";
 import { SMOKE_EVAL_EPISODES, SMOKE_EVAL_FRAMES, smokeCap } from "../smoke.js";
 
 export const EVAL_FLAGS = [

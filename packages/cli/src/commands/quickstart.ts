@@ -1,14 +1,12 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { buildAnchorCache, deltaTimestampsForChunk, makeSyntheticDataset } from "@craft/datasets";
+import { makeSyntheticDataset } from "@craft/datasets";
 import { loadPi0FastPolicy } from "@craft/policy-pi0fast";
 import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
-import { evaluateOn } from "../evaluation.js";
-import { resolveRunConfig } from "../runConfig.js";
-import { openAnchors, openTaskDataset, resolvePretrainedDir } from "../setup.js";
+import { anchorCacheStep, epsilonStep, evaluateStep, openAnchorStep, trainStep } from "../pipeline.js";
+import { openTaskDataset } from "../datasetSetup.js";
+import { resolvePretrainedDir } from "../policySetup.js";
 import { SMOKE_EVAL_FRAMES, SMOKE_STEPS, smokeRun } from "../smoke.js";
-import { completedSteps } from "../outputDir.js";
-import { trainWithConfig } from "./train.js";
 
 export const QUICKSTART_FLAGS = ["output_dir", "pretrain_steps", "steps", "batch_size", "seed", "policy.device", "episodes"] as const;
 
@@ -30,8 +28,6 @@ const QUICKSTART_SIZES = {
   full: { pretrain_steps: 150, steps: 80, episodes: 12, anchorSamples: 128, evalFrames: 64 },
   smoke: { pretrain_steps: SMOKE_STEPS, steps: SMOKE_STEPS, episodes: 2, anchorSamples: 16, evalFrames: SMOKE_EVAL_FRAMES },
 } as const;
-
-const flagsOf = (entries: Record<string, unknown>): ParsedArgs => ({ positionals: [], flags: new Map(Object.entries(entries)), help: false });
 
 export async function runQuickstart(args: ParsedArgs): Promise<number> {
   rejectUnknownFlags(args.flags, QUICKSTART_FLAGS, "quickstart");
@@ -59,78 +55,48 @@ export async function runQuickstart(args: ParsedArgs): Promise<number> {
   if (!existsSync(join(reach, "meta", "info.json"))) await makeSyntheticDataset(reach, { task: "reach", episodes, seed, overwrite: true });
   if (!existsSync(join(push, "meta", "info.json"))) await makeSyntheticDataset(push, { task: "push", episodes, seed: seed + 1, overwrite: true });
 
-  const common = { batch_size: batchSize, seed, log_freq: 10, "policy.device": device };
+  const common = { batchSize, seed, logFreq: 10, device };
   const baseDir = join(out, "base");
   log(`2/4 base policy: ${pretrainSteps} steps on "reach" → ${baseDir}`);
-  const baseRun = resolveRunConfig(
-    flagsOf({
-      ...common,
-      "policy.type": "pi0_fast",
-      "policy.preset": "tiny",
-      "policy.optimizer_lr": 1e-3,
-      "policy.scheduler_decay_lr": 1e-4,
-      "dataset.root": reach,
-      // The base's normaliser and FAST vocabulary cover the later task's action range too.
-      "dataset.stats_roots": [push],
-      steps: pretrainSteps,
-      save_freq: pretrainSteps,
-      output_dir: baseDir,
-      resume: existsSync(join(baseDir, "checkpoints", "last")),
-    }),
-    "train",
-    { craft: false },
-  );
-  // A re-run finds its finished trainings done (resuming one to its own step count is refused).
-  if ((await completedSteps(baseDir)) < baseRun.train.steps) await trainWithConfig(baseRun);
+  await trainStep({
+    ...common,
+    datasetRoot: reach,
+    // The base's normaliser and FAST vocabulary cover the later task's action range too.
+    statsRoots: [push],
+    lr: { peak: 1e-3, decayTo: 1e-4 },
+    steps: pretrainSteps,
+    saveFreq: pretrainSteps,
+    outputDir: baseDir,
+  });
 
   const basePolicyDir = resolvePretrainedDir(baseDir);
-  const chunk = (await loadPi0FastPolicy(basePolicyDir)).config.chunk_size;
-  log(`3/4 anchor cache of "reach" frames → ${anchorCache}`);
-  if (!existsSync(join(anchorCache, "anchor_manifest.json"))) {
-    await buildAnchorCache(reach, anchorCache, { numSamples: sizes.anchorSamples, seed, deltaTimestamps: { action: deltaTimestampsForChunk(10, chunk) } });
-  }
   const base = await loadPi0FastPolicy(basePolicyDir);
-  const anchors = await openAnchors(anchorCache, chunk, []);
-  const baseAnchor = await evaluateOn(base, anchors, { batchSize, maxFrames, decode: false });
+  const chunk = base.config.chunk_size;
+  log(`3/4 anchor cache of "reach" frames → ${anchorCache}`);
+  await anchorCacheStep(reach, anchorCache, { numSamples: sizes.anchorSamples, seed, chunkSize: chunk });
+  const anchors = await openAnchorStep(anchorCache, chunk);
+  const { baseAnchorLoss, epsilonStart, epsilonEnd } = await epsilonStep(base, anchors, { batchSize, maxFrames });
   base.dispose();
-  // The bound: 20% above the base policy's own anchor loss, tightening from 50% above it
-  // (the settings of `craft experiment retention`).
-  const epsilonEnd = baseAnchor.loss * 1.2;
-  const epsilonStart = baseAnchor.loss * 1.5;
   const craftDir = join(out, "craft");
-  log(`4/4 CRaFT on "push": ${steps} steps, base anchor loss ${baseAnchor.loss.toFixed(4)}, ε ${epsilonStart.toFixed(4)} → ${epsilonEnd.toFixed(4)} → ${craftDir}`);
-  const craftRun = resolveRunConfig(
-    flagsOf({
-      ...common,
-      "policy.path": basePolicyDir,
-      "policy.optimizer_lr": 5e-4,
-      "policy.scheduler_decay_lr": 5e-5,
-      "dataset.root": push,
-      steps,
-      save_freq: steps,
-      output_dir: craftDir,
-      resume: existsSync(join(craftDir, "checkpoints", "last")),
-      "craft.anchor_dataset_path": anchorCache,
-      "craft.initial_lambda": 1.0,
-      "craft.lambda_lr": 5.0,
-      "craft.epsilon_start": epsilonStart,
-      "craft.epsilon_end": epsilonEnd,
-    }),
-    "train-craft",
-    { craft: true },
-  );
-  if ((await completedSteps(craftDir)) < craftRun.train.steps) await trainWithConfig(craftRun);
+  log(`4/4 CRaFT on "push": ${steps} steps, base anchor loss ${baseAnchorLoss.toFixed(4)}, ε ${epsilonStart.toFixed(4)} → ${epsilonEnd.toFixed(4)} → ${craftDir}`);
+  await trainStep({
+    ...common,
+    policyPath: basePolicyDir,
+    datasetRoot: push,
+    lr: { peak: 5e-4, decayTo: 5e-5 },
+    steps,
+    saveFreq: steps,
+    outputDir: craftDir,
+    craft: { anchor_dataset_path: anchorCache, initial_lambda: 1.0, lambda_lr: 5.0, epsilon_start: epsilonStart, epsilon_end: epsilonEnd },
+  });
 
-  const tuned = await loadPi0FastPolicy(resolvePretrainedDir(craftDir));
   const task = await openTaskDataset({ root: push, repo_id: null, episodes: null, exclude: [] }, chunk);
-  const afterAnchor = await evaluateOn(tuned, anchors, { batchSize, maxFrames });
-  const afterTask = await evaluateOn(tuned, task, { batchSize, maxFrames });
-  tuned.dispose();
+  const after = await evaluateStep(craftDir, { anchor: { dataset: anchors }, task: { dataset: task } }, { batchSize, maxFrames });
   console.log(
     [
       "",
-      `anchor ("reach") loss: base ${baseAnchor.loss.toFixed(4)} → after CRaFT ${afterAnchor.loss.toFixed(4)} (ε_end ${epsilonEnd.toFixed(4)})`,
-      `task ("push") loss after CRaFT: ${afterTask.loss.toFixed(4)}; action MSE (normalised) anchor ${afterAnchor.action_mse_normalized.toFixed(4)}, task ${afterTask.action_mse_normalized.toFixed(4)}`,
+      `anchor ("reach") loss: base ${baseAnchorLoss.toFixed(4)} → after CRaFT ${after.anchor.loss.toFixed(4)} (ε_end ${epsilonEnd.toFixed(4)})`,
+      `task ("push") loss after CRaFT: ${after.task.loss.toFixed(4)}; action MSE (normalised) anchor ${after.anchor.action_mse_normalized.toFixed(4)}, task ${after.task.action_mse_normalized.toFixed(4)}`,
       `checkpoints: ${baseDir}, ${craftDir}; plots: craft report --output_dir=${craftDir}`,
     ].join("\n"),
   );

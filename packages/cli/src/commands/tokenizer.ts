@@ -1,6 +1,7 @@
 import { saveFastTokenizer } from "@craft/policy-pi0fast";
 import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
-import { fitTokenizerOnDataset, openTaskDataset } from "../setup.js";
+import { openTaskDataset } from "../datasetSetup.js";
+import { fitTokenizerOnDataset } from "../tokenizerSetup.js";
 
 export const TOKENIZER_FLAGS = ["dataset.root", "dataset.repo_id", "dataset.exclude", "vocab_size", "scale", "chunk_size", "normalization_mode", "output"] as const;
 

@@ -17,7 +17,9 @@ import {
 import type { ParsedArgs } from "../flags.js";
 import { checkRunDirectory, clearEarlierRun, lockOutputDir } from "../outputDir.js";
 import { resolveRunConfig, type RunConfig } from "../runConfig.js";
-import { batchesOf, buildPolicy, datasetRoot, openAnchors, openTaskDataset, pretrainedChunkSize, safetensorsIO, startBackend } from "../setup.js";
+import { startBackend } from "../backendSetup.js";
+import { batchesOf, datasetRoot, openAnchors, openTaskDataset } from "../datasetSetup.js";
+import { buildPolicy, pretrainedChunkSize, safetensorsIO } from "../policySetup.js";
 import { SMOKE_STEPS, smokeCap } from "../smoke.js";
 
 export interface TrainRunSummary {

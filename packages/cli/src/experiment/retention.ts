@@ -1,14 +1,13 @@
 import { existsSync } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
-import { buildAnchorCache, deltaTimestampsForChunk, makeSyntheticDataset, type LeRobotDataset } from "@craft/datasets";
-import { loadPi0FastPolicy, type Pi0FastPolicy } from "@craft/policy-pi0fast";
-import type { ParsedArgs } from "../flags.js";
-import { evaluateOn, type EvaluationReport } from "../evaluation.js";
-import { resolveRunConfig, type RunConfig } from "../runConfig.js";
-import { openAnchors, openTaskDataset, resolvePretrainedDir } from "../setup.js";
-import { trainWithConfig } from "../commands/train.js";
-import { completedSteps } from "../outputDir.js";
+import type { CraftConfig } from "@craft/craft-core";
+import { makeSyntheticDataset, type LeRobotDataset } from "@craft/datasets";
+import { loadPi0FastPolicy } from "@craft/policy-pi0fast";
+import { evaluateOn } from "../evaluation.js";
+import { anchorCacheStep, epsilonStep, evaluateStep, openAnchorStep, trainStep, type EpsilonBounds } from "../pipeline.js";
+import { openTaskDataset } from "../datasetSetup.js";
+import { resolvePretrainedDir } from "../policySetup.js";
 
 export type RetentionMethod = "naive" | "replay" | "craft" | "craft_no_surgery";
 export const RETENTION_METHODS: readonly RetentionMethod[] = ["naive", "replay", "craft", "craft_no_surgery"];
@@ -21,8 +20,10 @@ export const RETENTION_METHODS: readonly RetentionMethod[] = ["naive", "replay",
 export interface RetentionPreset {
   /** Camera frames of the synthetic datasets are imageSize × imageSize. */
   readonly imageSize: number;
-  /** Flags of the base policy beyond `--policy.preset=tiny` (model widths, tokenizer size). */
+  /** Config fields of the base policy beyond the tiny preset (model widths), nested as in config.json. */
   readonly policy: Readonly<Record<string, unknown>>;
+  /** The FAST tokenizer fitted for the base; absent = its default size. */
+  readonly tokenizer?: { readonly vocab_size: number };
   /** Constant learning rate of pre-training and fine-tuning. */
   readonly lr: number;
   readonly episodes: number;
@@ -45,25 +46,15 @@ export const RETENTION_PRESETS: Readonly<Record<RetentionPresetName, RetentionPr
   smoke: {
     imageSize: 32,
     policy: {
-      "policy.vision.width": 32,
-      "policy.vision.depth": 1,
-      "policy.vision.mlp_dim": 64,
-      "policy.vision.heads": 2,
-      "policy.vision.image_size": 32,
-      "policy.vision.patch_size": 8,
-      "policy.image_resolution": [32, 32],
-      "policy.decoder.width": 64,
-      "policy.decoder.depth": 1,
-      "policy.decoder.mlp_dim": 128,
-      "policy.decoder.heads": 2,
-      "policy.decoder.head_dim": 32,
-      "policy.decoder.vocab_size": 1024,
-      "policy.chunk_size": 5,
-      "policy.n_action_steps": 5,
-      "policy.max_action_tokens": 32,
-      "policy.max_decoding_steps": 32,
-      "tokenizer.vocab_size": 256,
+      vision: { width: 32, depth: 1, mlp_dim: 64, heads: 2, image_size: 32, patch_size: 8 },
+      image_resolution: [32, 32],
+      decoder: { width: 64, depth: 1, mlp_dim: 128, heads: 2, head_dim: 32, vocab_size: 1024 },
+      chunk_size: 5,
+      n_action_steps: 5,
+      max_action_tokens: 32,
+      max_decoding_steps: 32,
     },
+    tokenizer: { vocab_size: 256 },
     lr: 3e-3,
     episodes: 6,
     heldOutEpisodes: 1,
@@ -133,7 +124,6 @@ const KEYS: readonly (keyof Measurements)[] = [
   "epsilon_end",
 ];
 
-const flagsOf = (entries: Record<string, unknown>): ParsedArgs => ({ positionals: [], flags: new Map(Object.entries(entries)), help: false });
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 
 async function writeJson(path: string, value: unknown): Promise<void> {
@@ -142,24 +132,25 @@ async function writeJson(path: string, value: unknown): Promise<void> {
   await rename(tmp, path);
 }
 
-/** Flags of each fine-tuning method; all start from the same base, seed and task data. */
-function methodFlags(method: RetentionMethod, epsilonStart: number, epsilonEnd: number): Record<string, unknown> {
+/** CRaFT settings of each fine-tuning method (none: plain fine-tuning); all start from the same base, seed and task data. */
+function methodCraft(method: RetentionMethod, anchorDir: string, epsilon: EpsilonBounds): Partial<CraftConfig> | undefined {
   switch (method) {
     case "naive":
-      return {};
+      return undefined;
     case "replay":
       // Task and anchor batches 1:1 and the plain sum of their losses: g = g_task + 1·g_anchor, λ fixed.
-      return { "craft.surgery": "none", "craft.initial_lambda": 1, "craft.lambda_lr": 0 };
+      return { anchor_dataset_path: anchorDir, surgery: "none", initial_lambda: 1, lambda_lr: 0 };
     case "craft":
     case "craft_no_surgery":
       return {
-        "craft.surgery": method === "craft" ? "project_task" : "none",
-        "craft.initial_lambda": 1,
-        "craft.lambda_lr": 5,
-        "craft.lambda_max": 100,
-        "craft.epsilon_schedule": "linear",
-        "craft.epsilon_start": epsilonStart,
-        "craft.epsilon_end": epsilonEnd,
+        anchor_dataset_path: anchorDir,
+        surgery: method === "craft" ? "project_task" : "none",
+        initial_lambda: 1,
+        lambda_lr: 5,
+        lambda_max: 100,
+        epsilon_schedule: "linear",
+        epsilon_start: epsilon.epsilonStart,
+        epsilon_end: epsilon.epsilonEnd,
       };
   }
 }
@@ -191,7 +182,8 @@ export async function runRetentionExperiment(options: RetentionOptions): Promise
   const configs: Record<string, unknown> = { preset: options.preset, ...preset, seeds, train_episodes: trainEpisodes, held_out_episodes: heldOut };
   const methods: Record<string, { seeds: Record<string, unknown>[]; mean?: Record<string, number>; std?: Record<string, number> }> = {};
   for (const m of RETENTION_METHODS) methods[m] = { seeds: [] };
-  const common = (seed: number) => ({ batch_size: preset.batchSize, seed, log_freq: 5, "policy.device": device });
+  const common = (seed: number) => ({ batchSize: preset.batchSize, seed, logFreq: 5, device, episodes: trainEpisodes, lr: { peak: preset.lr, decayTo: preset.lr, warmupSteps: 0 } });
+  const evalSizes = { batchSize: preset.batchSize, maxFrames: preset.evalFrames };
 
   for (const seed of seeds) {
     // 1. Base policy on A, pre-trained in chunks until the held-out A loss plateaus (constant LR, so
@@ -203,30 +195,21 @@ export async function runRetentionExperiment(options: RetentionOptions): Promise
     const plateauLog: { step: number; heldout_loss: number }[] = [];
     while (steps < preset.pretrainMaxSteps) {
       steps += preset.pretrainChunk;
-      const run = resolveRunConfig(
-        flagsOf({
-          ...common(seed),
-          "policy.type": "pi0_fast",
-          "policy.preset": "tiny",
-          ...preset.policy,
-          "policy.optimizer_lr": preset.lr,
-          "policy.scheduler_warmup_steps": 0,
-          "policy.scheduler_decay_lr": preset.lr,
-          "dataset.root": taskA,
-          "dataset.episodes": trainEpisodes,
-          // The base's normaliser and FAST vocabulary cover B's action range, as a base trained on a mix would.
-          "dataset.stats_roots": [taskB],
-          steps,
-          save_freq: preset.pretrainChunk,
-          output_dir: baseDir,
-          resume: existsSync(join(baseDir, "checkpoints", "last")),
-        }),
-        "train",
-        { craft: false },
-      );
-      configs[`base_seed_${seed}`] = run;
       // A re-run finds the base already trained this far (resuming to a step already done is refused).
-      if ((await completedSteps(baseDir)) < steps) await trainWithConfig(run, { quiet: true });
+      configs[`base_seed_${seed}`] = await trainStep(
+        {
+          ...common(seed),
+          policy: preset.policy,
+          ...(preset.tokenizer ? { tokenizer: preset.tokenizer } : {}),
+          datasetRoot: taskA,
+          // The base's normaliser and FAST vocabulary cover B's action range, as a base trained on a mix would.
+          statsRoots: [taskB],
+          steps,
+          saveFreq: preset.pretrainChunk,
+          outputDir: baseDir,
+        },
+        { quiet: true },
+      );
       const policy = await loadPi0FastPolicy(resolvePretrainedDir(baseDir));
       heldA.dataset ??= await openTaskDataset({ root: taskA, repo_id: null, episodes: heldOut, exclude: [] }, policy.config.chunk_size);
       const { loss } = await evaluateOn(policy, heldA.dataset, { batchSize: preset.batchSize, maxFrames: preset.evalFrames, decode: false });
@@ -243,59 +226,42 @@ export async function runRetentionExperiment(options: RetentionOptions): Promise
 
     // 2. Anchor cache of A's training episodes; ε from the base's own anchor loss.
     const anchorDir = join(dataDir, `reach-anchors-seed-${seed}`);
-    if (!existsSync(join(anchorDir, "anchor_manifest.json"))) {
-      await buildAnchorCache(taskA, anchorDir, {
-        numSamples: preset.anchorSamples,
-        seed,
-        episodes: trainEpisodes,
-        deltaTimestamps: { action: deltaTimestampsForChunk(10, chunk) },
-      });
-    }
-    const anchors = await openAnchors(anchorDir, chunk, []);
+    await anchorCacheStep(taskA, anchorDir, { numSamples: preset.anchorSamples, seed, chunkSize: chunk, episodes: trainEpisodes });
+    const anchors = await openAnchorStep(anchorDir, chunk);
     const heldB = await openTaskDataset({ root: taskB, repo_id: null, episodes: heldOut, exclude: [] }, chunk);
-    const baseAnchorTrain = await evaluateOn(base, anchors, { batchSize: preset.batchSize, maxFrames: preset.evalFrames, decode: false });
-    const baseHeldA = await evaluateOn(base, heldA.dataset!, { batchSize: preset.batchSize, maxFrames: preset.evalFrames, decode: false });
+    const epsilon = await epsilonStep(base, anchors, evalSizes);
+    const baseAnchorLoss = epsilon.baseAnchorLoss;
+    const baseHeldA = await evaluateOn(base, heldA.dataset!, { ...evalSizes, decode: false });
     base.dispose();
-    // The bound: 20% above the base's own anchor loss, tightening from 50% above it.
-    const epsilonEnd = 1.2 * baseAnchorTrain.loss;
-    const epsilonStart = 1.5 * baseAnchorTrain.loss;
-    log(`seed ${seed}: base anchor loss ${baseAnchorTrain.loss.toFixed(4)} (held-out A ${baseHeldA.loss.toFixed(4)}); ε ${epsilonStart.toFixed(4)} → ${epsilonEnd.toFixed(4)}`);
+    const { epsilonStart, epsilonEnd } = epsilon;
+    log(`seed ${seed}: base anchor loss ${baseAnchorLoss.toFixed(4)} (held-out A ${baseHeldA.loss.toFixed(4)}); ε ${epsilonStart.toFixed(4)} → ${epsilonEnd.toFixed(4)}`);
 
     // 3. The four fine-tunings from the same base and seed, then held-out A and B measured.
     for (const method of RETENTION_METHODS) {
       const runDir = join(out, "runs", method, `seed-${seed}`);
-      const craftLike = method !== "naive";
       if (!existsSync(join(runDir, "checkpoints", "last"))) await rm(runDir, { recursive: true, force: true });
-      const run: RunConfig = resolveRunConfig(
-        flagsOf({
-          ...common(seed),
-          "policy.path": basePolicyDir,
-          "policy.optimizer_lr": preset.lr,
-          "policy.scheduler_warmup_steps": 0,
-          "policy.scheduler_decay_lr": preset.lr,
-          "dataset.root": taskB,
-          "dataset.episodes": trainEpisodes,
-          steps: preset.finetuneSteps,
-          save_freq: preset.finetuneSteps,
-          output_dir: runDir,
-          ...(craftLike ? { "craft.anchor_dataset_path": anchorDir } : {}),
-          ...methodFlags(method, epsilonStart, epsilonEnd),
-        }),
-        craftLike ? "train-craft" : "train",
-        { craft: craftLike },
-      );
-      configs[`${method}_seed_${seed}`] = run;
       const started = Date.now();
-      if (!existsSync(join(runDir, "checkpoints", "last"))) await trainWithConfig(run, { quiet: true });
-      const tuned: Pi0FastPolicy = await loadPi0FastPolicy(resolvePretrainedDir(runDir));
-      const evalOpts = { batchSize: preset.batchSize, maxFrames: preset.evalFrames };
-      const anchorFinal: EvaluationReport = await evaluateOn(tuned, anchors, { ...evalOpts, decode: false });
-      const a: EvaluationReport = await evaluateOn(tuned, heldA.dataset!, evalOpts);
-      const b: EvaluationReport = await evaluateOn(tuned, heldB, evalOpts);
-      tuned.dispose();
+      configs[`${method}_seed_${seed}`] = await trainStep(
+        {
+          ...common(seed),
+          policyPath: basePolicyDir,
+          datasetRoot: taskB,
+          steps: preset.finetuneSteps,
+          saveFreq: preset.finetuneSteps,
+          outputDir: runDir,
+          craft: methodCraft(method, anchorDir, epsilon),
+        },
+        { quiet: true },
+      );
+      const measured = await evaluateStep(
+        runDir,
+        { anchorFinal: { dataset: anchors, decode: false }, a: { dataset: heldA.dataset! }, b: { dataset: heldB } },
+        evalSizes,
+      );
+      const { anchorFinal, a, b } = measured;
       const row = {
         seed,
-        anchor_loss_base: baseAnchorTrain.loss,
+        anchor_loss_base: baseAnchorLoss,
         anchor_loss_final: anchorFinal.loss,
         task_loss_final: b.loss,
         anchor_action_mse: a.action_mse_normalized,
@@ -303,13 +269,13 @@ export async function runRetentionExperiment(options: RetentionOptions): Promise
         epsilon_end: epsilonEnd,
         heldout_anchor_loss_base: baseHeldA.loss,
         heldout_anchor_loss_final: a.loss,
-        anchor_loss_rise: anchorFinal.loss / baseAnchorTrain.loss - 1,
+        anchor_loss_rise: anchorFinal.loss / baseAnchorLoss - 1,
         run_dir: relative(out, runDir),
         seconds: (Date.now() - started) / 1000,
       };
       methods[method].seeds.push(row);
       log(
-        `seed ${seed} ${method.padEnd(16)} anchor ${baseAnchorTrain.loss.toFixed(3)} → ${anchorFinal.loss.toFixed(3)} (held-out A ${a.loss.toFixed(3)}), task B ${b.loss.toFixed(3)}, action MSE A ${a.action_mse_normalized.toFixed(4)} B ${b.action_mse_normalized.toFixed(4)}`,
+        `seed ${seed} ${method.padEnd(16)} anchor ${baseAnchorLoss.toFixed(3)} → ${anchorFinal.loss.toFixed(3)} (held-out A ${a.loss.toFixed(3)}), task B ${b.loss.toFixed(3)}, action MSE A ${a.action_mse_normalized.toFixed(4)} B ${b.action_mse_normalized.toFixed(4)}`,
       );
     }
     await anchors.close();
