@@ -10,7 +10,7 @@ import { openDataset, type DatasetEpisode, type LeRobotDataset, type OpenDataset
 import { readParquetTable, writeParquetTable, floatColumn, intColumn, stringListColumn as readStrings } from "./parquet.js";
 import { buildTable, fixedFloat32ListColumn, int64Column, stringColumn, type BuiltColumn } from "./arrowBuild.js";
 import { Binary, makeData } from "apache-arrow";
-import { shuffleGenerator, shuffleInPlace } from "./random.js";
+import { mulberry32, shuffleInPlace } from "./random.js";
 
 /**
  * Anchor cache layout (a directory):
@@ -21,14 +21,17 @@ import { shuffleGenerator, shuffleInPlace } from "./random.js";
  * - `anchors.parquet`: one row per selected frame, columns named by feature key, already gathered
  *   (action chunks, `_is_pad` masks, decoded images as raw RGB bytes): float32 → FixedSizeList<float32>,
  *   uint8 → binary, int32 → int64, plus `task` (string).
- * - `teacher.parquet` (optional, for retention_loss=distill): column `teacher.distributions`,
- *   FixedSizeList<float32> of the reference policy's token distributions per row, shape recorded
- *   in the manifest under `teacher`. Written by addTeacherDistributions.
+ * - `teacher.parquet` (optional, for retention_loss=distill): column `teacher.action_top_log_probs`,
+ *   FixedSizeList<float32> of the reference policy's outputs per row (pi0-FAST: its top-k token ids
+ *   and log-probs at the action positions, [max_action_tokens − 1, k, 2]); the manifest's `teacher`
+ *   records the shape and the `signature` the student must share (vocab_size, max_action_tokens,
+ *   tokenizer hash). Written by addTeacherDistributions, checked by checkTeacherSignature.
  */
 export const ANCHOR_MANIFEST = "anchor_manifest.json";
 export const ANCHOR_DATA = "anchors.parquet";
 export const ANCHOR_TEACHER = "teacher.parquet";
-export const TEACHER_COLUMN = "teacher.distributions";
+/** The batch feature key of the teacher outputs; @craft/policy-pi0fast reads the same key (TEACHER_LOG_PROBS_KEY). */
+export const TEACHER_COLUMN = "teacher.action_top_log_probs";
 
 const ColumnCodec = t.type({ dtype: t.union([t.literal("float32"), t.literal("uint8"), t.literal("int32")]), shape: t.array(t.number) });
 const ManifestCodec = t.type({
@@ -48,8 +51,9 @@ const ManifestCodec = t.type({
   features: t.record(t.string, t.unknown),
   tasks: t.array(t.string),
   stats: t.record(t.string, t.unknown),
-  teacher: t.union([t.null, t.type({ file: t.string, column: t.string, shape: t.array(t.number) })]),
+  teacher: t.union([t.null, t.type({ file: t.string, column: t.string, shape: t.array(t.number), signature: t.record(t.string, t.union([t.string, t.number])) })]),
 });
+export type TeacherSignatureRecord = Readonly<Record<string, string | number>>;
 export type AnchorManifest = t.TypeOf<typeof ManifestCodec>;
 
 export interface BuildAnchorCacheOptions {
@@ -80,10 +84,10 @@ export const stratifiedSelection = (episodes: readonly { from: number; length: n
       left--;
     }
   }
-  const generator = shuffleGenerator(seed);
+  const rand = mulberry32(seed | 0);
   const out: number[] = [];
   episodes.forEach((e, i) => {
-    const frames = shuffleInPlace(Int32Array.from({ length: e.length }, (_, k) => e.from + k), generator);
+    const frames = shuffleInPlace(Int32Array.from({ length: e.length }, (_, k) => e.from + k), rand);
     out.push(...Array.from(frames.subarray(0, counts[i]!)));
   });
   return out.sort((a, b) => a - b);
@@ -199,18 +203,52 @@ const readManifest = (dir: string): AnchorManifest => {
 };
 
 /**
- * Store the reference policy's token distributions for each anchor row (retention_loss=distill):
- * `data` holds numSamples × prod(shape) floats, row-major in the cache's row order.
+ * Store the reference policy's outputs for each anchor row (retention_loss=distill): `data` holds
+ * numSamples × prod(shape) floats, row-major in the cache's row order; `signature` is what a
+ * student must match to use them (see checkTeacherSignature).
  */
-export const addTeacherDistributions = async (cacheDir: string, teacher: { shape: readonly number[]; data: Float32Array }): Promise<void> => {
+export const addTeacherDistributions = async (
+  cacheDir: string,
+  teacher: { shape: readonly number[]; data: Float32Array; signature: TeacherSignatureRecord },
+): Promise<void> => {
   const manifest = readManifest(cacheDir);
   const width = teacher.shape.reduce((a, b) => a * b, 1);
   if (teacher.data.length !== manifest.numSamples * width) {
     throw new DatasetError("InvalidOption", { file: join(cacheDir, ANCHOR_TEACHER), field: TEACHER_COLUMN, expected: `${manifest.numSamples} × ${width} floats`, actual: String(teacher.data.length) });
   }
   writeParquetTable(join(cacheDir, ANCHOR_TEACHER), buildTable([fixedFloat32ListColumn(TEACHER_COLUMN, teacher.data, width)]));
-  const next: AnchorManifest = { ...manifest, teacher: { file: ANCHOR_TEACHER, column: TEACHER_COLUMN, shape: [...teacher.shape] } };
+  const next: AnchorManifest = { ...manifest, teacher: { file: ANCHOR_TEACHER, column: TEACHER_COLUMN, shape: [...teacher.shape], signature: { ...teacher.signature } } };
   writeFileSync(join(cacheDir, ANCHOR_MANIFEST), JSON.stringify(next, null, 2));
+};
+
+/**
+ * retention_loss=distill: the anchor set must be a cache with teacher outputs whose signature
+ * equals the student's, key by key; otherwise one DatasetError naming the manifest, the field
+ * (`teacher.signature.<key>`) and the value the student expects.
+ */
+export const checkTeacherSignature = (anchors: LeRobotDataset | AnchorCache, student: TeacherSignatureRecord): void => {
+  const file = join(anchors.root, ANCHOR_MANIFEST);
+  const teacher = "manifest" in anchors ? anchors.manifest.teacher : null;
+  if (teacher === null) {
+    throw new DatasetError("SchemaMismatch", {
+      file: "manifest" in anchors ? file : anchors.root,
+      field: "teacher",
+      expected: "an anchor cache with the teacher's outputs for retention_loss=distill",
+      actual: "manifest" in anchors ? "none" : "a LeRobot dataset",
+      hint: "build one with craft dataset build-anchor-cache --policy.path=BASE",
+    });
+  }
+  for (const [key, value] of Object.entries(student)) {
+    if (teacher.signature[key] !== value) {
+      throw new DatasetError("SchemaMismatch", {
+        file,
+        field: `teacher.signature.${key}`,
+        expected: `${JSON.stringify(value)} (the student's)`,
+        actual: JSON.stringify(teacher.signature[key] ?? null),
+        hint: "rebuild the cache with --policy.path set to the policy being fine-tuned",
+      });
+    }
+  }
 };
 
 /** An opened anchor cache: a LeRobotDataset over the cached rows, plus its manifest. */

@@ -4,6 +4,9 @@ import { describe, expect, it } from "vitest";
 import {
   addTeacherDistributions,
   buildAnchorCache,
+  checkTeacherSignature,
+  DatasetError,
+  TEACHER_COLUMN,
   createLoader,
   deltaTimestampsForChunk,
   makeSyntheticDataset,
@@ -69,16 +72,35 @@ describe("anchor sets", () => {
     for (let i = 0; i < 7; i++) expect((await l.next()).features.action!.shape).toEqual([8, 5, 6]);
   });
 
-  it("carry the reference policy's token distributions when added", async () => {
+  it("carry the reference policy's outputs and the signature a student must match", async () => {
     const out = join(dir, "cache");
     const data = Float32Array.from({ length: 24 * 3 * 4 }, (_, i) => i / 10);
-    await addTeacherDistributions(out, { shape: [3, 4], data });
+    const signature = { vocab_size: 1024, max_action_tokens: 4, tokenizer_sha256: "ab12" };
+    await addTeacherDistributions(out, { shape: [3, 4], data, signature });
     const cache = (await openAnchorSet(out)) as AnchorCache;
-    expect(cache.manifest.teacher).toEqual({ file: "teacher.parquet", column: "teacher.distributions", shape: [3, 4] });
+    expect(cache.manifest.teacher).toEqual({ file: "teacher.parquet", column: TEACHER_COLUMN, shape: [3, 4], signature });
     const b = await cache.getFrames([2]);
-    expect(b.features["teacher.distributions"]!.shape).toEqual([1, 3, 4]);
-    expect(Array.from(b.features["teacher.distributions"]!.data)).toEqual(Array.from(data.subarray(24, 36)));
-    expect((await caught(() => addTeacherDistributions(out, { shape: [3, 4], data: new Float32Array(5) })))._tag).toBe("InvalidOption");
+    expect(b.features[TEACHER_COLUMN]!.shape).toEqual([1, 3, 4]);
+    expect(Array.from(b.features[TEACHER_COLUMN]!.data)).toEqual(Array.from(data.subarray(24, 36)));
+    expect(() => checkTeacherSignature(cache, signature)).not.toThrow();
+    const mismatch = (() => {
+      try {
+        checkTeacherSignature(cache, { ...signature, vocab_size: 2048 });
+      } catch (e) {
+        return e as DatasetError;
+      }
+      throw new Error("no error");
+    })();
+    expect(mismatch.field).toBe("teacher.signature.vocab_size");
+    expect(mismatch.file).toMatch(/anchor_manifest\.json$/);
+    expect(mismatch.message).toContain("expected 2048 (the student's), found 1024");
+    expect(mismatch.message.split("\n")).toHaveLength(1);
+    expect((await caught(() => addTeacherDistributions(out, { shape: [3, 4], data: new Float32Array(5), signature })))._tag).toBe("InvalidOption");
+  });
+
+  it("refuse retention_loss=distill on a LeRobot dataset without teacher outputs", async () => {
+    const ds = await openAnchorSet(source);
+    expect(() => checkTeacherSignature(ds, { vocab_size: 1 })).toThrow(/field "teacher": expected an anchor cache with the teacher's outputs.*--policy\.path=BASE/);
   });
 
   it("refuse a chunk size the cache was not built with", async () => {
