@@ -22,7 +22,8 @@
  *   without the BOS position.
  * - Decoding cuts the generation at the first "|" (or EOS), drops every "Action: " (as LeRobot's
  *   detokenize_actions), maps ids back to FAST tokens and decodes relaxed (zero-pad / truncate in
- *   DCT space) over n_action_steps, as LeRobot's decode_actions_with_fast does.
+ *   DCT space, as LeRobot's decode_actions_with_fast) over chunk_size, the length the tokens were
+ *   encoded at, keeping the first n_action_steps.
  */
 import type { ModelInputs, TextTokenizer } from "./inputs";
 import type { FastTokenizer } from "./fast/tokenizer";
@@ -331,10 +332,13 @@ export function createProcessor(config: ProcessorConfig, deps: ProcessorDeps): P
           if (t < 0 || t >= fast.vocabSize) valid = false;
           else fastTokens.push(t);
         }
-        const decoded = fast.decode(fastTokens, { chunkSize: n, actionDim });
-        // well formed: the tokens stand for a whole chunk_size chunk (decoding keeps its first n steps' worth)
+        // The tokens spell the DCT of a whole chunk_size chunk: invert it over chunk_size steps and
+        // keep the first n_action_steps. (LeRobot's detokenize_actions passes n_action_steps as the
+        // DCT length, which rescales every step by √(chunk_size / n) and drops the high frequencies
+        // whenever n_action_steps < chunk_size; the two agree when they are equal.)
+        const decoded = fast.decode(fastTokens, { chunkSize: config.chunk_size, actionDim });
         if (!valid || decoded.unknown > 0 || decoded.coefficients !== config.chunk_size * actionDim) invalid += 1;
-        actions.set(embodiment.action.unnormalize(decoded.actions), b * n * actionDim);
+        actions.set(embodiment.action.unnormalize(decoded.actions.subarray(0, n * actionDim)), b * n * actionDim);
       });
       return { actions, invalid };
     },

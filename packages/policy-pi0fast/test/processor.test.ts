@@ -172,6 +172,22 @@ describe("pi0-FAST processor", () => {
     for (let d = 0; d < D; d++) expect(actions[3 * 10 * D + d]).toBeCloseTo((data.q01[d] + data.q99[d]) / 2, 3);
   });
 
+  it("decodes the chunk's first n_action_steps when n_action_steps < chunk_size (the DCT runs over chunk_size)", () => {
+    const n = 10;
+    const short = createProcessor({ ...config, n_action_steps: n }, { stats: data.stats as never, textTokenizer: text, fastTokenizer: fast, imageKeys: [] });
+    const normalised = chunks[5];
+    const { actions, invalid } = short.decodeActions([fast.encode(normalised).map(short.actionTokenToId)]);
+    expect(invalid).toBe(0);
+    expect(actions.length).toBe(n * D);
+    const raw = rawChunk(normalised);
+    // each DCT coefficient is off by ≤ 0.05 (scale 10), so a value by ≤ 0.05·√T in normalised units;
+    // a DCT over n instead of T steps would scale the chunk's mean by √(T / n) = 2.2
+    for (let i = 0; i < n * D; i++) {
+      const halfRange = (data.q99[i % D] - data.q01[i % D]) / 2;
+      expect(Math.abs(actions[i] - raw[i])).toBeLessThan(0.05 * Math.sqrt(T) * halfRange);
+    }
+  });
+
   it("resizes real cameras with padding and masks the empty ones", () => {
     const inputs = processor.toModelInputs(makeBatch([chunks[0], chunks[1]], ["a", "b"]));
     expect(inputs.imageShape).toEqual([2, 2, 16, 16, 3]);
