@@ -1,8 +1,10 @@
 import {
+  addTeacherDistributions,
   buildAnchorCache,
   datasetInfoReport,
   deltaTimestampsForChunk,
   makeSyntheticDataset,
+  openAnchorSet,
   readInfo,
   resolveDatasetRoot,
   SYNTHETIC_TASKS,
@@ -10,6 +12,9 @@ import {
 } from "@craft/datasets";
 import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
 import { episodesFlag, withEpisodesFlag } from "../datasetSetup.js";
+import { DEFAULT_TEACHER_TOP_K, loadPi0FastPolicy, type PI0FastConfig } from "@craft/policy-pi0fast";
+import { startBackend } from "../backendSetup.js";
+import { pretrainedChunkSize, resolvePretrainedDir } from "../policySetup.js";
 
 const str = (args: ParsedArgs, key: string): string | undefined => {
   const v = args.flags.get(key);
@@ -39,7 +44,7 @@ const rootOf = (args: ParsedArgs): string => {
 export const DATASET_FLAGS = {
   info: ["dataset.root", "dataset.repo_id", "dataset.exclude", "dataset.episodes"],
   "make-synthetic": ["task", "episodes", "output", "seed", "fps", "image_size", "video", "overwrite"],
-  "build-anchor-cache": ["dataset.root", "dataset.repo_id", "dataset.exclude", "dataset.episodes", "num_samples", "seed", "output", "chunk_size"],
+  "build-anchor-cache": ["dataset.root", "dataset.repo_id", "dataset.exclude", "dataset.episodes", "num_samples", "seed", "output", "chunk_size", "policy.path", "policy.device", "teacher_top_k"],
 } as const;
 
 export async function runDataset(sub: string | undefined, args: ParsedArgs): Promise<number> {
@@ -81,19 +86,65 @@ export async function runDataset(sub: string | undefined, args: ParsedArgs): Pro
       const episodes = episodesFlag(args.flags.get("dataset.episodes")) ?? undefined;
       // Only the selected episodes' videos are checked (by buildAnchorCache's open); fps is in info.json.
       const fps = readInfo(root).info.fps;
+      const policyPath = str(args, "policy.path");
+      const chunkSize = policyPath === undefined ? int(args, "chunk_size", 10) : teacherChunkSize(args, policyPath);
       const manifest = await withEpisodesFlag(() =>
         buildAnchorCache(root, output, {
           numSamples: int(args, "num_samples", 256),
           seed: int(args, "seed", 0),
           exclude,
           episodes,
-          deltaTimestamps: { action: deltaTimestampsForChunk(fps, int(args, "chunk_size", 10)) },
+          deltaTimestamps: { action: deltaTimestampsForChunk(fps, chunkSize) },
         }),
       );
+      if (policyPath !== undefined) {
+        const k = int(args, "teacher_top_k", DEFAULT_TEACHER_TOP_K);
+        if (k < 1) throw new UsageError(`--teacher_top_k: expected a positive integer, got ${k}`);
+        const device = (str(args, "policy.device") ?? "auto") as PI0FastConfig["device"];
+        const shape = await addTeacherOutputs(output, policyPath, { topK: k, device });
+        console.log(`stored the teacher's top-${shape[1]} log-probs at ${shape[0]} action positions per frame from ${policyPath}`);
+      }
       console.log(`wrote anchor cache of ${manifest.numSamples} frames from ${root} (seed ${manifest.seed}) to ${output}`);
       return 0;
     }
     default:
       throw new UsageError(`craft dataset: expected a subcommand info | make-synthetic | build-anchor-cache, got ${JSON.stringify(sub ?? null)}`);
+  }
+}
+
+/** With --policy.path the cache's action chunks are the policy's; a different --chunk_size is a mistake. */
+function teacherChunkSize(args: ParsedArgs, policyPath: string): number {
+  const chunk = pretrainedChunkSize(policyPath);
+  const flag = args.flags.get("chunk_size");
+  if (flag !== undefined && flag !== chunk) throw new UsageError(`--chunk_size: expected ${chunk} (the chunk_size of --policy.path=${policyPath}) or nothing, got ${JSON.stringify(flag)}`);
+  return chunk;
+}
+
+/**
+ * retention_loss=distill: run the base policy (the teacher) over every cached row, in the cache's
+ * row order, and store its top-k action-token log-probs with its signature (vocab, action tokens,
+ * tokenizer hash) so that a student built on other tokens is refused at train time.
+ */
+async function addTeacherOutputs(cacheDir: string, policyPath: string, options: { topK: number; device: PI0FastConfig["device"] }): Promise<number[]> {
+  await startBackend(options.device, true);
+  const anchors = await openAnchorSet(cacheDir);
+  const teacher = await loadPi0FastPolicy(resolvePretrainedDir(policyPath), { embodimentStats: [anchors.stats] });
+  try {
+    const parts: Float32Array[] = [];
+    let shape: number[] = [];
+    const rowsPerPass = 8;
+    for (let from = 0; from < anchors.numFrames; from += rowsPerPass) {
+      const rows = Array.from({ length: Math.min(rowsPerPass, anchors.numFrames - from) }, (_, i) => from + i);
+      const out = await teacher.teacherTopLogProbs(await anchors.getFrames(rows), options.topK);
+      parts.push(out.data);
+      shape = out.shape.slice(1);
+    }
+    const data = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+    parts.reduce((off, p) => (data.set(p, off), off + p.length), 0);
+    await addTeacherDistributions(cacheDir, { shape, data, signature: { ...teacher.teacherSignature() } });
+    return shape;
+  } finally {
+    teacher.dispose();
+    await anchors.close();
   }
 }

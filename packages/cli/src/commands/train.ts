@@ -17,6 +17,7 @@ import {
 import type { ParsedArgs } from "../flags.js";
 import { checkRunDirectory, clearEarlierRun, lockOutputDir } from "../outputDir.js";
 import { resolveRunConfig, type RunConfig } from "../runConfig.js";
+import { checkTeacherSignature } from "@craft/datasets";
 import { startBackend } from "../backendSetup.js";
 import { batchesOf, datasetRoot, openAnchors, openTaskDataset } from "../datasetSetup.js";
 import { buildPolicy, pretrainedChunkSize, safetensorsIO } from "../policySetup.js";
@@ -103,6 +104,8 @@ async function trainLocked(run: RunConfig, comm: Communicator, options: { quiet?
   const anchorPath = run.train.craft.anchor_dataset_path;
   // A dry run (one step) without an anchor set uses the task data as the anchor.
   const anchors = craftEnabled ? (anchorPath !== null ? await openAnchors(anchorPath, chunk, run.dataset.exclude) : dataset) : undefined;
+  // distill reads the cache's teacher outputs by token id: refused unless they were made with this policy's tokens.
+  if (anchors !== undefined && run.train.craft.retention_loss === "distill") checkTeacherSignature(anchors, { ...policy.teacherSignature() });
   const hyper = { ...policy.config, ...pickHyper(run.policyOverrides) };
   const schedule = schedulerFor(hyper, run.train.steps);
   if (main) {
