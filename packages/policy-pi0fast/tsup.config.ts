@@ -1,7 +1,8 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: ["src/index.ts"],
+  // The public API and its two documented sub-paths (package.json "exports").
+  entry: { index: "src/index.ts", backend: "src/backend-index.ts", model: "src/model-index.ts" },
   format: ["esm", "cjs"],
   dts: true,
   sourcemap: true,

@@ -1,6 +1,17 @@
-export { initBackend, describeBackend, registerWasmKernelPatches } from "./backend/index";
-export type { BackendDevice, BackendInfo, BackendOptions } from "./backend/index";
-export { loadNativeBlas } from "./backend/nativeBlas";
-export type { NativeBlas, NativeBlasLoad } from "./backend/nativeBlas";
-export { readSafetensors, writeSafetensors, encodeSafetensors, decodeSafetensors } from "./weights/safetensors";
-export type { SafetensorsDtype, SafetensorsFile, SafetensorsTensor, SafetensorsInput } from "./weights/safetensors";
+/**
+ * `@craft/policy-pi0fast/backend`: the tfjs backend layer for benchmarks and device checks —
+ * backend choice, the wasm kernel patches, the OpenBLAS addon, and WebGPU's buffer pool and errors.
+ */
+export {
+  initBackend,
+  describeBackend,
+  registerWasmKernelPatches,
+  provideOptionalModules,
+  webgpuMemory,
+  webgpuErrors,
+  resetWebGpuPeak,
+  type BackendDevice,
+  type BackendInfo,
+  type BackendOptions,
+} from "./backend/index";
+export { loadNativeBlas, type NativeBlas, type NativeBlasLoad } from "./backend/nativeBlas";

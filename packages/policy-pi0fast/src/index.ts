@@ -1,69 +1,40 @@
+/**
+ * @craft/policy-pi0fast — pi0-FAST as LeRobot ships it, on TensorFlow.js.
+ *
+ * The public API: build or load a policy (`createPi0FastPolicy`, `loadPi0FastPolicy`), its config
+ * (LeRobot's PI0FastConfig with defaults and presets) and LR schedule, the FAST action tokenizer,
+ * the checkpoint folder (`pretrained_model/`) and safetensors files, and the tfjs backend choice.
+ * Two documented sub-paths serve benchmarks and device checks: `@craft/policy-pi0fast/backend`
+ * (kernels, native BLAS, WebGPU memory) and `@craft/policy-pi0fast/model` (the model's functions).
+ */
 export {
-  PI0FastConfigCodec,
-  PRESETS,
   decodePI0FastConfig,
   pi0FastConfig,
   schedulerFor,
   learningRateAt,
-  VARIANT_PRESET,
   type PI0FastConfig,
   type Preset,
-  type PaligemmaVariant,
-  type PolicyFeature,
-  type FeatureType,
   type NormMode,
-  type VisionConfig,
-  type DecoderConfig,
 } from "./config";
-export {
-  parameterShapes,
-  checkpointShapes,
-  parameterCount,
-  initParameters,
-  noWeightDecay,
-  PALIGEMMA_PREFIX,
-  type ParameterShapes,
-} from "./model/parameters";
-export { sequenceLayout, type SequenceLayout } from "./model/attention";
-export { actionLoss, actionLogSoftmax, decodeGreedy, type DecodeOptions, type DistillTargets } from "./model/pi0fast";
-export { modelFlops, type ModelFlops } from "./model/flops";
 export {
   Pi0FastPolicy,
   createPi0FastPolicy,
   loadPi0FastPolicy,
-  type LoadPi0FastPolicyOptions,
   PRETRAINED_FILES,
   TEACHER_LOG_PROBS_KEY,
   DEFAULT_TEACHER_TOP_K,
   type TeacherSignature,
+  type LoadPi0FastPolicyOptions,
   type CreatePi0FastPolicyOptions,
   type NamedArrays,
   type SelectedActions,
   type TextTokenizerSource,
 } from "./policy";
-export {
-  readPretrained,
-  readPretrainedConfig,
-  inspectPretrained,
-  type PretrainedSummary,
-  writePretrained,
-  pretrainedDirOf,
-  withFeatures,
-  type PretrainedContents,
-  type PretrainedRead,
-} from "./checkpoint";
-export {
-  configFromLeRobot,
-  lerobotConfigJson,
-  craftSidecar,
-  imageKeysOf,
-  LEROBOT_CONFIG_FIELDS,
-  CRAFT_SIDECAR_FILE,
-  type CraftSidecar,
-  type LeRobotConfigRead,
-} from "./lerobot/configJson";
-export { preprocessorPipeline, postprocessorPipeline, normalizerStepOf, type PipelineJson } from "./lerobot/processorJson";
-export { readSafetensorsHeader, type SafetensorsHeader } from "./weights/safetensors";
+export { inspectPretrained, type PretrainedSummary } from "./checkpoint";
+export { modelFlops, type ModelFlops } from "./model/flops";
 export type { ModelInputs, TextTokenizer } from "./inputs";
-export * from "./processing-index";
-export * from "./backend-index";
+export { initBackend, describeBackend, type BackendDevice, type BackendInfo, type BackendOptions } from "./backend/index";
+export { readSafetensors, writeSafetensors, type SafetensorsFile, type SafetensorsInput } from "./weights/safetensors";
+export { fitFastTokenizer, saveFastTokenizer, loadFastTokenizer, type FastTokenizer } from "./fast/tokenizer";
+export { featureNormalizer, type Normalizer, type NormalizationMode, type DatasetStats } from "./normalize";
+export { renameKey, type Batch } from "./processor";

@@ -10,7 +10,7 @@ import {
   initBackend,
   describeBackend,
   modelFlops,
-} from "../../../packages/policy-pi0fast/dist/index.js";
+} from "@craft/policy-pi0fast";
 
 const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=")));
 const device = args.device ?? "wasm";

@@ -11,6 +11,7 @@ import { loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { syntheticInputs } from "./inputs.mjs";
+import { importModelPackage } from "./model-package.mjs";
 
 const argv = process.argv.slice(2);
 const arg = (name, fallback) => {
@@ -48,7 +49,7 @@ function buildModel(name, commit) {
       name: `pi0fast-${name}`,
       type: "module",
       dependencies: pkgJson.dependencies,
-      tsup: { entry: ["src/index.ts"], format: ["esm"], target: "node20", outDir: "out", noExternal: ["@tensorflow/tfjs-core/dist/register_all_gradients"] },
+      tsup: { entry: { index: "src/index.ts", model: "src/model-index.ts" }, format: ["esm"], target: "node20", outDir: "out", noExternal: ["@tensorflow/tfjs-core/dist/register_all_gradients"] },
     }),
   );
   const r = spawnSync("npx", ["tsup", "--silent"], { cwd: work, stdio: "inherit" });
@@ -61,8 +62,8 @@ const afterEntry = buildModel("after", undefined);
 const tf = await import("@tensorflow/tfjs-core");
 const backend = await import(pathToFileURL(join(here, "dist/backend/backend-index.js")).href);
 const info = await backend.initBackend("wasm", { nativeBlas: !argv.includes("--no-blas") });
-const before = await import(pathToFileURL(beforeEntry).href);
-const after = await import(pathToFileURL(afterEntry).href);
+const before = await importModelPackage(beforeEntry);
+const after = await importModelPackage(afterEntry);
 
 const B = 8;
 function makeStep(pkg) {

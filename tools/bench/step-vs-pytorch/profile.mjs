@@ -13,6 +13,7 @@ import { loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { syntheticInputs } from "./inputs.mjs";
+import { importModelPackage } from "./model-package.mjs";
 
 const argv = process.argv.slice(2);
 const arg = (name, fallback) => {
@@ -35,7 +36,7 @@ const info = await backend.initBackend("wasm", {
   ...(argv.includes("--stock") ? { patchKernels: "missing-only" } : {}),
 });
 // --model <entry>: another build of the package (e.g. ab.mjs's dist/before/out/index.js).
-const pkg = await import(pathToFileURL(resolve(root, arg("model", "packages/policy-pi0fast/dist/index.js"))).href);
+const pkg = await importModelPackage(resolve(root, arg("model", "packages/policy-pi0fast/dist/index.js")));
 const trainer = await import(pathToFileURL(join(root, "packages/trainer/dist/index.js")).href);
 const loadBefore = loadavg()[0];
 

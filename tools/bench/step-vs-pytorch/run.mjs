@@ -8,6 +8,7 @@ import { cpus, loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { syntheticInputs } from "./inputs.mjs";
+import { importModelPackage } from "./model-package.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const packageDir = resolve(here, "../../../packages/policy-pi0fast");
@@ -47,7 +48,7 @@ async function packagePolicy(tf) {
   // PI0FAST_MODEL: another build of the package (e.g. ab.mjs's dist/after/out/index.js).
   const dist = process.env.PI0FAST_MODEL ?? join(packageDir, "dist/index.js");
   if (!existsSync(dist)) return { reason: "packages/policy-pi0fast/dist not built" };
-  const pkg = await import(pathToFileURL(dist).href);
+  const pkg = await importModelPackage(dist);
   const needed = ["pi0FastConfig", "initParameters", "parameterShapes", "actionLoss"].filter((n) => typeof pkg[n] !== "function");
   if (needed.length > 0) return { reason: `dist does not export ${needed.join(", ")}` };
   try {

@@ -5,7 +5,7 @@
  */
 import "../../device/webgpu-check/modules";
 import * as tf from "@tensorflow/tfjs-core";
-import { describeBackend, initBackend } from "../../../packages/policy-pi0fast/src/backend/index";
+import { describeBackend, initBackend } from "@craft/policy-pi0fast/backend";
 
 const argv = process.argv.slice(2);
 const arg = (name: string, fallback: string) => {

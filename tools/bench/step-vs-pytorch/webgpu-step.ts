@@ -1,6 +1,6 @@
 /**
  * The package's pi0-FAST training step on tfjs's WebGPU backend (Dawn), for a preset at a batch
- * size: the model's own `actionLoss` (packages/policy-pi0fast/src/model/pi0fast.ts), gradients with
+ * size: the model's own `actionLoss` (`@craft/policy-pi0fast/model`), gradients with
  * tf.variableGrads, AdamW on the device (constant learning rate: no warm-up), the loss read back
  * every step. Prints one JSON line per step and a summary line.
  *
@@ -15,13 +15,9 @@
  */
 import "../../device/webgpu-check/modules";
 import * as tf from "@tensorflow/tfjs-core";
-import { describeBackend, initBackend, resetWebGpuPeak, webgpuErrors, webgpuMemory } from "../../../packages/policy-pi0fast/src/backend/index";
-import { pi0FastConfig, type PI0FastConfig } from "../../../packages/policy-pi0fast/src/config";
-import { parameterShapes } from "../../../packages/policy-pi0fast/src/model/parameters";
-import { actionLoss } from "../../../packages/policy-pi0fast/src/model/pi0fast";
-import { createProcessor } from "../../../packages/policy-pi0fast/src/processor";
-import { byteLevelTokenizer } from "../../../packages/policy-pi0fast/src/text/byte-level";
-import type { ModelInputs } from "../../../packages/policy-pi0fast/src/inputs";
+import { pi0FastConfig, type PI0FastConfig } from "@craft/policy-pi0fast";
+import { describeBackend, initBackend, resetWebGpuPeak, webgpuErrors, webgpuMemory } from "@craft/policy-pi0fast/backend";
+import { actionLoss, byteLevelTokenizer, createProcessor, parameterShapes, type ModelInputs } from "@craft/policy-pi0fast/model";
 import { loadSo101Frames, so101Batch, so101FastTokenizer } from "../../../packages/policy-pi0fast/test/policy-so101";
 
 const argv = process.argv.slice(2);

@@ -21,7 +21,7 @@ const trajectory = (s, t, d) => Math.sin(0.3 * t + d + 0.7 * s) * 0.8 + 0.1 * Ma
 export const makeRealSetup = async () => {
   let policyPackage;
   try {
-    policyPackage = await import("../../../packages/policy-pi0fast/dist/index.js");
+    policyPackage = await import("@craft/policy-pi0fast");
   } catch {
     return undefined;
   }

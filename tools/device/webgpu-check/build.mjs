@@ -7,8 +7,9 @@
 // ../shared/device/pack.sh supplies node, the Vulkan loader .deb, webgpu's index.js + dawn.node and
 // prelude.sh; the entries are bundled here with esbuild's API (the same settings as pack.sh:
 // tfjs resolved to its ESM build, `webgpu` external, a `require` banner) plus two things pack.sh's
-// command line cannot do: `vitest` aliased to vitest-shim.ts for the bundled test file, and the
-// test helpers' so101 path read from SO101_ROOT (the dataset is copied into .device/data/).
+// command line cannot do: `vitest` aliased to vitest-shim.ts for the bundled test file, the
+// test helpers' so101 path read from SO101_ROOT (the dataset is copied into .device/data/), and
+// @craft/policy-pi0fast's public entries compiled from its sources (one module instance).
 import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -35,6 +36,19 @@ const so101FromEnv = {
     });
   },
 };
+// The tools name only @craft/policy-pi0fast's public entries; the bundle compiles them from the
+// package's sources, so the bundled webgpu.test.ts (which imports src/ directly) and the tools'
+// imports share one instance of each module (the backend's registry of optional modules above all).
+const policySources = {
+  name: "policy-public-entries-from-src",
+  setup(b) {
+    const src = join(top, "packages/policy-pi0fast/src");
+    const files = { "": "index.ts", "/backend": "backend-index.ts", "/model": "model-index.ts" };
+    b.onResolve({ filter: /^@craft\/policy-pi0fast(\/backend|\/model)?$/ }, (args) => ({
+      path: join(src, files[args.path.slice("@craft/policy-pi0fast".length)]),
+    }));
+  },
+};
 const entries = {
   "webgpu-check": join(here, "check.ts"),
   "webgpu-tests": join(here, "tests.ts"),
@@ -51,7 +65,7 @@ for (const [name, entry] of Object.entries(entries)) {
     mainFields: ["module", "main"],
     external: ["webgpu"],
     alias: { vitest: join(here, "vitest-shim.ts") },
-    plugins: [so101FromEnv],
+    plugins: [so101FromEnv, policySources],
     banner: { js: "import {createRequire as __cr} from 'module'; const require = __cr(import.meta.url);" },
     outfile: join(device, `${name}.mjs`),
     logLevel: "warning",

@@ -21,7 +21,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { pi0FastConfig } from "../../../packages/policy-pi0fast/src/config";
+import { pi0FastConfig } from "@craft/policy-pi0fast";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);

@@ -9,6 +9,6 @@ import "@tensorflow/tfjs-core/dist/register_all_gradients";
 import * as tfjsCpu from "@tensorflow/tfjs-backend-cpu";
 import * as tfjsWebgpu from "@tensorflow/tfjs-backend-webgpu";
 import * as dawn from "webgpu";
-import { provideOptionalModules } from "../../../packages/policy-pi0fast/src/backend/webgpuBackend";
+import { provideOptionalModules } from "@craft/policy-pi0fast/backend";
 
 provideOptionalModules({ webgpu: dawn, "@tensorflow/tfjs-backend-webgpu": tfjsWebgpu, "@tensorflow/tfjs-backend-cpu": tfjsCpu });
