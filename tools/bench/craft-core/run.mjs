@@ -2,11 +2,9 @@
 // plain fused loop out[i] = a[i] + s·b[i] over the same length, same process, median of reps.
 // Usage: node tools/bench/craft-core/run.mjs [sizes in millions, e.g. 1 10 50]   (build first)
 import { performance } from "node:perf_hooks";
-import { fileURLToPath } from "node:url";
-import path from "node:path";
+import { seededUniform } from "../seeded-uniform.mjs";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const core = await import(path.join(here, "../../../packages/craft-core/dist/index.js"));
+const core = await import("@craft/craft-core");
 const { craftStep, float32Space, initialCraftState, makeCraftConfig } = core;
 
 const TARGET_RATIO_AT_10M = 3.0;
@@ -14,16 +12,9 @@ const sizes = (process.argv.slice(2).length > 0 ? process.argv.slice(2).map(Numb
   (m) => Math.round(m * 1_000_000),
 );
 
-/** Deterministic data (mulberry32), so every run times the same numbers. */
-const seeded = (seed) => () => {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-  x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-  return ((x ^ (x >>> 14)) >>> 0) / 4294967296 - 0.5;
-};
-
 const makeGradients = (n) => {
-  const random = seeded(n);
+  const uniform = seededUniform(n);
+  const random = () => uniform() - 0.5;
   const gTask = new Float32Array(n);
   const gRetain = new Float32Array(n);
   for (let i = 0; i < n; i++) {

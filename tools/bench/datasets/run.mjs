@@ -13,7 +13,7 @@ import * as parquetWasm from "parquet-wasm";
 import { tableFromIPC, tableToIPC } from "apache-arrow";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const ds = await import(join(here, "../../../packages/datasets/dist/index.js"));
+const ds = await import("@craft/datasets");
 const so101 = process.env.CRAFT_SO101_DIR ?? join(here, "../../../../shared/datasets/so101-pick-orange-cube");
 const fmt = (x) => Math.round(x).toLocaleString("en-US");
 

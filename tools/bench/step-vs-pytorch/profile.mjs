@@ -37,7 +37,7 @@ const info = await backend.initBackend("wasm", {
 });
 // --model <entry>: another build of the package (e.g. ab.mjs's dist/before/out/index.js).
 const pkg = await importModelPackage(resolve(root, arg("model", "packages/policy-pi0fast/dist/index.js")));
-const trainer = await import(pathToFileURL(join(root, "packages/trainer/dist/index.js")).href);
+const trainer = await import("@craft/trainer");
 const loadBefore = loadavg()[0];
 
 const OP_CLASS = Symbol.for("craft.policy-pi0fast.opClass");

@@ -1,24 +1,15 @@
 // Stand-alone tfjs model with exactly the shapes of step.py (used when the package's policy is
 // not built yet). Same architecture, loss, AdamW and clipping; tfjs-core ops only.
 import * as tf from "@tensorflow/tfjs-core";
+import { seededUniform } from "../seeded-uniform.mjs";
 
 export const VISION = { image: 64, patch: 8, width: 128, depth: 2, mlp: 512, heads: 4 };
 export const DECODER = { width: 256, depth: 4, mlp: 1024, heads: 4, kvHeads: 1, headDim: 64, vocab: 2048 };
 export const PROMPT = 48;
 export const ACTIONS = 64;
 
-function seeded(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function initParams(seed = 0) {
-  const rand = seeded(seed);
+  const rand = seededUniform(seed);
   const params = {};
   const normal = (name, shape, std) => {
     const n = shape.reduce((a, b) => a * b, 1);
@@ -87,7 +78,7 @@ const rope = (x, cos, sin) => {
 };
 
 export function makeBatch(batch, seed = 1) {
-  const rand = seeded(seed);
+  const rand = seededUniform(seed);
   const v = VISION;
   const images = tf.tensor(Float32Array.from({ length: batch * 3 * v.image * v.image }, () => rand() * 2 - 1), [batch, 3, v.image, v.image]);
   const ids = (n) => tf.tensor(Int32Array.from({ length: batch * n }, () => Math.floor(rand() * DECODER.vocab)), [batch, n], "int32");

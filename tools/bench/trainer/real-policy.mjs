@@ -1,19 +1,10 @@
 // The real tiny pi0-FAST policy (packages/policy-pi0fast's build) on synthetic so101-like batches:
 // 6-D state and actions (smooth random trajectories), one 64×64 camera, batch 8, chunk 10.
 // Returns undefined when the policy package's build does not export createPi0FastPolicy.
+import { seededUniform } from "../seeded-uniform.mjs";
+
 const B = 8;
 const D = 6;
-
-const mulberry32 = (seed) => {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let z = s;
-    z = Math.imul(z ^ (z >>> 15), z | 1);
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
-    return ((z ^ (z >>> 14)) >>> 0) / 4294967296;
-  };
-};
 
 /** A smooth trajectory value for frame t of dimension d of sample s, in [-1, 1]. */
 const trajectory = (s, t, d) => Math.sin(0.3 * t + d + 0.7 * s) * 0.8 + 0.1 * Math.cos(1.3 * t * (d + 1));
@@ -47,7 +38,7 @@ export const makeRealSetup = async () => {
     let index = 0;
     return {
       async next() {
-        const r = mulberry32(seed * 104729 + index);
+        const r = seededUniform(seed * 104729 + index);
         const state = new Float32Array(B * D);
         const action = new Float32Array(B * chunk * D);
         const image = new Uint8Array(B * H * W * 3);

@@ -4,8 +4,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { adamwStep, createAdamWState, decodeTrainConfig, namedGradientSpace, train, trainCraft } from "../../../packages/trainer/dist/index.js";
-import { craftStep, defaultCraftConfig, initialCraftState } from "../../../packages/craft-core/dist/index.js";
+import { adamwStep, createAdamWState, decodeTrainConfig, namedGradientSpace, train, trainCraft } from "@craft/trainer";
+import { craftStep, defaultCraftConfig, initialCraftState } from "@craft/craft-core";
 import { makeBatchSource, makeSyntheticPolicy } from "./synthetic-policy.mjs";
 
 // 9 steps, the first dropped: with retention_freq=4 the anchor gradient is computed at steps 0, 4, 8,

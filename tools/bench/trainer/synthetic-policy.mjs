@@ -2,16 +2,7 @@
 // a two-layer ReLU MLP regression (1024 → 2340 → 1024) on `rows` input rows, forward and backward
 // in plain JS over Float32Array (≈ 6·rows·P floating-point operations per call, independent of the
 // data: no sparsity shortcuts, so every call costs the same).
-const mulberry32 = (seed) => {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let z = s;
-    z = Math.imul(z ^ (z >>> 15), z | 1);
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
-    return ((z ^ (z >>> 14)) >>> 0) / 4294967296;
-  };
-};
+import { seededUniform } from "../seeded-uniform.mjs";
 
 export const IN = 1024;
 export const HIDDEN = 2340;
@@ -64,7 +55,7 @@ export const makeBatchSource = ({ rows, seed }) => {
   let index = 0;
   return {
     async next() {
-      const r = mulberry32(seed * 7919 + index);
+      const r = seededUniform(seed * 7919 + index);
       index += 1;
       const x = Float32Array.from({ length: rows * IN }, () => r() * 2 - 1);
       const y = Float32Array.from({ length: rows * OUT }, () => r() * 2 - 1);
@@ -78,7 +69,7 @@ export const makeBatchSource = ({ rows, seed }) => {
 };
 
 export const makeSyntheticPolicy = (seed = 1) => {
-  const r = mulberry32(seed);
+  const r = seededUniform(seed);
   const init = (n, scale) => Float32Array.from({ length: n }, () => (r() * 2 - 1) * scale);
   let params = {
     w1: init(IN * HIDDEN, 1 / Math.sqrt(IN)),
