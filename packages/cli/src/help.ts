@@ -76,6 +76,7 @@ ${list(DATASET_FLAGS.info)}
   craft dataset make-synthetic --task=reach|push|reach_red|reach_blue --episodes=N --output=DIR [--seed=0] [--image_size=64] [--video]
 ${list(DATASET_FLAGS["make-synthetic"])}
   craft dataset build-anchor-cache --dataset.root=DIR --num_samples=N --seed=S --output=DIR [--chunk_size=10]
+    [--policy.path=BASE [--teacher_top_k=64]]   (store the base's top-k action-token log-probs for --craft.retention_loss=distill)
 ${list(DATASET_FLAGS["build-anchor-cache"])}
 `,
   tokenizer: `craft tokenizer fit --dataset.root=DIR [--vocab_size=1024] [--scale=10] [--chunk_size=10] [--normalization_mode=MEAN_STD] [--output=fast_tokenizer]

@@ -100,8 +100,8 @@ export async function runDataset(sub: string | undefined, args: ParsedArgs): Pro
       if (policyPath !== undefined) {
         const k = int(args, "teacher_top_k", DEFAULT_TEACHER_TOP_K);
         if (k < 1) throw new UsageError(`--teacher_top_k: expected a positive integer, got ${k}`);
-        const device = (str(args, "policy.device") ?? "auto") as PI0FastConfig["device"];
-        const shape = await addTeacherOutputs(output, policyPath, { topK: k, device });
+        await startBackend((str(args, "policy.device") ?? "auto") as PI0FastConfig["device"], true);
+        const shape = await addTeacherOutputs(output, policyPath, k);
         console.log(`stored the teacher's top-${shape[1]} log-probs at ${shape[0]} action positions per frame from ${policyPath}`);
       }
       console.log(`wrote anchor cache of ${manifest.numSamples} frames from ${root} (seed ${manifest.seed}) to ${output}`);
@@ -125,8 +125,7 @@ function teacherChunkSize(args: ParsedArgs, policyPath: string): number {
  * row order, and store its top-k action-token log-probs with its signature (vocab, action tokens,
  * tokenizer hash) so that a student built on other tokens is refused at train time.
  */
-async function addTeacherOutputs(cacheDir: string, policyPath: string, options: { topK: number; device: PI0FastConfig["device"] }): Promise<number[]> {
-  await startBackend(options.device, true);
+export async function addTeacherOutputs(cacheDir: string, policyPath: string, topK: number = DEFAULT_TEACHER_TOP_K): Promise<number[]> {
   const anchors = await openAnchorSet(cacheDir);
   const teacher = await loadPi0FastPolicy(resolvePretrainedDir(policyPath), { embodimentStats: [anchors.stats] });
   try {
@@ -135,7 +134,7 @@ async function addTeacherOutputs(cacheDir: string, policyPath: string, options: 
     const rowsPerPass = 8;
     for (let from = 0; from < anchors.numFrames; from += rowsPerPass) {
       const rows = Array.from({ length: Math.min(rowsPerPass, anchors.numFrames - from) }, (_, i) => from + i);
-      const out = await teacher.teacherTopLogProbs(await anchors.getFrames(rows), options.topK);
+      const out = await teacher.teacherTopLogProbs(await anchors.getFrames(rows), topK);
       parts.push(out.data);
       shape = out.shape.slice(1);
     }

@@ -5,12 +5,13 @@ import type { CraftConfig } from "@craft/craft-core";
 import { makeSyntheticDataset, type LeRobotDataset } from "@craft/datasets";
 import { loadPi0FastPolicy } from "@craft/policy-pi0fast";
 import { evaluateOn } from "../evaluation.js";
-import { anchorCacheStep, epsilonStep, evaluateStep, openAnchorStep, trainStep, type EpsilonBounds } from "../pipeline.js";
+import { addTeacherOutputs } from "../commands/dataset.js";
+import { anchorCacheStep, EPSILON_END_FACTOR, EPSILON_START_FACTOR, epsilonStep, evaluateStep, openAnchorStep, trainStep, type EpsilonBounds } from "../pipeline.js";
 import { openTaskDataset } from "../datasetSetup.js";
 import { resolvePretrainedDir } from "../policySetup.js";
 
-export type RetentionMethod = "naive" | "replay" | "craft" | "craft_no_surgery";
-export const RETENTION_METHODS: readonly RetentionMethod[] = ["naive", "replay", "craft", "craft_no_surgery"];
+export type RetentionMethod = "naive" | "replay" | "craft" | "craft_no_surgery" | "craft_distill";
+export const RETENTION_METHODS: readonly RetentionMethod[] = ["naive", "replay", "craft", "craft_no_surgery", "craft_distill"];
 
 /**
  * Sizes of the experiment: `smoke` is the smallest run that still shows the effect (the CI test;
@@ -152,6 +153,20 @@ function methodCraft(method: RetentionMethod, anchorDir: string, epsilon: Epsilo
         epsilon_start: epsilon.epsilonStart,
         epsilon_end: epsilon.epsilonEnd,
       };
+    case "craft_distill":
+      // Retention as KL(base ‖ student) on the anchors (the cache holds the base's top-k log-probs).
+      // KL ≈ the rise of the anchor cross-entropy over the base's, so ε allows the same rise as craft's.
+      return {
+        anchor_dataset_path: anchorDir,
+        retention_loss: "distill",
+        surgery: "project_task",
+        initial_lambda: 1,
+        lambda_lr: 5,
+        lambda_max: 100,
+        epsilon_schedule: "linear",
+        epsilon_start: (EPSILON_START_FACTOR - 1) * epsilon.baseAnchorLoss,
+        epsilon_end: (EPSILON_END_FACTOR - 1) * epsilon.baseAnchorLoss,
+      };
   }
 }
 
@@ -227,6 +242,7 @@ export async function runRetentionExperiment(options: RetentionOptions): Promise
     // 2. Anchor cache of A's training episodes; ε from the base's own anchor loss.
     const anchorDir = join(dataDir, `reach-anchors-seed-${seed}`);
     await anchorCacheStep(taskA, anchorDir, { numSamples: preset.anchorSamples, seed, chunkSize: chunk, episodes: trainEpisodes });
+    await addTeacherOutputs(anchorDir, basePolicyDir);
     const anchors = await openAnchorStep(anchorDir, chunk);
     const heldB = await openTaskDataset({ root: taskB, repo_id: null, episodes: heldOut, exclude: [] }, chunk);
     const epsilon = await epsilonStep(base, anchors, evalSizes);
@@ -236,7 +252,7 @@ export async function runRetentionExperiment(options: RetentionOptions): Promise
     const { epsilonStart, epsilonEnd } = epsilon;
     log(`seed ${seed}: base anchor loss ${baseAnchorLoss.toFixed(4)} (held-out A ${baseHeldA.loss.toFixed(4)}); ε ${epsilonStart.toFixed(4)} → ${epsilonEnd.toFixed(4)}`);
 
-    // 3. The four fine-tunings from the same base and seed, then held-out A and B measured.
+    // 3. The fine-tunings (one per method) from the same base and seed, then held-out A and B measured.
     for (const method of RETENTION_METHODS) {
       const runDir = join(out, "runs", method, `seed-${seed}`);
       if (!existsSync(join(runDir, "checkpoints", "last"))) await rm(runDir, { recursive: true, force: true });
