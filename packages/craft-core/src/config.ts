@@ -7,60 +7,6 @@ import type { SurgeryKind } from "./surgery.js";
 export type LambdaUpdateKind = "dual_ascent" | "pid";
 export type RetentionLossKind = "replay" | "distill";
 
-/** CRaFT settings, named as LeRobot-style `--craft.<field>` flags. */
-export interface CraftConfig {
-  /** Train with the retention constraint (`craft train --craft.enable=true`). */
-  readonly enable: boolean;
-  readonly initial_lambda: number;
-  /** η_λ of dual ascent. */
-  readonly lambda_lr: number;
-  readonly lambda_max: number;
-  readonly lambda_update: LambdaUpdateKind;
-  readonly pid_kp: number;
-  readonly pid_ki: number;
-  readonly pid_kd: number;
-  /** EMA factor for the retention loss fed to the λ update; 0 = no smoothing. */
-  readonly lambda_ema: number;
-  readonly epsilon_schedule: EpsilonScheduleKind;
-  readonly epsilon_start: number;
-  readonly epsilon_end: number;
-  /** Steps of decay after warmup; null = the run's total steps. */
-  readonly epsilon_decay_steps: number | null;
-  readonly epsilon_warmup_steps: number;
-  readonly surgery: SurgeryKind;
-  readonly merge: MergeKind;
-  /** Recompute the retention gradient every k steps and reuse it in between. */
-  readonly retention_freq: number;
-  readonly anchor_dataset_path: string | null;
-  /** null = the task batch size. */
-  readonly anchor_batch_size: number | null;
-  readonly retention_loss: RetentionLossKind;
-}
-
-export const defaultCraftConfig: CraftConfig = {
-  enable: false,
-  initial_lambda: 1.0,
-  lambda_lr: 0.01,
-  lambda_max: 100,
-  lambda_update: "dual_ascent",
-  // With K_p = K_d = 0 and K_i = lambda_lr's default, PID starts out as plain dual ascent.
-  pid_kp: 0,
-  pid_ki: 0.01,
-  pid_kd: 0,
-  lambda_ema: 0,
-  epsilon_schedule: "linear",
-  epsilon_start: 1.0,
-  epsilon_end: 0.1,
-  epsilon_decay_steps: null,
-  epsilon_warmup_steps: 0,
-  surgery: "project_task",
-  merge: "sum",
-  retention_freq: 1,
-  anchor_dataset_path: null,
-  anchor_batch_size: null,
-  retention_loss: "replay",
-};
-
 /** How a value looks in an error message: strings quoted, everything else as JSON would write it. */
 export const showValue = (value: unknown): string => {
   if (value === undefined) return "undefined";
@@ -73,13 +19,6 @@ export const showValue = (value: unknown): string => {
     return String(value);
   }
 };
-
-/** A field: the io-ts codec of its type (whose name is what the error says is expected) and a range check. */
-interface FieldSpec {
-  readonly codec: t.Mixed;
-  /** Returns what was expected when the well-typed value is out of range. */
-  readonly check?: (value: never) => string | undefined;
-}
 
 const finite = (value: number): string | undefined => (Number.isFinite(value) ? undefined : "finite number");
 const atLeast =
@@ -97,36 +36,69 @@ const literals = <K extends string>(...keys: readonly K[]): t.KeyofC<{ [k in K]:
 
 const nullableNumber = t.union([t.number, t.null], "number | null");
 
-const fields: { readonly [K in keyof CraftConfig]: FieldSpec } = {
-  enable: { codec: t.boolean },
-  initial_lambda: { codec: t.number, check: atLeast(0) },
-  lambda_lr: { codec: t.number, check: atLeast(0) },
-  lambda_max: { codec: t.number, check: positive },
-  lambda_update: { codec: literals<LambdaUpdateKind>("dual_ascent", "pid") },
-  pid_kp: { codec: t.number, check: atLeast(0) },
-  pid_ki: { codec: t.number, check: atLeast(0) },
-  pid_kd: { codec: t.number, check: atLeast(0) },
-  lambda_ema: {
+/**
+ * One field of the craft section: its io-ts codec (whose name is what an error says is expected),
+ * its default, what it means (the `--help` and README line) and a range check.
+ */
+interface Field<C extends t.Mixed> {
+  readonly codec: C;
+  readonly default: t.TypeOf<C>;
+  readonly doc: string;
+  /** Returns what was expected when the well-typed value is out of range. */
+  readonly check?: (value: never) => string | undefined;
+}
+const field = <C extends t.Mixed>(spec: Field<C>): Field<C> => spec;
+
+/** The craft section, declared once: `--craft.<field>` flags, `train_config.json`'s `craft`, the defaults. */
+const FIELDS = {
+  enable: field({ codec: t.boolean, default: false, doc: "train with the retention constraint (`craft train --craft.enable=true` is `craft train-craft`)" }),
+  initial_lambda: field({ codec: t.number, default: 1.0, doc: "λ at step 0", check: atLeast(0) }),
+  lambda_lr: field({ codec: t.number, default: 0.01, doc: "η_λ of dual ascent: λ ← clip(λ + η_λ (L_retain − ε), 0, lambda_max)", check: atLeast(0) }),
+  lambda_max: field({ codec: t.number, default: 100, doc: "upper bound of λ", check: positive }),
+  lambda_update: field({ codec: literals<LambdaUpdateKind>("dual_ascent", "pid"), default: "dual_ascent", doc: "λ update rule: dual_ascent or pid" }),
+  pid_kp: field({ codec: t.number, default: 0, doc: "PID λ update: proportional gain", check: atLeast(0) }),
+  // With K_p = K_d = 0 and K_i = lambda_lr's default, PID starts out as plain dual ascent.
+  pid_ki: field({ codec: t.number, default: 0.01, doc: "PID λ update: integral gain", check: atLeast(0) }),
+  pid_kd: field({ codec: t.number, default: 0, doc: "PID λ update: derivative gain", check: atLeast(0) }),
+  lambda_ema: field({
     codec: t.number,
+    default: 0,
+    doc: "EMA factor of the retention loss fed to the λ update; 0 = no smoothing",
     check: (v: number) => finite(v) ?? (v >= 0 && v < 1 ? undefined : "number in [0, 1)"),
-  },
-  epsilon_schedule: { codec: literals<EpsilonScheduleKind>("constant", "linear", "cosine", "exponential") },
-  epsilon_start: { codec: t.number, check: atLeast(0) },
-  epsilon_end: { codec: t.number, check: atLeast(0) },
-  epsilon_decay_steps: { codec: nullableNumber, check: integerAtLeast(0) },
-  epsilon_warmup_steps: { codec: t.number, check: integerAtLeast(0) },
-  surgery: { codec: literals<SurgeryKind>("none", "project_task", "pcgrad") },
-  merge: { codec: literals<MergeKind>("sum", "normalized") },
-  retention_freq: { codec: t.number, check: integerAtLeast(1) },
-  anchor_dataset_path: {
+  }),
+  epsilon_schedule: field({
+    codec: literals<EpsilonScheduleKind>("constant", "linear", "cosine", "exponential"),
+    default: "linear",
+    doc: "how ε moves from epsilon_start to epsilon_end: constant, linear, cosine or exponential",
+  }),
+  epsilon_start: field({ codec: t.number, default: 1.0, doc: "ε, the bound on the anchor loss, at the start of the decay", check: atLeast(0) }),
+  epsilon_end: field({ codec: t.number, default: 0.1, doc: "ε at the end of the decay", check: atLeast(0) }),
+  epsilon_decay_steps: field({ codec: nullableNumber, default: null, doc: "steps of decay after warmup; null = the run's total steps", check: integerAtLeast(0) }),
+  epsilon_warmup_steps: field({ codec: t.number, default: 0, doc: "steps ε stays at epsilon_start", check: integerAtLeast(0) }),
+  surgery: field({ codec: literals<SurgeryKind>("none", "project_task", "pcgrad"), default: "project_task", doc: "gradient surgery on conflict: none, project_task or pcgrad" }),
+  merge: field({ codec: literals<MergeKind>("sum", "normalized"), default: "sum", doc: "how the task and λ-weighted retention gradients combine: sum or normalized" }),
+  retention_freq: field({ codec: t.number, default: 1, doc: "recompute the retention gradient every k steps and reuse it in between", check: integerAtLeast(1) }),
+  anchor_dataset_path: field({
     codec: t.union([t.string, t.null], "string | null"),
+    default: null,
+    doc: "the anchor set: a LeRobot dataset or an anchor cache holding the skill to retain",
     check: (v: string | null) => (v === "" ? "non-empty path or null" : undefined),
-  },
-  anchor_batch_size: { codec: nullableNumber, check: integerAtLeast(1) },
-  retention_loss: { codec: literals<RetentionLossKind>("replay", "distill") },
+  }),
+  anchor_batch_size: field({ codec: nullableNumber, default: null, doc: "anchor frames per retention batch; null = the task batch size", check: integerAtLeast(1) }),
+  retention_loss: field({ codec: literals<RetentionLossKind>("replay", "distill"), default: "replay", doc: "retention loss: replay (anchor token loss) or distill (KL to the anchor cache's teacher outputs)" }),
 };
 
-export const craftConfigFields: readonly (keyof CraftConfig)[] = Object.keys(fields) as (keyof CraftConfig)[];
+/** CRaFT settings, named as LeRobot-style `--craft.<field>` flags: derived from the field table. */
+export type CraftConfig = { readonly [K in keyof typeof FIELDS]: t.TypeOf<(typeof FIELDS)[K]["codec"]> };
+
+export const defaultCraftConfig: CraftConfig = Object.fromEntries(Object.entries(FIELDS).map(([k, f]) => [k, f.default])) as CraftConfig;
+
+/** Each field's name, expected type, default and meaning, in declaration order: for `--help` and README tables. */
+export const craftConfigDocs: readonly { readonly name: keyof CraftConfig; readonly type: string; readonly default: unknown; readonly doc: string }[] = (
+  Object.keys(FIELDS) as (keyof CraftConfig)[]
+).map((name) => ({ name, type: FIELDS[name].codec.name, default: FIELDS[name].default, doc: FIELDS[name].doc }));
+
+export const craftConfigFields: readonly (keyof CraftConfig)[] = Object.keys(FIELDS) as (keyof CraftConfig)[];
 
 const editDistance = (a: string, b: string): number => {
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
@@ -181,7 +153,7 @@ export const decodeCraftConfig = (input: unknown, path = "craft"): E.Either<stri
   const record = input as Record<string, unknown>;
   const errors: string[] = [];
   for (const key of Object.keys(record)) {
-    if (!Object.prototype.hasOwnProperty.call(fields, key)) errors.push(unknownFieldMessage(path, key));
+    if (!Object.prototype.hasOwnProperty.call(FIELDS, key)) errors.push(unknownFieldMessage(path, key));
   }
   const decoded: Record<string, unknown> = {};
   for (const key of craftConfigFields) {
@@ -190,7 +162,7 @@ export const decodeCraftConfig = (input: unknown, path = "craft"): E.Either<stri
       decoded[key] = defaultCraftConfig[key];
       continue;
     }
-    const spec: FieldSpec = fields[key];
+    const spec: Field<t.Mixed> = FIELDS[key];
     const typed = spec.codec.decode(raw);
     if (E.isLeft(typed)) {
       errors.push(`${path}.${key}: expected ${spec.codec.name}, got ${showValue(raw)}`);

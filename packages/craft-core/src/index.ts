@@ -31,6 +31,7 @@ export {
   formatCraftConfigErrors,
   makeCraftConfig,
   craftConfigFields,
+  craftConfigDocs,
   type CraftConfig,
   type LambdaUpdateKind,
   type RetentionLossKind,

@@ -3,6 +3,7 @@ import * as t from "io-ts";
 import { describe, expect, it } from "vitest";
 import {
   CraftConfigCodec,
+  craftConfigDocs,
   decodeCraftConfig,
   defaultCraftConfig,
   formatCraftConfigErrors,
@@ -133,5 +134,15 @@ describe("formatCraftConfigErrors and makeCraftConfig", () => {
 
   it("makeCraftConfig throws the formatted errors", () => {
     expect(() => makeCraftConfig({ lambda_ema: 2 })).toThrow(/invalid CRaFT config:\n {2}- craft\.lambda_ema/);
+  });
+});
+
+describe("craftConfigDocs", () => {
+  it("documents every field once, in the order of the config, with a default that passes its own checks", () => {
+    expect(craftConfigDocs.map((d) => d.name)).toEqual(Object.keys(defaultCraftConfig));
+    for (const d of craftConfigDocs) expect(d.doc.length).toBeGreaterThan(10);
+    const fromDocs = Object.fromEntries(craftConfigDocs.map((d) => [d.name, d.default]));
+    expect(decodeCraftConfig(fromDocs)).toEqual(E.right(defaultCraftConfig));
+    expect(craftConfigDocs.find((d) => d.name === "epsilon_decay_steps")).toMatchObject({ type: "number | null", default: null });
   });
 });
