@@ -3,9 +3,26 @@ import { ENV_EVAL_FLAGS, EVAL_FLAGS } from "./commands/eval.js";
 import { EXPERIMENT_FLAGS } from "./commands/experiment.js";
 import { REPORT_FLAGS } from "./commands/report.js";
 import { TOKENIZER_FLAGS } from "./commands/tokenizer.js";
+import { craftConfigDocs } from "@craft/craft-core";
 import { TRAIN_FLAGS } from "./runConfig.js";
 
 const list = (flags: readonly string[]) => flags.map((f) => `  --${f}`).join("\n");
+
+const shown = (value: unknown) => (typeof value === "string" ? value : JSON.stringify(value));
+
+/** `--craft.*` flags with their defaults and meaning, generated from craft-core's one declaration. */
+export const craftFlagHelp = (): string => {
+  const width = Math.max(...craftConfigDocs.map((d) => `--craft.${d.name}=${shown(d.default)}`.length));
+  return craftConfigDocs.map((d) => `  ${`--craft.${d.name}=${shown(d.default)}`.padEnd(width)}  ${d.doc}`).join("\n");
+};
+
+/** The README's `--craft.*` table, from the same declaration (test/help.test.ts keeps the README equal to it). */
+export const craftFlagTable = (): string =>
+  [
+    "| flag | type | default | meaning |",
+    "|---|---|---|---|",
+    ...craftConfigDocs.map((d) => `| \`--craft.${d.name}\` | ${d.type.replace(/\|/g, "\\|")} | \`${shown(d.default)}\` | ${d.doc.replace(/\|/g, "\\|")} |`),
+  ].join("\n");
 
 export const GENERAL_HELP = `craft — CRaFT (Constrained Retention Fine-Tuning) for pi0-FAST, in TypeScript
 
@@ -51,8 +68,8 @@ ${list(TRAIN_FLAGS.filter((f) => !f.startsWith("craft.")))}
   "train-craft": `craft train-craft — CRaFT: fine-tune on the task while the anchor loss stays under ε
 
 Usage: craft train-craft --dataset.root=DIR --craft.anchor_dataset_path=DIR [--craft.epsilon_end=0.1] ...
-Same flags as craft train, plus:
-${list(TRAIN_FLAGS.filter((f) => f.startsWith("craft.")))}
+Same flags as craft train, plus (shown with their defaults):
+${craftFlagHelp()}
 `,
   eval: `craft eval — how good a checkpoint is: closed-loop success in simulation, or loss on datasets
 
