@@ -154,7 +154,7 @@ describe("Pi0FastPolicy (tiny preset, so101)", () => {
 
   it("distills: zero loss and gradient against its own distribution, positive after a change", async () => {
     const policy = make({ decoder: { depth: 1 } }, 3);
-    const teacher = await policy.teacherLogProbs(batch);
+    const teacher = await policy.teacherTopLogProbs(batch);
     const withTeacher: Batch = { ...batch, features: { ...batch.features, [TEACHER_LOG_PROBS_KEY]: teacher } };
     const self = await policy.computeGradients(withTeacher, { loss: "distill" });
     expect(Math.abs(self.loss)).toBeLessThan(1e-4);
