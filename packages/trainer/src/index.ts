@@ -1,3 +1,10 @@
+/**
+ * @craft/trainer — the baseline and CRaFT training loops over interfaces (DESIGN §5).
+ *
+ * A policy and a batch source satisfy `TrainablePolicy` and `BatchSource` structurally; `train` and
+ * `trainCraft` run the loop, write checkpoints and metrics, and resume exactly. The optimizer pieces
+ * serve other loops and benchmarks; the distributed layer joins an MPI data-parallel job.
+ */
 export type {
   BatchSource,
   ComputeGradientsOptions,
@@ -22,21 +29,26 @@ export {
   type WandbConfig,
 } from "./config.js";
 export { adamwStep, createAdamWState, type AdamWState } from "./adamw.js";
-export { clipByGlobalNorm } from "./clip.js";
 export { namedGradientSpace } from "./gradientSpace.js";
-export { createRng, type Rng } from "./rng.js";
 export {
   checkFreeSpace,
   checkpointBytes,
-  lastCheckpointDir,
   readLastCheckpointSummary,
-  readTrainingState,
-  stepDirName,
   writeCheckpoint,
   type CheckpointSummary,
   type TrainingState,
 } from "./checkpoint.js";
 export { METRIC_KEYS, METRICS_FILE, SUPERSEDED_METRICS_FILE, type TrainMetrics } from "./metrics.js";
-export { startWandb, type WandbOptions, type WandbSink } from "./wandb.js";
 export { evaluatePolicy, type EvaluationResult } from "./evaluate.js";
-export * from "./distributed/index.js";
+export {
+  detectLaunchEnvironment,
+  initDistributed,
+  runDistributed,
+  singleProcessCommunicator,
+  DEFAULT_COLLECTIVE_TIMEOUT_S,
+  type Communicator,
+  type DistributedMode,
+  type DistributedOptions,
+  type LaunchEnvironment,
+  type RankProcess,
+} from "./distributed/index.js";

@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { adamwStep, clipByGlobalNorm, createAdamWState, namedGradientSpace } from "../src/index.js";
+import { adamwStep, createAdamWState, namedGradientSpace } from "../src/index.js";
+import { clipByGlobalNorm } from "../src/clip.js";
 
 const optimizer = { lr: 0.1, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weight_decay: 0.01 };
 

@@ -3,7 +3,8 @@ import { existsSync, promises as fs, readFileSync, readdirSync, readlinkSync } f
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { METRIC_KEYS, lastCheckpointDir, readTrainingState, train, trainCraft, type TrainMetrics } from "../src/index.js";
+import { METRIC_KEYS, train, trainCraft, type TrainMetrics } from "../src/index.js";
+import { lastCheckpointDir, readTrainingState } from "../src/checkpoint.js";
 import { ANCHOR_W, TASK_W, binaryTensorIO, makeLinearPolicy, makeRegressionSource } from "./fixtures/linear.mjs";
 import { collector, config, sink, tmpDir } from "./helpers.js";
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { evaluatePolicy, lastCheckpointDir, readTrainingState, train, trainCraft, type TrainMetrics } from "../src/index.js";
+import { evaluatePolicy, train, trainCraft, type TrainMetrics } from "../src/index.js";
+import { lastCheckpointDir, readTrainingState } from "../src/checkpoint.js";
 import { ANCHOR_W, TASK_W, binaryTensorIO, makeLinearPolicy, makeRegressionSource } from "./fixtures/linear.mjs";
 import { collector, config, sink, tmpDir } from "./helpers.js";
 
