@@ -4,11 +4,15 @@ import { EXPERIMENT_FLAGS } from "./commands/experiment.js";
 import { REPORT_FLAGS } from "./commands/report.js";
 import { TOKENIZER_FLAGS } from "./commands/tokenizer.js";
 import { craftConfigDocs } from "@craft/craft-core";
-import { TRAIN_FLAGS } from "./runConfig.js";
+import { TRAIN_FLAG_DEFAULTS, TRAIN_FLAGS } from "./runConfig.js";
 
 const list = (flags: readonly string[]) => flags.map((f) => `  --${f}`).join("\n");
 
 const shown = (value: unknown) => (typeof value === "string" ? value : JSON.stringify(value));
+
+/** Train flags with their defaults where the codecs give one (`--steps=100000`). */
+const withDefaults = (flags: readonly string[]) =>
+  flags.map((f) => (TRAIN_FLAG_DEFAULTS.has(f) ? `  --${f}=${shown(TRAIN_FLAG_DEFAULTS.get(f))}` : `  --${f}`)).join("\n");
 
 /** `--craft.*` flags with their defaults and meaning, generated from craft-core's one declaration. */
 export const craftFlagHelp = (): string => {
@@ -62,8 +66,8 @@ Usage: craft train --dataset.root=DIR [--policy.preset=tiny] [--steps=N] [--batc
   --overwrite=true replaces the run already in --output_dir (otherwise such a directory is refused)
   --distributed=mpi|auto|off data parallel over MPI ranks (auto: when launched by mpiexec/srun)
 
-Accepted flags:
-${list(TRAIN_FLAGS.filter((f) => !f.startsWith("craft.")))}
+Accepted flags (shown with their defaults):
+${withDefaults(TRAIN_FLAGS.filter((f) => !f.startsWith("craft.")))}
 `,
   "train-craft": `craft train-craft — CRaFT: fine-tune on the task while the anchor loss stays under ε
 

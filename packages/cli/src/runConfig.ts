@@ -53,25 +53,36 @@ const isTrainingHyperParameter = (k: string) => k.startsWith("optimizer_") || k.
 
 const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
 
-const flatten = (obj: Record<string, unknown>, prefix: string, out: string[]): string[] => {
-  for (const [k, v] of Object.entries(obj)) {
-    if (v !== null && typeof v === "object" && !Array.isArray(v)) flatten(v as Record<string, unknown>, `${prefix}${k}.`, out);
-    else out.push(`${prefix}${k}`);
-  }
-  return out;
-};
-
 const DEFAULT_POLICY = (() => {
   const decoded = decodePI0FastConfig({ preset: "tiny" });
   if (E.isLeft(decoded)) throw new Error(decoded.left.join("; "));
   return decoded.right;
 })();
 
+const TOKENIZER_DEFAULTS = { vocab_size: 1024, scale: 10 } as const;
+
+const flattenDefaults = (obj: Record<string, unknown>, prefix: string, out: [string, unknown][]): [string, unknown][] => {
+  for (const [k, v] of Object.entries(obj)) {
+    if (v !== null && typeof v === "object" && !Array.isArray(v)) flattenDefaults(v as Record<string, unknown>, `${prefix}${k}.`, out);
+    else out.push([`${prefix}${k}`, v]);
+  }
+  return out;
+};
+
+/** The default of each train flag that has one, read from the section codecs' defaults (for --help). */
+export const TRAIN_FLAG_DEFAULTS: ReadonlyMap<string, unknown> = new Map([
+  ...flattenDefaults(DEFAULT_POLICY as unknown as Record<string, unknown>, "policy.", []),
+  ...flattenDefaults({ ...defaultTrainConfig, craft: {}, optimizer: {} } as unknown as Record<string, unknown>, "", []),
+  ...flattenDefaults(TOKENIZER_DEFAULTS, "tokenizer.", []),
+  ["distributed", "auto"],
+  ["overwrite", false],
+]);
+
 /** Every flag `craft train` and `craft train-craft` accept (used for unknown-flag errors and --help). */
 export const TRAIN_FLAGS: readonly string[] = [
   "config_path",
   "policy.path",
-  ...flatten(DEFAULT_POLICY as unknown as Record<string, unknown>, "policy.", []),
+  ...flattenDefaults(DEFAULT_POLICY as unknown as Record<string, unknown>, "policy.", []).map(([k]) => k),
   "dataset.root",
   "dataset.repo_id",
   "dataset.episodes",
@@ -81,7 +92,7 @@ export const TRAIN_FLAGS: readonly string[] = [
   "tokenizer.vocab_size",
   "tokenizer.scale",
   "distributed",
-  ...flatten({ ...defaultTrainConfig, craft: {}, optimizer: {} } as unknown as Record<string, unknown>, "", []).filter(
+  ...flattenDefaults({ ...defaultTrainConfig, craft: {}, optimizer: {} } as unknown as Record<string, unknown>, "", []).map(([k]) => k).filter(
     (k) => !k.startsWith("craft") && !k.startsWith("optimizer") && k !== "grad_clip_norm",
   ),
   ...craftConfigFields.map((f: string) => `craft.${f}`),
@@ -195,8 +206,8 @@ function fromNested(nested: Record<string, unknown>, command: string, options: {
   const tokFlags = (nested.tokenizer as Record<string, unknown>) ?? {};
   const tokenizer: TokenizerSpec = {
     path: optionalString(tokFlags.path, "tokenizer.path"),
-    vocab_size: positiveNumber(tokFlags.vocab_size, 1024, "tokenizer.vocab_size", true),
-    scale: positiveNumber(tokFlags.scale, 10, "tokenizer.scale", false),
+    vocab_size: positiveNumber(tokFlags.vocab_size, TOKENIZER_DEFAULTS.vocab_size, "tokenizer.vocab_size", true),
+    scale: positiveNumber(tokFlags.scale, TOKENIZER_DEFAULTS.scale, "tokenizer.scale", false),
   };
 
   const distributed = (nested.distributed ?? "auto") as DistributedMode;

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { craftConfigDocs, defaultCraftConfig } from "@craft/craft-core";
+import { defaultTrainConfig } from "@craft/trainer";
 import { describe, expect, it } from "vitest";
 import { COMMAND_HELP, craftFlagTable } from "../src/help.js";
 
@@ -14,6 +15,14 @@ describe("flag docs generated from the config codecs", () => {
       expect(help).toContain(d.doc);
     }
     expect(help).toContain(`--craft.epsilon_end=${defaultCraftConfig.epsilon_end}`);
+  });
+
+  it("craft train --help shows the trainer's and tokenizer's defaults from their declarations", () => {
+    const help = COMMAND_HELP.train;
+    expect(help).toContain(`--steps=${defaultTrainConfig.steps}\n`);
+    expect(help).toContain(`--batch_size=${defaultTrainConfig.batch_size}\n`);
+    expect(help).toContain("--tokenizer.vocab_size=1024\n");
+    expect(help).toContain("--policy.preset=tiny\n");
   });
 
   it("the README's --craft.* table is the generated one", () => {
