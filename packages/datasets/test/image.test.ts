@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { decodeImage, encodePng } from "../src/index.js";
+import { decodeImage, encodePng } from "../src/image.js";
 import { caught } from "./helpers.js";
 
 const gradient = (w: number, h: number) => Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 7) % 256);

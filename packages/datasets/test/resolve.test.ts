@@ -2,7 +2,8 @@ import { join } from "node:path";
 import { homedir } from "node:os";
 import { mkdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { resolveDatasetRoot, lerobotHome, DatasetError } from "../src/index.js";
+import { resolveDatasetRoot, DatasetError } from "../src/index.js";
+import { lerobotHome } from "../src/resolve.js";
 import { tempDir } from "./helpers.js";
 
 describe("resolving --dataset.root / --dataset.repo_id", () => {
