@@ -10,7 +10,7 @@ import { openDataset, type DatasetEpisode, type LeRobotDataset, type OpenDataset
 import { readParquetTable, writeParquetTable, floatColumn, intColumn, stringListColumn as readStrings } from "./parquet.js";
 import { buildTable, fixedFloat32ListColumn, int64Column, stringColumn, type BuiltColumn } from "./arrowBuild.js";
 import { Binary, makeData } from "apache-arrow";
-import { mulberry32, shuffleInPlace } from "./random.js";
+import { shuffleGenerator, shuffleInPlace } from "./random.js";
 
 /**
  * Anchor cache layout (a directory):
@@ -84,10 +84,10 @@ export const stratifiedSelection = (episodes: readonly { from: number; length: n
       left--;
     }
   }
-  const rand = mulberry32(seed | 0);
+  const generator = shuffleGenerator(seed);
   const out: number[] = [];
   episodes.forEach((e, i) => {
-    const frames = shuffleInPlace(Int32Array.from({ length: e.length }, (_, k) => e.from + k), rand);
+    const frames = shuffleInPlace(Int32Array.from({ length: e.length }, (_, k) => e.from + k), generator);
     out.push(...Array.from(frames.subarray(0, counts[i]!)));
   });
   return out.sort((a, b) => a - b);
