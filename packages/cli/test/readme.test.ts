@@ -18,6 +18,7 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -249,8 +250,8 @@ describe.sequential("README blocks run as written in a fresh copy, CRAFT_SMOKE=1
     env = blockEnv(copy);
   });
   // A failed block's copy stays for inspection (its path is in the failure message).
-  afterAll(() => {
-    if (copy !== "" && failures === 0) rmSync(copy, { recursive: true, force: true });
+  afterAll(async () => {
+    if (copy !== "" && failures === 0) await rm(copy, { recursive: true, force: true });
   });
 
   for (const block of shellBlocks.filter((b) => b.mode === "run")) {
