@@ -77,6 +77,15 @@ export interface SelectedActions {
  * Holds its parameters as tfjs tensors on the current backend; every method leaves
  * `tf.memory().numTensors` as it found it.
  */
+/**
+ * Lets the event loop turn (timers, I/O, signal handlers) before a long synchronous stretch of tfjs
+ * work. Without it, a loop of awaited calls runs on microtasks alone and starves everything else:
+ * SIGINT/SIGTERM handlers (the output-dir lock's release), progress bars, and RPC timers such as
+ * vitest's, which then fire late and report a timeout.
+ */
+const yieldToEventLoop = (): Promise<void> =>
+  new Promise((resolve) => (typeof setImmediate === "function" ? setImmediate(resolve) : setTimeout(resolve, 0)));
+
 export class Pi0FastPolicy {
   readonly config: PI0FastConfig;
   readonly processor: Processor;
@@ -180,6 +189,7 @@ export class Pi0FastPolicy {
     batch: Batch,
     options: { readonly loss?: "replay" | "distill" } = {},
   ): Promise<{ loss: number; grads: NamedArrays; metrics: Record<string, number> }> {
+    await yieldToEventLoop();
     const inputs = this.processor.toModelInputs(batch);
     const run = this.lossAndGradTensors(inputs, options.loss === "distill" ? this.distillTargets(batch, inputs) : undefined);
     try {
@@ -238,6 +248,7 @@ export class Pi0FastPolicy {
   }
 
   async evaluate(batch: Batch, options: { readonly loss?: "replay" | "distill" } = {}): Promise<{ loss: number; metrics: Record<string, number> }> {
+    await yieldToEventLoop();
     this.check();
     const inputs = this.processor.toModelInputs(batch);
     const distill = options.loss === "distill" ? this.distillTargets(batch, inputs) : undefined;
@@ -284,6 +295,7 @@ export class Pi0FastPolicy {
 
   /** Greedy (temperature 0) or sampled decoding, then FAST detokenisation and un-normalisation. */
   async selectAction(batch: Batch, options: { readonly useKvCache?: boolean; readonly maxDecodingSteps?: number } = {}): Promise<SelectedActions> {
+    await yieldToEventLoop();
     this.check();
     const inputs = this.processor.toPromptInputs(batch);
     const tokens = decodeGreedy(this.params, this.config, inputs, {
