@@ -4,15 +4,19 @@ import { EXPERIMENT_FLAGS } from "./commands/experiment.js";
 import { REPORT_FLAGS } from "./commands/report.js";
 import { TOKENIZER_FLAGS } from "./commands/tokenizer.js";
 import { craftConfigDocs } from "@craft/craft-core";
+import { trainConfigDocs } from "@craft/trainer";
 import { TRAIN_FLAG_DEFAULTS, TRAIN_FLAGS } from "./runConfig.js";
 
 const list = (flags: readonly string[]) => flags.map((f) => `  --${f}`).join("\n");
 
 const shown = (value: unknown) => (typeof value === "string" ? value : JSON.stringify(value));
 
-/** Train flags with their defaults where the codecs give one (`--steps=100000`). */
-const withDefaults = (flags: readonly string[]) =>
-  flags.map((f) => (TRAIN_FLAG_DEFAULTS.has(f) ? `  --${f}=${shown(TRAIN_FLAG_DEFAULTS.get(f))}` : `  --${f}`)).join("\n");
+/** Train flags with their defaults where the codecs give one (`--steps=100000`), and the trainer's docs. */
+const withDefaults = (flags: readonly string[]) => {
+  const lines = flags.map((f) => [TRAIN_FLAG_DEFAULTS.has(f) ? `--${f}=${shown(TRAIN_FLAG_DEFAULTS.get(f))}` : `--${f}`, (trainConfigDocs as Record<string, string | undefined>)[f] ?? ""]);
+  const width = Math.max(...lines.filter(([, doc]) => doc !== "").map(([flag]) => flag.length));
+  return lines.map(([flag, doc]) => (doc === "" ? `  ${flag}` : `  ${flag.padEnd(width)}  ${doc}`)).join("\n");
+};
 
 /** `--craft.*` flags with their defaults and meaning, generated from craft-core's one declaration. */
 export const craftFlagHelp = (): string => {

@@ -75,6 +75,23 @@ export const defaultTrainConfig: Omit<TrainConfig, "output_dir"> = {
   wandb: { enable: false, project: "craft-ts", mode: "online" },
 };
 
+/** What each trainer field means (LeRobot's TrainPipelineConfig names): the `--help` line beside its default. */
+export const trainConfigDocs: { readonly [K in keyof TrainConfig]: string } = {
+  steps: "optimizer steps of the run (a resumed run continues to this step)",
+  batch_size: "frames per batch (per rank when data parallel)",
+  gradient_accumulation_steps: "batches whose mean gradient makes one step",
+  log_freq: "steps between metrics lines (metrics.jsonl, progress, wandb)",
+  save_freq: "steps between checkpoints (and one at the end)",
+  seed: "seed of the policy init, batch order and loss sampling",
+  output_dir: "the run directory: train_config.json, metrics.jsonl, checkpoints/",
+  resume: "continue the run in output_dir from checkpoints/last",
+  grad_clip_norm: "clip the global gradient norm to this value; 0 disables clipping",
+  optimizer: "AdamW (set through --policy.optimizer_*)",
+  max_consecutive_nonfinite: "stop with an error after this many non-finite steps in a row",
+  craft: "CRaFT settings (--craft.*)",
+  wandb: "Weights & Biases logging (--wandb.enable, --wandb.project, --wandb.mode)",
+};
+
 const isRecord = (u: unknown): u is Record<string, unknown> =>
   typeof u === "object" && u !== null && !Array.isArray(u);
 

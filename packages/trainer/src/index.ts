@@ -24,6 +24,7 @@ export {
   WandbConfigCodec,
   decodeTrainConfig,
   defaultTrainConfig,
+  trainConfigDocs,
   type OptimizerConfig,
   type TrainConfig,
   type WandbConfig,
