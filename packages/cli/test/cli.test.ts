@@ -107,9 +107,17 @@ describe("flags", () => {
   });
 
   it("a missing dataset names the directory that was expected", async () => {
-    const r = await craft(["train", "--dataset.repo_id=lerobot/nope", "--steps=1", `--output_dir=${tempDir("missing")}/o`]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/lerobot\/nope/);
+    // Offline, so the test never depends on reaching the Hub (the download path has its own test).
+    const offline = process.env.HF_HUB_OFFLINE;
+    process.env.HF_HUB_OFFLINE = "1";
+    try {
+      const r = await craft(["train", "--dataset.repo_id=lerobot/nope", "--steps=1", `--output_dir=${tempDir("missing")}/o`]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/lerobot\/nope/);
+    } finally {
+      if (offline === undefined) delete process.env.HF_HUB_OFFLINE;
+      else process.env.HF_HUB_OFFLINE = offline;
+    }
   });
 
   it("--help works on every command", async () => {
