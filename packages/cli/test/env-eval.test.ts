@@ -170,7 +170,7 @@ describe("craft eval --env.type (end to end with a trained pi0-FAST)", () => {
     const o = await craft(["train", ...MICRO_POLICY, `--dataset.root=${other}`, "--steps=1", "--batch_size=4", `--output_dir=${join(dir, "other-run")}`]);
     expect(o.code, o.stderr).toBe(0);
     otherPolicyDir = join(dir, "other-run");
-  }, 300_000);
+  });
 
   it("writes eval_info.json (per-episode outcome, reward, length; success rate with its Wilson interval) and MP4 rollouts", async () => {
     const out = join(tempDir("env-eval-out"), "eval");
@@ -208,7 +208,7 @@ describe("craft eval --env.type (end to end with a trained pi0-FAST)", () => {
       // the first observation plus one frame per step, at the scene's 10 fps
       expect(probe.duration).toBeCloseTo((info.per_episode[i]!.length + 1) / 10, 1);
     }
-  }, 300_000);
+  });
 
   it("CRAFT_SMOKE=1 cuts the episodes to two and says so", async () => {
     const out = join(tempDir("env-eval-smoke"), "eval");

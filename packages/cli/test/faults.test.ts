@@ -253,7 +253,7 @@ describe("a refused run changes no byte of the run it refuses", () => {
     expect(longer.stderr).toMatch(/resuming at step 2 a run planned for 2 steps, now to 3/);
     expect(metricSteps(out)).toEqual([1, 2, 3]);
     expect(JSON.parse(readFileSync(join(out, "train_config.json"), "utf8")).steps).toBe(3);
-  }, 300_000);
+  });
 
   it("metrics without a checkpoint: a plain re-run is refused and keeps them; --overwrite=true replaces the run", async () => {
     const out = join(tempDir("nockpt"), "run");
