@@ -1,7 +1,8 @@
 /**
  * Flags of LeRobot's `TrainPipelineConfig` (configs/train.py) that craft accepts so a LeRobot
- * command line runs unchanged: `--job_name`, `--rename_map`, `--num_workers`, `--eval_freq`,
- * `--dataset.image_transforms.*`. Those with no effect here are accepted with a one-line notice.
+ * command line runs unchanged: `--job_name`, `--rename_map`, `--num_workers`, `--eval_freq` (in effect
+ * with `--env.type`, see envFlags.ts), `--dataset.image_transforms.*`. Those with no effect here are
+ * accepted with a one-line notice.
  * (`--policy.pretrained_path`, an alias of `--policy.path`, is folded in by hubFlags.ts;
  * `--policy.{dtype,push_to_hub,repo_id,…}` are PI0FastConfig fields.)
  */
@@ -62,8 +63,10 @@ export function takeLeRobotFlags(
 
   const evalFreq = nonNegativeInt(nested.eval_freq, "eval_freq", problems);
   delete nested.eval_freq;
-  if (evalFreq !== null && evalFreq > 0) {
-    notices.push(`--eval_freq=${evalFreq}: accepted; craft train does not evaluate in an environment during training (run craft eval --env.type=… on the checkpoints)`);
+  // With --env.type the run evaluates in that environment every eval_freq steps (envFlags.ts); without, as LeRobot on real data, it cannot.
+  const hasEnv = isRecord(nested.env) && nested.env.type !== undefined;
+  if (evalFreq !== null && evalFreq > 0 && !hasEnv) {
+    notices.push(`--eval_freq=${evalFreq}: accepted; without --env.type there is no environment to evaluate in during training (give --env.type=reach|push|two_target, or run craft eval --env.type=… on the checkpoints)`);
   }
 
   const dataset = isRecord(nested.dataset) ? nested.dataset : {};

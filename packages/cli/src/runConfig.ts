@@ -7,6 +7,7 @@ import { ConfigError } from "./errors.js";
 import { deepMerge, rejectUnknownFlags, toNested, UsageError, type ParsedArgs } from "./flags.js";
 import { LEROBOT_TRAIN_FLAGS, takeLeRobotFlags, type LeRobotRunFlags } from "./lerobotFlags.js";
 import { episodesFlag } from "./datasetSetup.js";
+import { ENV_EVAL_DEFAULTS, ENV_EVAL_FLAGS, takeEnvEvalFlags, type EnvEvalSpec } from "./envFlags.js";
 
 /** Where the frames come from: a local root, or a repo id resolved in the LeRobot cache. */
 export interface DatasetSpec {
@@ -45,6 +46,8 @@ export interface RunConfig {
   readonly train: TrainConfig;
   /** LeRobot's run-level flags (job_name, rename_map, num_workers, eval_freq, image_transforms, push to Hub). */
   readonly lerobot: LeRobotRunFlags;
+  /** LeRobot's `env`/`eval` sections: the simulated environment evaluated every `lerobot.eval_freq` steps; null without --env.type. */
+  readonly env: EnvEvalSpec | null;
 }
 
 /** Policy fields that may be changed when starting from a checkpoint (training hyper-parameters, device). */
@@ -74,6 +77,7 @@ export const TRAIN_FLAG_DEFAULTS: ReadonlyMap<string, unknown> = new Map([
   ...flattenDefaults(DEFAULT_POLICY as unknown as Record<string, unknown>, "policy.", []),
   ...flattenDefaults({ ...defaultTrainConfig, craft: {}, optimizer: {} } as unknown as Record<string, unknown>, "", []),
   ...flattenDefaults(TOKENIZER_DEFAULTS, "tokenizer.", []),
+  ...flattenDefaults(ENV_EVAL_DEFAULTS, "eval.", []),
   ["distributed", "auto"],
   ["overwrite", false],
 ]);
@@ -98,6 +102,7 @@ export const TRAIN_FLAGS: readonly string[] = [
   ...craftConfigFields.map((f: string) => `craft.${f}`),
   "output_dir",
   ...LEROBOT_TRAIN_FLAGS,
+  ...ENV_EVAL_FLAGS,
   "overwrite",
 ];
 
@@ -190,6 +195,7 @@ function fromNested(nested: Record<string, unknown>, command: string, options: {
     { push_to_hub: policyFlags.push_to_hub ?? policy?.push_to_hub, repo_id: policyFlags.repo_id ?? policy?.repo_id, private: policyFlags.private, explicitPush: policyFlags.push_to_hub === true },
     problems,
   );
+  const env = takeEnvEvalFlags(nested, problems);
   const datasetFlags = (nested.dataset as Record<string, unknown>) ?? {};
   const dataset: DatasetSpec = {
     root: optionalString(datasetFlags.root, "dataset.root"),
@@ -260,5 +266,6 @@ function fromNested(nested: Record<string, unknown>, command: string, options: {
     overwrite: overwrite === true,
     train,
     lerobot,
+    env,
   };
 }
