@@ -17,7 +17,7 @@ export type {
   TrainablePolicy,
 } from "./interfaces.js";
 export { train, trainCraft } from "./train.js";
-export type { TrainCraftOptions, TrainOptions, TrainResult } from "./loop.js";
+export type { StepEndHook, TrainCraftOptions, TrainOptions, TrainResult } from "./loop.js";
 export {
   TrainConfigCodec,
   OptimizerConfigCodec,

@@ -50,7 +50,18 @@ export interface TrainOptions<B, G = NamedArrays> {
   /** Where the progress display goes (default process.stderr); a TTY gets one redrawn line. */
   readonly progressStream?: NodeJS.WritableStream & { isTTY?: boolean };
   readonly wandb?: WandbOptions;
+  /**
+   * Awaited after every completed step, once its log line and checkpoint are written (LeRobot's
+   * periodic evaluation sits there), on every rank. Values it returns, named as they should appear
+   * (`eval/pc_success`), are logged at that step on the main process: a metrics.jsonl line of their
+   * own, W&B, the progress display. It is handed no RNG and the loop draws none for it, so a run
+   * with a hook follows exactly the run without. It must not call collectives other ranks do not.
+   */
+  readonly onStepEnd?: StepEndHook;
 }
+
+/** A per-step hook of the loop: `step` steps are complete; returns values to log at that step, or nothing. */
+export type StepEndHook = (step: number) => Promise<Readonly<Record<string, number>> | undefined>;
 
 export interface TrainCraftOptions<B, G = NamedArrays> extends TrainOptions<B, G> {
   /** Anchor batches (endless) for the retention gradient. */
@@ -137,6 +148,7 @@ export const runTraining = async <B, G>(options: TrainOptions<B, G>, retention: 
       loop.window.addStep((performance.now() - started) / 1000, loop.config.batch_size * loop.config.gradient_accumulation_steps, record);
       await logStep(loop, state, lr);
       await checkpointStep(loop, state);
+      await stepEndHook(loop, state);
     }
   } finally {
     await finishTraining(loop);
@@ -403,6 +415,17 @@ async function checkpointStep<B, G>(loop: Loop<B, G>, state: LoopState<G>): Prom
     },
   });
   await injectFault("after-save", step);
+}
+
+/** The caller's per-step hook (periodic evaluation); what it returns is logged on the main process. */
+async function stepEndHook<B, G>(loop: Loop<B, G>, state: LoopState<G>): Promise<void> {
+  const hook = loop.options.onStepEnd;
+  if (hook === undefined) return;
+  const values = await hook(state.step);
+  if (values === undefined || Object.keys(values).length === 0 || !loop.main) return;
+  loop.progress?.message(`step ${state.step}/${loop.config.steps}  ${Object.entries(values).map(([k, v]) => `${k} ${Number(v.toPrecision(4))}`).join("  ")}`);
+  await loop.metricsFile?.append({ step: state.step, ...values });
+  loop.wandb?.logNamed(state.step, values);
 }
 
 /** Closes the progress line and the wandb run, also when a step failed. */

@@ -184,7 +184,8 @@ export class MetricsFile {
     return new MetricsFile(file);
   }
 
-  async append(metrics: TrainMetrics): Promise<void> {
+  /** A training record, or any other record of a step (a periodic evaluation's `eval/*` values). */
+  async append(metrics: { readonly step: number }): Promise<void> {
     try {
       await fs.appendFile(this.file, JSON.stringify(metrics) + "\n");
     } catch (error) {

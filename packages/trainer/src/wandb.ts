@@ -26,6 +26,8 @@ if started:
 
 export interface WandbSink {
   log(metrics: TrainMetrics): void;
+  /** Values already named by their section (`eval/pc_success`), logged at `step` as they are. */
+  logNamed(step: number, values: Readonly<Record<string, number>>): void;
   close(): Promise<void>;
 }
 
@@ -85,6 +87,9 @@ export const startWandb = (config: WandbConfig, options: WandbOptions = {}): Wan
       const numeric: Record<string, number> = {};
       for (const [k, v] of Object.entries(rest)) if (typeof v === "number") numeric[`train/${k}`] = v;
       send({ type: "log", step, metrics: numeric });
+    },
+    logNamed(step, values) {
+      send({ type: "log", step, metrics: values });
     },
     async close() {
       send({ type: "finish" });
