@@ -15,10 +15,10 @@
  */
 import "../../device/webgpu-check/modules";
 import * as tf from "@tensorflow/tfjs-core";
-import { pi0FastConfig, type PI0FastConfig } from "@craft/policy-pi0fast";
+import { fitFastTokenizer, pi0FastConfig, type PI0FastConfig } from "@craft/policy-pi0fast";
 import { describeBackend, initBackend, resetWebGpuPeak, webgpuErrors, webgpuMemory } from "@craft/policy-pi0fast/backend";
 import { actionLoss, byteLevelTokenizer, createProcessor, parameterShapes, type ModelInputs } from "@craft/policy-pi0fast/model";
-import { loadSo101Frames, so101Batch, so101FastTokenizer } from "../../../packages/policy-pi0fast/test/policy-so101";
+import { loadSo101Actions, loadSo101Frames, normalisedChunks, so101Batch } from "../../../test-support/so101";
 
 const argv = process.argv.slice(2);
 const arg = (name: string, fallback: string): string => {
@@ -82,9 +82,10 @@ async function inputsFor(config: PI0FastConfig): Promise<ModelInputs> {
   for (let i = 0; i < pixels.length; i++) pixels[i] = Math.floor((next() + 1) * 127.99);
   if (DATA !== "so101") throw new Error(`--data: expected so101, got "${DATA}"`);
   const frames = await loadSo101Frames();
-  const fast = await so101FastTokenizer(config.chunk_size, 256);
+  const chunkSize = config.chunk_size;
+  const fast = await fitFastTokenizer(normalisedChunks(await loadSo101Actions(), chunkSize, 5), { chunkSize, actionDim: 6, vocabSize: 256 });
   const indices = Array.from({ length: BATCH }, (_, b) => Math.floor(((b + 0.5) * frames.state.length) / BATCH));
-  const base = so101Batch(frames, indices, config.chunk_size);
+  const base = so101Batch(frames, indices, chunkSize);
   const batch = { ...base, features: { ...base.features, "observation.images.front": { data: pixels, shape: [BATCH, H, W, 3] } } };
   const processor = createProcessor(
     { ...config, vocab_size: config.decoder.vocab_size },

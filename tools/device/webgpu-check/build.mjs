@@ -7,11 +7,11 @@
 // ../shared/device/pack.sh supplies node, the Vulkan loader .deb, webgpu's index.js + dawn.node and
 // prelude.sh; the entries are bundled here with esbuild's API (the same settings as pack.sh:
 // tfjs resolved to its ESM build, `webgpu` external, a `require` banner) plus two things pack.sh's
-// command line cannot do: `vitest` aliased to vitest-shim.ts for the bundled test file, the
-// test helpers' so101 path read from SO101_ROOT (the dataset is copied into .device/data/), and
+// command line cannot do: `vitest` aliased to vitest-shim.ts for the bundled test file (the
+// so101 reader, test-support/so101.ts, finds the dataset copied into .device/data/ at $SO101_ROOT), and
 // @craft/policy-pi0fast's public entries compiled from its sources (one module instance).
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -25,17 +25,6 @@ const r = spawnSync("bash", [pack], { cwd: top, stdio: "inherit" });
 if (r.status !== 0) throw new Error(`build.mjs: ${pack} failed (exit ${r.status})`);
 
 const { build } = await import("esbuild");
-const so101FromEnv = {
-  name: "so101-root-from-env",
-  setup(b) {
-    b.onLoad({ filter: /test[\\/]fast-so101\.ts$/ }, (args) => {
-      const source = readFileSync(args.path, "utf8");
-      const replaced = source.replace(/export const SO101_ROOT = [^;]+;/, "export const SO101_ROOT = process.env.SO101_ROOT;");
-      if (replaced === source) throw new Error(`build.mjs: SO101_ROOT definition not found in ${args.path}`);
-      return { contents: replaced, loader: "ts" };
-    });
-  },
-};
 // The tools name only @craft/policy-pi0fast's public entries; the bundle compiles them from the
 // package's sources, so the bundled webgpu.test.ts (which imports src/ directly) and the tools'
 // imports share one instance of each module (the backend's registry of optional modules above all).
@@ -49,15 +38,19 @@ const policySources = {
     }));
   },
 };
+// The policy package's own WebGPU test file is an input of the webgpu-tests bundle, evaluated
+// (after modules.ts) before tests.ts runs what it registered, as vitest would run it.
+const policyWebgpuTests = join(top, "packages/policy-pi0fast/test/webgpu.test.ts");
 const entries = {
-  "webgpu-check": join(here, "check.ts"),
-  "webgpu-tests": join(here, "tests.ts"),
-  "webgpu-step": join(top, "tools/bench/step-vs-pytorch/webgpu-step.ts"),
-  "webgpu-matmul": join(top, "tools/bench/step-vs-pytorch/webgpu-matmul.ts"),
+  "webgpu-check": { entry: join(here, "check.ts") },
+  "webgpu-tests": { entry: join(here, "tests.ts"), before: [join(here, "modules.ts"), policyWebgpuTests] },
+  "webgpu-step": { entry: join(top, "tools/bench/step-vs-pytorch/webgpu-step.ts") },
+  "webgpu-matmul": { entry: join(top, "tools/bench/step-vs-pytorch/webgpu-matmul.ts") },
 };
-for (const [name, entry] of Object.entries(entries)) {
+for (const [name, { entry, before = [] }] of Object.entries(entries)) {
   await build({
     entryPoints: [entry],
+    inject: before,
     bundle: true,
     platform: "node",
     format: "esm",
@@ -65,7 +58,7 @@ for (const [name, entry] of Object.entries(entries)) {
     mainFields: ["module", "main"],
     external: ["webgpu"],
     alias: { vitest: join(here, "vitest-shim.ts") },
-    plugins: [so101FromEnv, policySources],
+    plugins: [policySources],
     banner: { js: "import {createRequire as __cr} from 'module'; const require = __cr(import.meta.url);" },
     outfile: join(device, `${name}.mjs`),
     logLevel: "warning",

@@ -1,11 +1,12 @@
 /**
- * packages/policy-pi0fast/test/webgpu.test.ts, bundled with vitest aliased to vitest-shim.ts, for
- * the GPU machine. Prints PASS/FAIL/N/A per test and a JSON summary line; exit code 1 on a failure.
+ * Runs the tests a package's test file registered, on the GPU machine, the way vitest would: the
+ * bundle (build.mjs) puts modules.ts and the test file (packages/policy-pi0fast/test/webgpu.test.ts,
+ * with vitest aliased to vitest-shim.ts) before this entry, so every `describe`/`it` is registered
+ * when this runs. No tool code imports from a package's test files; the test file is the bundle's input.
+ * Prints PASS/FAIL/N/A per test and a JSON summary line; exit code 1 on a failure.
  *   node webgpu-tests.mjs            (SO101_ROOT: the so101 dataset directory, set by check.ts)
  */
-import "./modules";
 import { runRegistered } from "./vitest-shim";
-import "../../../packages/policy-pi0fast/test/webgpu.test";
 
 const t0 = performance.now();
 const results = await runRegistered();
