@@ -125,6 +125,14 @@ export const PI0FastConfigCodec = t.exact(
      * image features × √width. `false` gives openpi's JAX scaling (tokens × √width only).
      */
     scale_decoder_inputs: t.boolean,
+    /**
+     * craft-only (craft_config.json): decode under the FAST grammar (fast/grammar.ts), so every
+     * generation is chunk_size × action dim complete coefficients followed by "|" and EOS. Default
+     * true: for greedy decoding, whenever the unconstrained output is already valid every argmax
+     * was allowed, so the constrained output is identical; the grammar changes only outputs that
+     * LeRobot would decode as invalid (padded, cut, or zeros). `false` decodes as LeRobot does.
+     */
+    constrained_decoding: t.boolean,
     /** Observation image keys in camera order (`observation.images.*`); empty → one blank camera. */
     image_keys: t.array(t.string),
     vision: VisionConfigCodec,
@@ -186,6 +194,7 @@ const LEROBOT_DEFAULTS: Omit<PI0FastConfig, "vision" | "decoder" | "preset"> = {
   freeze_lm_head: false,
   device: "auto",
   scale_decoder_inputs: false,
+  constrained_decoding: true,
   image_keys: [],
 };
 

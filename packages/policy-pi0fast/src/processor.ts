@@ -27,6 +27,8 @@
  */
 import type { ModelInputs, TextTokenizer } from "./inputs";
 import type { FastTokenizer } from "./fast/tokenizer";
+import { fastGrammar, type FastGrammar } from "./fast/grammar";
+import type { DecodeConstraint } from "./model/pi0fast";
 import { featureNormalizer, type DatasetStats, type NormalizationMode, type Normalizer } from "./normalize";
 import { resizeWithPad } from "./image";
 
@@ -85,6 +87,12 @@ export interface Processor {
   idToActionToken(id: number): number;
   /** `actionDim` defaults to the first statistics' action dim. */
   decodeActions(generated: readonly (readonly number[])[], actionDim?: number): DecodedActions;
+  /**
+   * The FAST grammar of what `decodeActions` accepts as valid for a robot of `actionDim`
+   * (chunk_size × actionDim characters, then "|" and EOS), for one decode of at most `maxSteps`
+   * tokens after `toPromptInputs`' `[BOS] Action: `.
+   */
+  decodeConstraint(actionDim: number, maxSteps: number): DecodeConstraint;
   /** The action dim of the robot a batch comes from: its statistics, chosen by the batch's state (and action) dims. */
   actionDimFor(batch: Batch): number;
   /** Prompt text of one sample (before tokenisation), for inspection and tests. */
@@ -187,6 +195,8 @@ export function createProcessor(config: ProcessorConfig, deps: ProcessorDeps): P
 
   const actionTokenToId = (t: number): number => config.vocab_size - 1 - config.fast_skip_tokens - t;
   const idToActionToken = (id: number): number => config.vocab_size - 1 - config.fast_skip_tokens - id;
+  // Built on first use: it reads the whole FAST vocabulary.
+  let grammar: FastGrammar | undefined;
 
   /** The statistics whose dims fit these (undefined: not known from the batch). */
   const embodimentFor = (stateDim: number | undefined, actionDim: number | undefined): Embodiment => {
@@ -304,6 +314,11 @@ export function createProcessor(config: ProcessorConfig, deps: ProcessorDeps): P
       const action = batch.features[actionKey];
       const embodiment = embodimentFor(stateDimOf(batch), action?.shape[action.shape.length - 1]);
       return withActionBlock(batch, embodiment, Array.from({ length: batch.size }, () => [...actionPrefix]), actionPrefix.length);
+    },
+    decodeConstraint(actionDim, maxSteps) {
+      // generation starts after "Action: " (toPromptInputs); EOS, "|" and "Action: " ids would be cut or dropped by decodeActions
+      grammar ??= fastGrammar({ fastTokenizer: fast, actionTokenToId, terminator: actionSuffix, reservedIds: [text.eosId, ...separator, ...actionWords] });
+      return grammar.constraint(config.chunk_size * actionDim, maxSteps);
     },
     decodeActions(generated, actionDim = defaultActionDim) {
       const embodiment = embodimentFor(undefined, actionDim);

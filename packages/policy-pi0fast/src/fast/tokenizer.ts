@@ -110,7 +110,7 @@ function byteLevelSymbols(): string[] {
   let next = 256;
   return Array.from({ length: 256 }, (_, b) => String.fromCodePoint(printable(b) ? b : next++));
 }
-const BYTE_SYMBOLS = byteLevelSymbols();
+export const BYTE_SYMBOLS = byteLevelSymbols();
 const utf8 = new TextEncoder();
 
 /** How many characters chr(0), chr(1), … in a row the vocabulary can spell byte by byte. */

@@ -12,7 +12,8 @@ import { pythonJsonDumps } from "./pyJson";
  * `pretrained_model/config.json` in LeRobot's PI0FastConfig schema, both ways. LeRobot's loader
  * (draccus) refuses any field outside its dataclass, so everything craft-only lives in the sidecar
  * `craft_config.json`: the preset and explicit widths (LeRobot derives them from
- * `paligemma_variant`), freezing, the decoder input scaling, the camera order and the tfjs device.
+ * `paligemma_variant`), freezing, the decoder input scaling, FAST-grammar-constrained decoding,
+ * the camera order and the tfjs device.
  */
 
 /** The fields LeRobot writes, in its order (PreTrainedConfig's, then PI0FastConfig's). */
@@ -98,6 +99,7 @@ export const CraftSidecarCodec = t.exact(
     freeze_vision_encoder: t.boolean,
     freeze_lm_head: t.boolean,
     scale_decoder_inputs: t.boolean,
+    constrained_decoding: t.boolean,
     image_keys: t.array(t.string),
     device: t.keyof({ auto: null, gpu: null, webgpu: null, wasm: null, cpu: null }),
   }),
@@ -142,6 +144,7 @@ export function craftSidecar(config: PI0FastConfig): CraftSidecar {
     freeze_vision_encoder: config.freeze_vision_encoder,
     freeze_lm_head: config.freeze_lm_head,
     scale_decoder_inputs: config.scale_decoder_inputs,
+    constrained_decoding: config.constrained_decoding,
     image_keys: config.image_keys,
     device: config.device,
   };

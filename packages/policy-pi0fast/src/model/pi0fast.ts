@@ -251,6 +251,20 @@ export function tokenAccuracy(out: Pick<LossOutput, "predictions" | "targets" | 
   return total > 0 ? hit / total : 0;
 }
 
+/**
+ * A grammar over the generated tokens, applied as a logits mask before each pick: per batch row,
+ * the ids that may come next. It is stateful for one decode; the model knows nothing of what it
+ * encodes (the FAST grammar lives in fast/grammar.ts).
+ */
+export interface DecodeConstraint {
+  /** Row `b` starts generating (called once per row before the first step). */
+  start(b: number): void;
+  /** The ids row `b` may emit next, in ascending order; null when any id may. */
+  allowed(b: number): Int32Array | null;
+  /** Row `b` emitted `token`. */
+  advance(b: number, token: number): void;
+}
+
 export interface DecodeOptions {
   readonly maxSteps: number;
   readonly eosId: number;
@@ -258,6 +272,8 @@ export interface DecodeOptions {
   /** 0 = greedy (argmax); > 0 samples with a seeded generator. */
   readonly temperature?: number;
   readonly random?: () => number;
+  /** Logits outside `constraint.allowed(b)` are set to −Infinity before row b's argmax or sampling. */
+  readonly constraint?: DecodeConstraint;
 }
 
 function lastValidIndex(mask: Uint8Array, b: number, length: number): number {
@@ -265,7 +281,37 @@ function lastValidIndex(mask: Uint8Array, b: number, length: number): number {
   return 0;
 }
 
-function pickTokens(logits: Float32Array, batchSize: number, vocab: number, options: DecodeOptions): Int32Array {
+/**
+ * Sets every logit outside each unfinished row's allowed ids to −Infinity, in place. Returns the
+ * allowed lists (null: unconstrained) so a row whose allowed logits are all −Infinity or NaN still
+ * gets an allowed id.
+ */
+function maskLogits(logits: Float32Array, vocab: number, constraint: DecodeConstraint, done: readonly boolean[]): (Int32Array | null)[] {
+  return done.map((finished, b) => {
+    if (finished) return null;
+    const allowed = constraint.allowed(b);
+    if (allowed === null) return null;
+    const row = logits.subarray(b * vocab, (b + 1) * vocab);
+    const kept = new Float32Array(allowed.length);
+    for (let i = 0; i < allowed.length; i++) kept[i] = row[allowed[i]];
+    row.fill(-Infinity);
+    for (let i = 0; i < allowed.length; i++) row[allowed[i]] = kept[i];
+    return allowed;
+  });
+}
+
+function pickTokens(logits: Float32Array, batchSize: number, vocab: number, options: DecodeOptions, done: readonly boolean[]): Int32Array {
+  const allowed = options.constraint ? maskLogits(logits, vocab, options.constraint, done) : null;
+  const out = pickUnmasked(logits, batchSize, vocab, options);
+  if (allowed) {
+    allowed.forEach((ids, b) => {
+      if (ids !== null && ids.length > 0 && !(logits[b * vocab + out[b]] > -Infinity)) out[b] = ids[0];
+    });
+  }
+  return out;
+}
+
+function pickUnmasked(logits: Float32Array, batchSize: number, vocab: number, options: DecodeOptions): Int32Array {
   const out = new Int32Array(batchSize);
   const temperature = options.temperature ?? 0;
   for (let b = 0; b < batchSize; b++) {
@@ -312,10 +358,13 @@ function decodeWith(params: Params, config: ModelConfig, inputs: ModelInputs, op
   const D = config.decoder.width;
   const generated: number[][] = Array.from({ length: B }, () => []);
   const done = new Array<boolean>(B).fill(false);
+  const constraint = options.constraint;
+  for (let b = 0; b < B; b++) constraint?.start(b);
   const record = (tokens: Int32Array): boolean => {
     for (let b = 0; b < B; b++) {
       if (done[b]) continue;
       generated[b].push(tokens[b]);
+      constraint?.advance(b, tokens[b]);
       if (tokens[b] === options.eosId) done[b] = true;
     }
     return done.every(Boolean);
@@ -347,7 +396,7 @@ function decodeWith(params: Params, config: ModelConfig, inputs: ModelInputs, op
         caches = [];
         for (let i = 0; i < prefill.caches.length; i += 2) caches.push({ k: prefill.caches[i], v: prefill.caches[i + 1] });
         valid = prefill.valid;
-        next = pickTokens(logits, B, vocab, options);
+        next = pickTokens(logits, B, vocab, options, done);
       }
       let finished = record(next);
       try {
@@ -378,7 +427,7 @@ function decodeWith(params: Params, config: ModelConfig, inputs: ModelInputs, op
           for (let i = 0; i < out.caches.length; i += 2) caches.push({ k: out.caches[i], v: out.caches[i + 1] });
           const logits = out.logits.dataSync() as Float32Array;
           out.logits.dispose();
-          next = pickTokens(logits, B, vocab, options);
+          next = pickTokens(logits, B, vocab, options, done);
           finished = record(next);
         }
       } finally {
@@ -411,7 +460,7 @@ function decodeWith(params: Params, config: ModelConfig, inputs: ModelInputs, op
         });
         const logits = logitsT.dataSync() as Float32Array;
         logitsT.dispose();
-        const next = pickTokens(logits, B, vocab, options);
+        const next = pickTokens(logits, B, vocab, options, done);
         appended.push(next);
         if (record(next)) break;
       }
