@@ -293,19 +293,30 @@ export class Pi0FastPolicy {
     }
   }
 
-  /** Greedy (temperature 0) or sampled decoding, then FAST detokenisation and un-normalisation. */
-  async selectAction(batch: Batch, options: { readonly useKvCache?: boolean; readonly maxDecodingSteps?: number } = {}): Promise<SelectedActions> {
+  /**
+   * Greedy (temperature 0) or sampled decoding, under the FAST grammar when `constrained_decoding`
+   * (the option overrides the config), then FAST detokenisation and un-normalisation. `invalid`
+   * is counted by the same decoder either way.
+   */
+  async selectAction(
+    batch: Batch,
+    options: { readonly useKvCache?: boolean; readonly maxDecodingSteps?: number; readonly constrainedDecoding?: boolean } = {},
+  ): Promise<SelectedActions> {
     await yieldToEventLoop();
     this.check();
     const inputs = this.processor.toPromptInputs(batch);
+    const actionDim = this.processor.actionDimFor(batch);
+    const maxSteps = options.maxDecodingSteps ?? this.config.max_decoding_steps;
+    const constrained = options.constrainedDecoding ?? this.config.constrained_decoding;
     const tokens = decodeGreedy(this.params, this.config, inputs, {
-      maxSteps: options.maxDecodingSteps ?? this.config.max_decoding_steps,
+      maxSteps,
       eosId: this.textTokenizer.eosId,
       useKvCache: options.useKvCache ?? this.config.use_kv_cache,
       temperature: this.config.temperature,
       random: this.random,
+      constraint: constrained ? this.processor.decodeConstraint(actionDim, maxSteps) : undefined,
     });
-    const decoded = this.processor.decodeActions(tokens, this.processor.actionDimFor(batch));
+    const decoded = this.processor.decodeActions(tokens, actionDim);
     return { actions: decoded.actions, invalid: decoded.invalid, tokens };
   }
 
