@@ -1,8 +1,8 @@
-import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
-import { createRepo, repoExists, snapshotDownload, uploadFiles } from "@huggingface/hub";
+import { createRepo, downloadFileToCacheDir, modelInfo, repoExists, snapshotDownload, uploadFiles } from "@huggingface/hub";
 import { DatasetError } from "./errors.js";
 
 /**
@@ -29,14 +29,23 @@ export const isHubRepoId = (value: string): boolean => REPO_ID.test(value) && !e
 export const hubRepoFolder = (type: HubRepoType, repoId: string, env: NodeJS.ProcessEnv = process.env): string =>
   join(hfHubCache(env), `${type}s--${repoId.split("/").join("--")}`);
 
-/** The cached snapshot of `revision` (a branch or tag through refs/, or a commit hash), if present. */
-export function cachedSnapshot(type: HubRepoType, repoId: string, revision = "main", env: NodeJS.ProcessEnv = process.env): string | undefined {
+/**
+ * The cached snapshot of `revision` (a branch or tag through refs/, or a commit hash), if present
+ * and, when `files` are named, holding each of them.
+ */
+export function cachedSnapshot(
+  type: HubRepoType,
+  repoId: string,
+  revision = "main",
+  env: NodeJS.ProcessEnv = process.env,
+  files: readonly string[] = [],
+): string | undefined {
   const folder = hubRepoFolder(type, repoId, env);
   const ref = join(folder, "refs", revision);
   const commit = existsSync(ref) ? readFileSync(ref, "utf8").trim() : /^[0-9a-f]{40}$/.test(revision) ? revision : undefined;
   if (commit === undefined) return undefined;
   const snapshot = join(folder, "snapshots", commit);
-  return existsSync(snapshot) ? snapshot : undefined;
+  return existsSync(snapshot) && files.every((f) => existsSync(join(snapshot, f))) ? snapshot : undefined;
 }
 
 const endpoint = (env: NodeJS.ProcessEnv): string => env.HF_ENDPOINT ?? "https://huggingface.co";
@@ -48,7 +57,27 @@ export interface ResolveHubOptions {
   readonly revision?: string;
   /** The flag the id came from, named in errors (e.g. `policy.path`). */
   readonly field: string;
+  /**
+   * Only these files of the repository (a model repo's tokenizer.json, not its weights), as
+   * huggingface_hub's `hf_hub_download` fetches single files; default the whole snapshot.
+   */
+  readonly files?: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
+}
+
+/** `files` of a model repository into the cache at the commit `revision` names (refs/ written as snapshotDownload does). */
+async function downloadModelFiles(repoId: string, revision: string, files: readonly string[], env: NodeJS.ProcessEnv): Promise<string> {
+  const credentials = { hubUrl: endpoint(env), accessToken: token(env) };
+  const { sha } = await modelInfo({ name: repoId, revision, additionalFields: ["sha"], ...credentials });
+  const folder = hubRepoFolder("model", repoId, env);
+  if (revision !== sha) {
+    mkdirSync(join(folder, "refs"), { recursive: true });
+    writeFileSync(join(folder, "refs", revision), sha);
+  }
+  for (const path of files) {
+    await downloadFileToCacheDir({ repo: { type: "model", name: repoId }, path, revision: sha, cacheDir: hfHubCache(env), ...credentials });
+  }
+  return join(folder, "snapshots", sha);
 }
 
 /**
@@ -58,10 +87,11 @@ export interface ResolveHubOptions {
 export async function resolveHubSnapshot(options: ResolveHubOptions): Promise<string> {
   const env = options.env ?? process.env;
   const revision = options.revision ?? "main";
-  const cached = cachedSnapshot(options.type, options.repoId, revision, env);
+  const files = options.files ?? [];
+  const cached = cachedSnapshot(options.type, options.repoId, revision, env, files);
   if (cached !== undefined) return cached;
   const folder = hubRepoFolder(options.type, options.repoId, env);
-  const fill = `${folder}/snapshots/<commit>/ with ${folder}/refs/${revision} naming <commit>`;
+  const fill = `${folder}/snapshots/<commit>/${files.length > 0 ? ` (${files.join(", ")})` : ""} with ${folder}/refs/${revision} naming <commit>`;
   if (hubOffline(env)) {
     throw new DatasetError("MissingFile", {
       file: folder,
@@ -74,6 +104,7 @@ export async function resolveHubSnapshot(options: ResolveHubOptions): Promise<st
   const debug = console.debug;
   console.debug = (...args: unknown[]) => void process.stderr.write(`[hub] ${args.join(" ")}\n`);
   try {
+    if (files.length > 0 && options.type === "model") return await downloadModelFiles(options.repoId, revision, files, env);
     return await snapshotDownload({
       repo: { type: options.type, name: options.repoId },
       cacheDir: hfHubCache(env),

@@ -1,6 +1,8 @@
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rename, rm, writeFile, copyFile } from "node:fs/promises";
-import { join } from "node:path";
+import { isAbsolute, join, normalize, relative } from "node:path";
+import * as t from "io-ts";
+import { isLeft } from "fp-ts/lib/Either.js";
 import { pi0FastConfig, type PI0FastConfig } from "./config";
 import { EMBED_TOKENS, LM_HEAD, parameterShapes } from "./model/parameters";
 import type { DatasetStats } from "./normalize";
@@ -18,12 +20,21 @@ import {
   statsFromNormalizerState,
 } from "./lerobot/processorJson";
 import { readSafetensors, readSafetensorsHeader, writeSafetensors, type SafetensorsInput } from "./weights/safetensors";
+import { describeErrors, loadFastTokenizer, saveFastTokenizer, type FastTokenizer } from "./fast/tokenizer";
 
 /**
  * LeRobot's `pretrained_model/` folder, both ways: config.json (LeRobot's schema) + craft_config.json
  * (craft-only settings), model.safetensors (LeRobot's tensor names, F32 or BF16 as `dtype` says),
  * policy_{pre,post}processor.json with their normaliser state files, train_config.json, and the
- * tokenizers craft trained (fast_tokenizer.json, text_tokenizer.json, tokenizer.json).
+ * tokenizers in Hugging Face's layouts: the FAST tokenizer craft fitted as a UniversalActionProcessor
+ * folder `action_tokenizer/` (processor_config.json + tokenizer.json), the text tokenizer's
+ * `tokenizer.json` beside config.json (where AutoTokenizer looks in a folder).
+ *
+ * LeRobot loads the tokenizers by config.json's `action_tokenizer_name`/`text_tokenizer_name` with
+ * `AutoProcessor`/`AutoTokenizer.from_pretrained`: a Hub id, or a path relative to the working
+ * directory, never to the checkpoint (and a local UniversalActionProcessor also needs the Hub repo's
+ * remote code). So those fields keep their values, and the folder's own tokenizers are recorded in
+ * craft_config.json's `files` section, which craft reads first.
  */
 export const PRETRAINED_FILES = {
   model: "model.safetensors",
@@ -32,12 +43,34 @@ export const PRETRAINED_FILES = {
   preprocessor: `${PREPROCESSOR_NAME}.json`,
   postprocessor: `${POSTPROCESSOR_NAME}.json`,
   trainConfig: "train_config.json",
-  fastTokenizer: "fast_tokenizer.json",
-  textTokenizer: "text_tokenizer.json",
+  /** The FAST tokenizer folder (UniversalActionProcessor layout). */
+  actionTokenizer: "action_tokenizer",
   hfTokenizer: "tokenizer.json",
+  /** Statistics of robot i ≥ 1 of a cross-embodiment policy (LeRobot's normaliser holds one set and never opens these). */
+  embodimentStats: (i: number) => `craft_embodiment_${i}_normalizer.safetensors`,
+  /** Craft's single-file tokenizers before the Hugging Face layout; still read. */
+  legacyFastTokenizer: "fast_tokenizer.json",
+  legacyTextTokenizer: "text_tokenizer.json",
   /** Written by craft before the LeRobot layout; still read when no normaliser state is present. */
   legacyStats: "stats.json",
 } as const;
+
+/** Names inside the folder: a plain relative path that stays in it. */
+const InFolderPath = t.refinement(t.string, (p) => p !== "" && !isAbsolute(p) && !normalize(p).startsWith(".."), "PathInsideFolder");
+
+/** `files` of craft_config.json: what this folder holds beyond LeRobot's files (checkpoint.ts owns it). */
+export const CheckpointFilesCodec = t.exact(
+  t.partial({
+    /** A UniversalActionProcessor folder. */
+    action_tokenizer: InFolderPath,
+    /** A Hugging Face tokenizer.json, or "byte_level" (craft's CPU presets, no file). */
+    text_tokenizer: t.union([t.literal("byte_level"), InFolderPath]),
+    /** Normaliser state files of robots 1, 2, … (robot 0's is the preprocessor's own state file). */
+    embodiment_stats: t.array(InFolderPath),
+  }),
+);
+export type CheckpointFiles = t.TypeOf<typeof CheckpointFilesCodec>;
+const FILES_KEY = "files";
 
 /** Parameter name → values (row-major), as stored in model.safetensors. */
 export type NamedArrays = Record<string, Float32Array>;
@@ -50,7 +83,9 @@ export interface PretrainedContents {
   /** Every parameter of `parameterShapes(config)`. */
   readonly parameters: NamedArrays;
   readonly stats: DatasetStats;
-  readonly fastTokenizerJson: unknown;
+  /** Statistics of the further robots a cross-embodiment policy serves (after `stats`). */
+  readonly embodimentStats?: readonly DatasetStats[];
+  readonly fastTokenizer: FastTokenizer;
   readonly textTokenizerSource: TextTokenizerSource;
   /** The run's train_config.json, copied into the folder as LeRobot does. */
   readonly trainConfig?: unknown;
@@ -112,21 +147,36 @@ export async function writePretrained(dir: string, contents: PretrainedContents)
   written.push(preState);
   await writeSafetensors(tmp(postState), normalizerState(contents.stats, Object.keys(config.output_features)));
   written.push(postState);
+  const embodimentFiles = (contents.embodimentStats ?? []).map((_, i) => PRETRAINED_FILES.embodimentStats(i + 1));
+  for (const [i, file] of embodimentFiles.entries()) {
+    await writeSafetensors(tmp(file), normalizerState(contents.embodimentStats![i]!));
+    written.push(file);
+  }
   await put(PRETRAINED_FILES.preprocessor, pipelineJsonText(pre));
   await put(PRETRAINED_FILES.postprocessor, pipelineJsonText(post));
-  await put(PRETRAINED_FILES.craftConfig, jsonText(craftSidecar(config)));
-  await put(PRETRAINED_FILES.fastTokenizer, JSON.stringify(contents.fastTokenizerJson));
+  saveFastTokenizer(contents.fastTokenizer, tmp(PRETRAINED_FILES.actionTokenizer));
   const source = contents.textTokenizerSource;
-  await put(PRETRAINED_FILES.textTokenizer, JSON.stringify(source.type === "hf" ? { type: "hf", file: PRETRAINED_FILES.hfTokenizer } : { type: "byte_level" }));
   if (source.type === "hf") {
     await copyFile(source.path, tmp(PRETRAINED_FILES.hfTokenizer));
     written.push(PRETRAINED_FILES.hfTokenizer);
   }
+  const files: CheckpointFiles = {
+    action_tokenizer: PRETRAINED_FILES.actionTokenizer,
+    text_tokenizer: source.type === "hf" ? PRETRAINED_FILES.hfTokenizer : "byte_level",
+    ...(embodimentFiles.length > 0 ? { embodiment_stats: embodimentFiles } : {}),
+  };
+  await put(PRETRAINED_FILES.craftConfig, jsonText({ ...craftSidecar(config), [FILES_KEY]: files }));
   if (contents.trainConfig !== undefined) await put(PRETRAINED_FILES.trainConfig, jsonText(contents.trainConfig));
   // config.json last: a folder with a config.json is complete.
   await put(PRETRAINED_FILES.config, lerobotConfigJson(config));
+  await rm(join(dir, PRETRAINED_FILES.actionTokenizer), { recursive: true, force: true });
+  await rename(tmp(PRETRAINED_FILES.actionTokenizer), join(dir, PRETRAINED_FILES.actionTokenizer));
   for (const file of written) await rename(tmp(file), join(dir, file));
-  if (existsSync(join(dir, PRETRAINED_FILES.legacyStats))) await rm(join(dir, PRETRAINED_FILES.legacyStats));
+  // What an earlier save in craft's older layouts left, now superseded (robots beyond this save's count too).
+  const stale: string[] = [PRETRAINED_FILES.legacyStats, PRETRAINED_FILES.legacyFastTokenizer, PRETRAINED_FILES.legacyTextTokenizer];
+  for (let i = embodimentFiles.length + 1; existsSync(join(dir, PRETRAINED_FILES.embodimentStats(i))); i++) stale.push(PRETRAINED_FILES.embodimentStats(i));
+  if (source.type !== "hf") stale.push(PRETRAINED_FILES.hfTokenizer);
+  for (const file of stale) await rm(join(dir, file), { force: true });
 }
 
 export interface PretrainedRead {
@@ -134,9 +184,11 @@ export interface PretrainedRead {
   readonly config: PI0FastConfig;
   readonly parameters: NamedArrays;
   readonly stats: DatasetStats;
-  /** Parsed fast_tokenizer.json and its path, or undefined when the folder has none (a LeRobot checkpoint). */
-  readonly fastTokenizer: { readonly json: unknown; readonly path: string } | undefined;
-  /** From text_tokenizer.json; undefined when the folder has none. */
+  /** The further robots' statistics of a cross-embodiment policy (craft_config.json files.embodiment_stats). */
+  readonly embodimentStats: readonly DatasetStats[];
+  /** The folder's FAST tokenizer; undefined when it has none (a LeRobot checkpoint: see config.action_tokenizer_name). */
+  readonly fastTokenizer: FastTokenizer | undefined;
+  /** The folder's text tokenizer; undefined when it has none (see config.text_tokenizer_name). */
   readonly textTokenizer: TextTokenizerSource | undefined;
   readonly warnings: readonly string[];
 }
@@ -156,17 +208,80 @@ export function pretrainedDirOf(dir: string): string {
   return existsSync(join(dir, "pretrained_model", PRETRAINED_FILES.config)) ? join(dir, "pretrained_model") : dir;
 }
 
-/** The config of a pretrained_model folder: LeRobot's config.json + the sidecar, or craft's older single file. */
-export async function readPretrainedConfig(dir: string): Promise<{ config: PI0FastConfig; warnings: string[] }> {
+/**
+ * The config of a pretrained_model folder: LeRobot's config.json + the sidecar, or craft's older
+ * single file; and the sidecar's `files` section (empty for a folder LeRobot wrote).
+ */
+export async function readPretrainedConfig(dir: string): Promise<{ config: PI0FastConfig; warnings: string[]; files: CheckpointFiles }> {
   const configPath = join(dir, PRETRAINED_FILES.config);
   if (!existsSync(configPath)) throw new Error(`${configPath}: missing (expected a pi0_fast pretrained_model folder)`);
   const json = await readJson(configPath);
   const sidecarPath = join(dir, PRETRAINED_FILES.craftConfig);
   // Before the LeRobot layout craft wrote its whole config (preset, widths) into config.json.
   if (typeof json === "object" && json !== null && "preset" in json && !existsSync(sidecarPath)) {
-    return { config: pi0FastConfig(json), warnings: [] };
+    return { config: pi0FastConfig(json), warnings: [], files: {} };
   }
-  return configFromLeRobot(json, await optionalJson(sidecarPath), { config: configPath, sidecar: sidecarPath });
+  let sidecar = await optionalJson(sidecarPath);
+  let files: CheckpointFiles = {};
+  if (typeof sidecar === "object" && sidecar !== null && FILES_KEY in sidecar) {
+    const { [FILES_KEY]: raw, ...rest } = sidecar as Record<string, unknown>;
+    const decoded = CheckpointFilesCodec.decode(raw);
+    if (isLeft(decoded)) throw new Error(`${sidecarPath}: ${FILES_KEY}.${describeErrors(decoded.left)}`);
+    files = decoded.right;
+    sidecar = rest;
+  }
+  return { ...configFromLeRobot(json, sidecar, { config: configPath, sidecar: sidecarPath }), files };
+}
+
+function inFolder(dir: string, name: string, field: string): string {
+  const path = join(dir, name);
+  if (!existsSync(path)) throw new Error(`${join(dir, PRETRAINED_FILES.craftConfig)}: ${FILES_KEY}.${field}: ${path} does not exist`);
+  return path;
+}
+
+/** The folder's FAST tokenizer: files.action_tokenizer, else craft's older fast_tokenizer.json, else none. */
+function readFastTokenizer(dir: string, files: CheckpointFiles): FastTokenizer | undefined {
+  if (files.action_tokenizer !== undefined) return loadFastTokenizer(inFolder(dir, files.action_tokenizer, "action_tokenizer"));
+  const legacy = join(dir, PRETRAINED_FILES.legacyFastTokenizer);
+  return existsSync(legacy) ? loadFastTokenizer(legacy) : undefined;
+}
+
+/** The folder's text tokenizer: files.text_tokenizer, else craft's older text_tokenizer.json, else none. */
+async function readTextTokenizer(dir: string, files: CheckpointFiles): Promise<TextTokenizerSource | undefined> {
+  if (files.text_tokenizer === "byte_level") return { type: "byte_level" };
+  if (files.text_tokenizer !== undefined) return { type: "hf", path: inFolder(dir, files.text_tokenizer, "text_tokenizer") };
+  const legacy = join(dir, PRETRAINED_FILES.legacyTextTokenizer);
+  const spec = (await optionalJson(legacy)) as { type?: string; file?: string } | undefined;
+  if (spec === undefined) return undefined;
+  if (spec.type === "hf") return { type: "hf", path: join(dir, spec.file ?? PRETRAINED_FILES.hfTokenizer) };
+  if (spec.type === "byte_level") return { type: "byte_level" };
+  throw new Error(`${legacy}: type: expected "byte_level" or "hf", got ${JSON.stringify(spec.type)}`);
+}
+
+/**
+ * The tokenizers a pretrained_model folder does not carry (one LeRobot wrote carries none): for
+ * each, the name config.json gives it (`action_tokenizer_name`, `text_tokenizer_name`: a Hub id or
+ * a local path), for the caller to resolve. Reads config.json and the sidecar only.
+ */
+export async function tokenizersToResolve(path: string): Promise<{ dir: string; action?: string; text?: string }> {
+  const dir = pretrainedDirOf(path);
+  const { config, files } = await readPretrainedConfig(dir);
+  const hasAction = files.action_tokenizer !== undefined || existsSync(join(dir, PRETRAINED_FILES.legacyFastTokenizer));
+  const hasText = files.text_tokenizer !== undefined || existsSync(join(dir, PRETRAINED_FILES.legacyTextTokenizer));
+  return {
+    dir,
+    ...(hasAction ? {} : { action: config.action_tokenizer_name }),
+    ...(hasText ? {} : { text: config.text_tokenizer_name }),
+  };
+}
+
+async function readEmbodimentStats(dir: string, files: CheckpointFiles): Promise<DatasetStats[]> {
+  const out: DatasetStats[] = [];
+  for (const [i, name] of (files.embodiment_stats ?? []).entries()) {
+    const path = inFolder(dir, name, `embodiment_stats[${i}]`);
+    out.push(statsFromNormalizerState((await readSafetensors(path)).tensors, path));
+  }
+  return out;
 }
 
 async function readStats(dir: string, config: PI0FastConfig): Promise<DatasetStats> {
@@ -205,8 +320,9 @@ async function readStats(dir: string, config: PI0FastConfig): Promise<DatasetSta
  */
 export async function readPretrained(path: string): Promise<PretrainedRead> {
   const dir = pretrainedDirOf(path);
-  const { config, warnings } = await readPretrainedConfig(dir);
+  const { config, warnings, files } = await readPretrainedConfig(dir);
   const stats = await readStats(dir, config);
+  const embodimentStats = await readEmbodimentStats(dir, files);
   const modelPath = join(dir, PRETRAINED_FILES.model);
   if (!existsSync(modelPath)) throw new Error(`${modelPath}: missing (the policy's weights)`);
   const file = await readSafetensors(modelPath);
@@ -225,16 +341,9 @@ export async function readPretrained(path: string): Promise<PretrainedRead> {
   if (extra.length > 0) {
     throw new Error(`${modelPath}: unexpected tensor "${extra[0]}"${extra.length > 1 ? ` (and ${extra.length - 1} more)` : ""} (not a parameter of preset ${config.preset})`);
   }
-  const fastPath = join(dir, PRETRAINED_FILES.fastTokenizer);
-  const fastTokenizer = existsSync(fastPath) ? { json: await readJson(fastPath), path: fastPath } : undefined;
-  const textSpec = (await optionalJson(join(dir, PRETRAINED_FILES.textTokenizer))) as { type?: string; file?: string } | undefined;
-  let textTokenizer: TextTokenizerSource | undefined;
-  if (textSpec?.type === "hf") textTokenizer = { type: "hf", path: join(dir, textSpec.file ?? PRETRAINED_FILES.hfTokenizer) };
-  else if (textSpec?.type === "byte_level") textTokenizer = { type: "byte_level" };
-  else if (textSpec !== undefined) {
-    throw new Error(`${join(dir, PRETRAINED_FILES.textTokenizer)}: type: expected "byte_level" or "hf", got ${JSON.stringify(textSpec.type)}`);
-  }
-  return { dir, config, parameters, stats, fastTokenizer, textTokenizer, warnings };
+  const fastTokenizer = readFastTokenizer(dir, files);
+  const textTokenizer = await readTextTokenizer(dir, files);
+  return { dir, config, parameters, stats, embodimentStats, fastTokenizer, textTokenizer, warnings };
 }
 
 export interface PretrainedSummary {
@@ -268,7 +377,7 @@ export interface PretrainedSummary {
  */
 export async function inspectPretrained(path: string): Promise<PretrainedSummary> {
   const dir = pretrainedDirOf(path);
-  const { config, warnings } = await readPretrainedConfig(dir);
+  const { config, warnings, files } = await readPretrainedConfig(dir);
   const modelPath = join(dir, PRETRAINED_FILES.model);
   if (!existsSync(modelPath)) throw new Error(`${modelPath}: missing (the policy's weights)`);
   const header = await readSafetensorsHeader(modelPath);
@@ -290,8 +399,8 @@ export async function inspectPretrained(path: string): Promise<PretrainedSummary
     })
     .map(([n]) => n);
   const unexpected = Object.keys(header.tensors).filter((n) => !(n in expected) && n !== LM_HEAD);
-  const fastPath = join(dir, PRETRAINED_FILES.fastTokenizer);
-  const textSpec = (await optionalJson(join(dir, PRETRAINED_FILES.textTokenizer))) as { type?: string } | undefined;
+  const text = await readTextTokenizer(dir, files);
+  const ownAction = files.action_tokenizer ?? (existsSync(join(dir, PRETRAINED_FILES.legacyFastTokenizer)) ? PRETRAINED_FILES.legacyFastTokenizer : undefined);
   return {
     dir,
     type: config.type,
@@ -308,8 +417,9 @@ export async function inspectPretrained(path: string): Promise<PretrainedSummary
     input_features: config.input_features,
     output_features: config.output_features,
     normalization_mapping: config.normalization_mapping,
-    text_tokenizer: textSpec?.type === "byte_level" ? "byte-level (craft CPU preset)" : textSpec?.type === "hf" ? `${config.text_tokenizer_name} (tokenizer.json in the folder)` : config.text_tokenizer_name,
-    action_tokenizer: existsSync(fastPath) ? `FAST (fast_tokenizer.json in the folder)` : config.action_tokenizer_name,
+    text_tokenizer:
+      text?.type === "byte_level" ? "byte-level (craft CPU preset)" : text?.type === "hf" ? `${config.text_tokenizer_name} (${relative(dir, text.path)} in the folder)` : config.text_tokenizer_name,
+    action_tokenizer: ownAction !== undefined ? `FAST (${ownAction} in the folder)` : config.action_tokenizer_name,
     warnings,
   };
 }

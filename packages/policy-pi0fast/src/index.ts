@@ -30,11 +30,12 @@ export {
   type SelectedActions,
   type TextTokenizerSource,
 } from "./policy";
-export { inspectPretrained, type PretrainedSummary } from "./checkpoint";
+export { inspectPretrained, tokenizersToResolve, type PretrainedSummary } from "./checkpoint";
 export { modelFlops, type ModelFlops } from "./model/flops";
 export type { ModelInputs, TextTokenizer } from "./inputs";
 export { initBackend, describeBackend, type BackendDevice, type BackendInfo, type BackendOptions } from "./backend/index";
 export { readSafetensors, writeSafetensors, type SafetensorsFile, type SafetensorsInput } from "./weights/safetensors";
 export { fitFastTokenizer, saveFastTokenizer, loadFastTokenizer, type FastTokenizer } from "./fast/tokenizer";
+export { loadHfTokenizer } from "./text/hf-tokenizer";
 export { featureNormalizer, type Normalizer, type NormalizationMode, type DatasetStats } from "./normalize";
 export { renameKey, type Batch } from "./processor";

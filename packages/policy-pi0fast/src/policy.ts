@@ -13,12 +13,12 @@ import {
   parameterShapes,
   seededRandom,
 } from "./model/parameters";
-import { fastTokenizerFromJSON, type FastTokenizer } from "./fast/tokenizer";
+import type { FastTokenizer } from "./fast/tokenizer";
 import { byteLevelTokenizer } from "./text/byte-level";
 import { loadHfTokenizer } from "./text/hf-tokenizer";
 import { createProcessor, type Batch, type Processor } from "./processor";
 import type { DatasetStats } from "./normalize";
-import { readPretrained, writePretrained, type NamedArrays, type TextTokenizerSource } from "./checkpoint";
+import { PRETRAINED_FILES, readPretrained, writePretrained, type NamedArrays, type TextTokenizerSource } from "./checkpoint";
 
 export { PRETRAINED_FILES, type NamedArrays, type TextTokenizerSource } from "./checkpoint";
 
@@ -90,6 +90,8 @@ export class Pi0FastPolicy {
   readonly config: PI0FastConfig;
   readonly processor: Processor;
   readonly stats: DatasetStats;
+  /** Statistics of the further robots (cross-embodiment), saved and loaded with the checkpoint. */
+  readonly embodimentStats: readonly DatasetStats[];
   readonly textTokenizer: TextTokenizer;
   readonly textTokenizerSource: TextTokenizerSource;
   readonly fastTokenizer: FastTokenizer;
@@ -114,6 +116,7 @@ export class Pi0FastPolicy {
     const imageKeys = options.imageKeys ? [...options.imageKeys] : base.image_keys;
     this.config = { ...base, image_keys: imageKeys };
     this.stats = options.stats;
+    this.embodimentStats = options.embodimentStats ?? [];
     this.textTokenizer = options.textTokenizer ?? byteLevelTokenizer();
     this.textTokenizerSource = options.textTokenizerSource ?? { type: "byte_level" };
     this.fastTokenizer = options.fastTokenizer;
@@ -126,7 +129,7 @@ export class Pi0FastPolicy {
     }
     this.processor = createProcessor(
       { ...this.config, vocab_size: vocab },
-      { stats: [this.stats, ...(options.embodimentStats ?? [])], textTokenizer: this.textTokenizer, fastTokenizer: this.fastTokenizer, imageKeys, renameMap: options.renameMap },
+      { stats: [this.stats, ...this.embodimentStats], textTokenizer: this.textTokenizer, fastTokenizer: this.fastTokenizer, imageKeys, renameMap: options.renameMap },
     );
     this.shapes = parameterShapes(this.config);
     const seed = options.seed ?? 0;
@@ -361,7 +364,8 @@ export class Pi0FastPolicy {
       config: this.config,
       parameters: this.getParameters({ includeFrozen: true }),
       stats: this.stats,
-      fastTokenizerJson: this.fastTokenizer.toJSON(),
+      embodimentStats: this.embodimentStats,
+      fastTokenizer: this.fastTokenizer,
       textTokenizerSource: this.textTokenizerSource,
       trainConfig: options.trainConfig ?? this.trainConfig,
     });
@@ -390,10 +394,15 @@ export function createPi0FastPolicy(options: CreatePi0FastPolicyOptions): Pi0Fas
 }
 
 export interface LoadPi0FastPolicyOptions {
-  /** The action tokenizer when the folder has no fast_tokenizer.json (LeRobot checkpoints name theirs). */
+  /**
+   * The action tokenizer, replacing the folder's; required when the folder has none (LeRobot
+   * checkpoints name theirs in config.json's action_tokenizer_name, resolved by the caller).
+   */
   readonly fastTokenizer?: FastTokenizer;
-  /** The text tokenizer when the folder has no text_tokenizer.json. */
+  /** The text tokenizer, replacing the folder's; required when the folder has none (config.json's text_tokenizer_name). */
   readonly textTokenizer?: TextTokenizer;
+  /** Where `textTokenizer` came from, so a later save copies it into the checkpoint (default byte-level). */
+  readonly textTokenizerSource?: TextTokenizerSource;
   /** Called once with the line naming the LeRobot fields read but not used (default: console.warn). */
   readonly warn?: (line: string) => void;
   /** Fine-tuning on another robot (LeRobot rebuilds its processors with the new dataset's stats): these replace the checkpoint's. */
@@ -411,13 +420,12 @@ export async function loadPi0FastPolicy(dir: string, options: LoadPi0FastPolicyO
   const { config } = read;
   const fastTokenizer =
     options.fastTokenizer ??
-    (read.fastTokenizer
-      ? fastTokenizerFromJSON(read.fastTokenizer.json, read.fastTokenizer.path)
-      : missing(join(read.dir, "fast_tokenizer.json"), `the FAST action tokenizer; config.json names ${JSON.stringify(config.action_tokenizer_name)}`));
+    read.fastTokenizer ??
+    missing(join(read.dir, PRETRAINED_FILES.actionTokenizer), `the FAST action tokenizer; config.json names ${JSON.stringify(config.action_tokenizer_name)}`);
   let textTokenizer = options.textTokenizer;
-  let textTokenizerSource: TextTokenizerSource = { type: "byte_level" };
+  let textTokenizerSource: TextTokenizerSource = options.textTokenizerSource ?? { type: "byte_level" };
   if (textTokenizer === undefined) {
-    const source = read.textTokenizer ?? missing(join(read.dir, "text_tokenizer.json"), `the text tokenizer; config.json names ${JSON.stringify(config.text_tokenizer_name)}`);
+    const source = read.textTokenizer ?? missing(join(read.dir, PRETRAINED_FILES.hfTokenizer), `the text tokenizer; config.json names ${JSON.stringify(config.text_tokenizer_name)}`);
     textTokenizer = source.type === "hf" ? loadHfTokenizer(source.path) : byteLevelTokenizer();
     textTokenizerSource = source;
   }
@@ -425,7 +433,8 @@ export async function loadPi0FastPolicy(dir: string, options: LoadPi0FastPolicyO
   return new Pi0FastPolicy({
     config,
     stats: options.stats ?? read.stats,
-    embodimentStats: options.embodimentStats,
+    // The checkpoint's robots first: a robot of their dims keeps the statistics it was trained with.
+    embodimentStats: [...read.embodimentStats, ...(options.embodimentStats ?? [])],
     renameMap: options.renameMap,
     fastTokenizer,
     textTokenizer,

@@ -6,25 +6,13 @@ import { initBackend } from "../src/backend/index";
 import { createPi0FastPolicy, loadPi0FastPolicy } from "../src/policy";
 import { fitFastTokenizer } from "../src/fast/tokenizer";
 import type { Batch } from "../src/processor";
+import { MICRO_POLICY as MICRO } from "./model-helpers";
 
 /**
  * pi0's cross-embodiment: one parameter set, robots of different state/action dims (each ≤
  * max_state_dim / max_action_dim), each normalised with its own statistics. A model of the CLI
  * tests' micro size keeps this fast.
  */
-const MICRO = {
-  preset: "tiny",
-  vision: { image_size: 32, patch_size: 8, width: 32, depth: 1, mlp_dim: 64, heads: 2 },
-  decoder: { width: 64, depth: 1, mlp_dim: 128, heads: 2, kv_heads: 1, head_dim: 32, vocab_size: 1024 },
-  image_resolution: [32, 32],
-  chunk_size: 5,
-  n_action_steps: 5,
-  max_action_tokens: 64,
-  max_decoding_steps: 6,
-  tokenizer_max_length: 64,
-  empty_cameras: 1,
-  normalization_mapping: { VISUAL: "IDENTITY", STATE: "MEAN_STD", ACTION: "MEAN_STD" },
-};
 
 interface Robot {
   readonly mean: number[];

@@ -85,15 +85,14 @@ describe("pretrained_model/ in LeRobot's layout", () => {
     const dir = await saved({}, { steps: 3, policy: { type: "pi0_fast" } });
     expect(readdirSync(dir).sort()).toEqual(
       [
+        "action_tokenizer",
         "config.json",
         "craft_config.json",
-        "fast_tokenizer.json",
         "model.safetensors",
         "policy_postprocessor.json",
         "policy_postprocessor_step_0_unnormalizer_processor.safetensors",
         "policy_preprocessor.json",
         "policy_preprocessor_step_3_normalizer_processor.safetensors",
-        "text_tokenizer.json",
         "train_config.json",
       ].sort(),
     );
@@ -267,7 +266,7 @@ open(sys.argv[1], "wb").write(struct.pack("<Q", len(text)) + text + b"".join(blo
     const head = (await readSafetensors(join(dir, "model.safetensors"))).tensors[LM_HEAD]!.data;
     expect(read.parameters[EMBED_TOKENS]).toEqual(head);
     expect(read.fastTokenizer).toBeUndefined();
-    await expect(loadPi0FastPolicy(dir)).rejects.toThrow(`${join(dir, "fast_tokenizer.json")}: missing (the FAST action tokenizer; config.json names "lerobot/fast-action-tokenizer"`);
+    await expect(loadPi0FastPolicy(dir)).rejects.toThrow(`${join(dir, "action_tokenizer")}: missing (the FAST action tokenizer; config.json names "lerobot/fast-action-tokenizer"`);
     const policy = await loadPi0FastPolicy(dir, { fastTokenizer: fast, textTokenizer: byteLevelTokenizer() });
     expect(policy.config.decoder.width).toBe(64);
     policy.dispose();

@@ -16,6 +16,21 @@ export function microConfig(overrides: Record<string, unknown> = {}): PI0FastCon
   });
 }
 
+/** A whole policy (processor + model) of the CLI tests' micro size, MEAN_STD-normalised, one empty camera: fast on any backend. */
+export const MICRO_POLICY = {
+  preset: "tiny",
+  vision: { image_size: 32, patch_size: 8, width: 32, depth: 1, mlp_dim: 64, heads: 2 },
+  decoder: { width: 64, depth: 1, mlp_dim: 128, heads: 2, kv_heads: 1, head_dim: 32, vocab_size: 1024 },
+  image_resolution: [32, 32],
+  chunk_size: 5,
+  n_action_steps: 5,
+  max_action_tokens: 64,
+  max_decoding_steps: 6,
+  tokenizer_max_length: 64,
+  empty_cameras: 1,
+  normalization_mapping: { VISUAL: "IDENTITY", STATE: "MEAN_STD", ACTION: "MEAN_STD" },
+};
+
 export function microParams(config: PI0FastConfig, seed = 1): Record<string, tf.Tensor> {
   const values = initParameters(config, seed);
   const shapes = parameterShapes(config);

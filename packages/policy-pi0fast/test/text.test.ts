@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { byteLevelTokenizer } from "../src/text/byte-level";
 import { hfTokenizerFromJSON, loadHfTokenizer } from "../src/text/hf-tokenizer";
+import { PIECES, gemmaLikeJson } from "./gemma-like-tokenizer";
 
 describe("byte-level tokenizer", () => {
   const tok = byteLevelTokenizer();
@@ -21,56 +22,6 @@ describe("byte-level tokenizer", () => {
     expect(tok.decode([tok.bosId, ...tok.encode(text), tok.eosId, tok.padId])).toBe(text);
   });
 });
-
-const BYTES = Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`);
-const PIECES = ["▁", "h", "e", "l", "o", "w", "r", "d", "|", "ll", "he", "hell", "hello", "▁hello", "▁w", "or", "▁wor"];
-
-/** A Gemma-shaped tokenizer.json: specials, byte fallback, `▁` spaces, ranked merges. */
-function gemmaLikeJson(mergeFormat: "string" | "array" = "string"): Record<string, unknown> {
-  const vocab: Record<string, number> = { "<pad>": 0, "<eos>": 1, "<bos>": 2, "<unk>": 3 };
-  BYTES.forEach((b, i) => (vocab[b] = 4 + i));
-  PIECES.forEach((p, i) => (vocab[p] = 260 + i));
-  const merges = [
-    ["l", "l"],
-    ["h", "e"],
-    ["he", "ll"],
-    ["hell", "o"],
-    ["▁", "hello"],
-    ["o", "r"],
-    ["▁", "w"],
-    ["▁w", "or"],
-  ];
-  return {
-    version: "1.0",
-    truncation: null,
-    padding: null,
-    added_tokens: [
-      { id: 0, content: "<pad>", single_word: false, lstrip: false, rstrip: false, normalized: false, special: true },
-      { id: 1, content: "<eos>", single_word: false, lstrip: false, rstrip: false, normalized: false, special: true },
-      { id: 2, content: "<bos>", single_word: false, lstrip: false, rstrip: false, normalized: false, special: true },
-      { id: 3, content: "<unk>", single_word: false, lstrip: false, rstrip: false, normalized: false, special: true },
-    ],
-    normalizer: { type: "Replace", pattern: { String: " " }, content: "▁" },
-    pre_tokenizer: null,
-    post_processor: { type: "TemplateProcessing", single: [{ SpecialToken: { id: "<bos>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }] },
-    decoder: {
-      type: "Sequence",
-      decoders: [{ type: "Replace", pattern: { String: "▁" }, content: " " }, { type: "ByteFallback" }, { type: "Fuse" }],
-    },
-    model: {
-      type: "BPE",
-      dropout: null,
-      unk_token: "<unk>",
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: true,
-      byte_fallback: true,
-      ignore_merges: false,
-      vocab,
-      merges: mergeFormat === "string" ? merges.map(([a, b]) => `${a} ${b}`) : merges,
-    },
-  };
-}
 
 describe("Hugging Face tokenizer.json loader", () => {
   const dir = mkdtempSync(join(tmpdir(), "craft-hf-tok-"));
