@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { encodeVideo, hasFfmpeg, makeEnv, type Batch, type EnvObservation, type SimEnv } from "@craft/datasets";
 import * as gifenc from "gifenc";
 import type { Pi0FastPolicy } from "@craft/policy-pi0fast";
+import type { EnvEvalSpec } from "./envFlags.js";
 import { ConfigError } from "./errors.js";
 
 /**
@@ -100,9 +101,10 @@ export function wilsonInterval(k: number, n: number, z = 1.959963984540054): [nu
 
 /**
  * The features an environment provides must be the ones the policy was trained on: its cameras by
- * name, its state and action by name and dimension. One line names the first mismatch.
+ * name, its state and action by name and dimension. One line, starting with `origin` (where the
+ * policy came from; by default `policy.path: <dir>`), names the first mismatch.
  */
-export function checkPolicyMatchesEnv(policy: Pi0FastPolicy, env: SimEnv, policyPath: string): void {
+export function checkPolicyMatchesEnv(policy: Pi0FastPolicy, env: SimEnv, policyPath: string, origin = `policy.path: ${policyPath}`): void {
   const features = env.spec.features;
   const cameras = Object.keys(features).filter((k) => features[k]!.dtype === "image");
   const missing = policy.config.image_keys.find((k) => !cameras.includes(k));
@@ -116,7 +118,7 @@ export function checkPolicyMatchesEnv(policy: Pi0FastPolicy, env: SimEnv, policy
           : policy.processor.actionDim !== features.action!.shape[0]
             ? `feature "action": ${policy.processor.actionDim} dims, the environment "${env.spec.type}" takes ${features.action!.shape[0]}`
             : null;
-  if (problem !== null) throw new ConfigError([`policy.path: ${policyPath}: ${problem}`]);
+  if (problem !== null) throw new ConfigError([`${origin}: ${problem}`]);
 }
 
 const observationBatch = (observations: readonly EnvObservation[], size: number, instruction: string): Batch => {
@@ -272,6 +274,58 @@ export function summarise(env: EvalInfo["env"], perEpisode: EpisodeResult[], vid
       inferences,
     },
     video_paths: videoPaths,
+  };
+}
+
+/** LeRobot's step identifier (`get_step_identifier`): the step zero-padded to max(6, digits of the last step). */
+export const stepIdentifier = (step: number, totalSteps: number): string => String(step).padStart(Math.max(6, String(totalSteps).length), "0");
+
+export interface TrainingEvaluationOptions {
+  readonly env: EnvEvalSpec;
+  /** Evaluate after every `evalFreq`-th step (LeRobot: `step % eval_freq == 0`, no extra one at the end). */
+  readonly evalFreq: number;
+  readonly outputDir: string;
+  readonly totalSteps: number;
+  /** First episode seed, the same at every evaluation (LeRobot's `start_seed=cfg.seed`): steps are compared on the same scenes. */
+  readonly seed: number;
+  readonly maxEpisodesRendered: number;
+}
+
+/** Episodes filmed at each evaluation during training (LeRobot films 4; two keep the run light). */
+export const TRAINING_EVAL_EPISODES_RENDERED = 2;
+
+/**
+ * lerobot-train's periodic evaluation as a per-step hook of the training loop: every `evalFreq`
+ * steps the current policy runs closed loop; `eval/eval_step_{id}/eval_info.json` and
+ * `eval/videos_step_{id}/eval_episode_{i}.mp4` are written, and the aggregate returned under
+ * `eval/*` names for the run's metrics log. Environments draw from their own seeds only.
+ */
+export function evaluateDuringTraining(policy: ClosedLoopPolicy, options: TrainingEvaluationOptions): (step: number) => Promise<Record<string, number> | undefined> {
+  return async (step) => {
+    if (step % options.evalFreq !== 0) return undefined;
+    const id = stepIdentifier(step, options.totalSteps);
+    const evalDir = join(options.outputDir, "eval");
+    const started = performance.now();
+    const info = await evaluateInEnv(policy, {
+      envType: options.env.type,
+      envTask: options.env.task,
+      nEpisodes: options.env.n_episodes,
+      batchSize: options.env.batch_size,
+      seed: options.seed,
+      maxEpisodesRendered: options.maxEpisodesRendered,
+      videosDir: options.maxEpisodesRendered > 0 ? join(evalDir, `videos_step_${id}`) : null,
+    });
+    const seconds = (performance.now() - started) / 1000;
+    const a = info.aggregated;
+    await writeEvalInfo(join(evalDir, `eval_step_${id}`), { step, ...info, aggregated: { ...a, eval_s: seconds, eval_ep_s: seconds / a.n_episodes } });
+    return {
+      "eval/success": a.success_rate,
+      "eval/pc_success": a.pc_success,
+      "eval/avg_sum_reward": a.avg_sum_reward,
+      "eval/n_episodes": a.n_episodes,
+      "eval/invalid_decodes": a.invalid_decodes,
+      "eval/eval_s": seconds,
+    };
   };
 }
 

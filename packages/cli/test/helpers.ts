@@ -1,7 +1,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { makeSyntheticDataset } from "@craft/datasets";
+import { makeSyntheticDataset, writeDataset } from "@craft/datasets";
 import { readSafetensors } from "@craft/policy-pi0fast";
 import { main } from "../src/index.js";
 
@@ -40,6 +40,25 @@ export async function syntheticPair(): Promise<{ reach: string; push: string }> 
   await makeSyntheticDataset(reach, { task: "reach", episodes: 3, seed: 0, imageSize: 32 });
   await makeSyntheticDataset(push, { task: "push", episodes: 3, seed: 1, imageSize: 32 });
   return { reach, push };
+}
+
+/** A robot with the synthetic scenes' camera (32 px) but a 7-dim state and action: no simulated environment can run its policy. */
+export async function sevenDimRobotDataset(root: string): Promise<string> {
+  const frame = (i: number) => ({
+    "observation.state": Array.from({ length: 7 }, (_, k) => Math.sin(i + k)),
+    action: Array.from({ length: 7 }, (_, k) => Math.cos(i + k)),
+    "observation.images.front": new Uint8Array(32 * 32 * 3).fill(i * 10),
+  });
+  await writeDataset(root, {
+    fps: 10,
+    features: {
+      "observation.state": { dtype: "float32", shape: [7] },
+      action: { dtype: "float32", shape: [7] },
+      "observation.images.front": { dtype: "image", shape: [32, 32, 3] },
+    },
+    episodes: [{ task: "wave", frames: Array.from({ length: 12 }, (_, i) => frame(i)) }],
+  });
+  return root;
 }
 
 /** Runs the CLI in-process, capturing what it prints. */

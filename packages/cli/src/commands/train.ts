@@ -9,6 +9,7 @@ import {
   train,
   trainCraft,
   type Communicator,
+  type StepEndHook,
   type ComputeGradientsOptions,
   type TrainablePolicy,
   type TrainMetrics,
@@ -21,7 +22,9 @@ import { checkTeacherSignature } from "@craft/datasets";
 import { startBackend } from "../backendSetup.js";
 import { batchesOf, datasetRoot, openAnchors, openTaskDataset } from "../datasetSetup.js";
 import { buildPolicy, pretrainedChunkSize, safetensorsIO } from "../policySetup.js";
-import { SMOKE_STEPS, smokeCap } from "../smoke.js";
+import { SMOKE_EVAL_EPISODES, SMOKE_STEPS, smokeCap } from "../smoke.js";
+import { makeEnv } from "@craft/datasets";
+import { checkPolicyMatchesEnv, evaluateDuringTraining, pi0FastClosedLoop, TRAINING_EVAL_EPISODES_RENDERED } from "../rollout.js";
 
 export interface TrainRunSummary {
   readonly result: TrainResult;
@@ -47,6 +50,9 @@ function trainConfigRecord(run: RunConfig, policyConfig: unknown, backend: Backe
     dataset: run.dataset,
     tokenizer: run.tokenizer,
     distributed: run.distributed,
+    // LeRobot's env/eval sections and eval_freq, read back by --config_path.
+    ...(run.env !== null && { env: { type: run.env.type, task: run.env.task }, eval: { n_episodes: run.env.n_episodes, batch_size: run.env.batch_size } }),
+    ...(run.lerobot.eval_freq !== null && { eval_freq: run.lerobot.eval_freq }),
     world_size: world,
     backend,
   };
@@ -57,7 +63,8 @@ export async function runTrain(args: ParsedArgs, command: string, craft: boolean
   const run = resolveRunConfig(args, command, { craft });
   // The user's --steps only: the quickstart and the experiment pick their own smoke sizes.
   const steps = smokeCap("--steps", run.train.steps, SMOKE_STEPS);
-  return trainWithConfig(steps === run.train.steps ? run : { ...run, train: { ...run.train, steps } });
+  const env = run.env === null ? null : { ...run.env, n_episodes: smokeCap("--eval.n_episodes", run.env.n_episodes, SMOKE_EVAL_EPISODES) };
+  return trainWithConfig(steps === run.train.steps && env === run.env ? run : { ...run, env, train: { ...run.train, steps } });
 }
 
 export async function trainWithConfig(run: RunConfig, options: { quiet?: boolean } = {}): Promise<TrainRunSummary> {
@@ -106,6 +113,7 @@ async function trainLocked(run: RunConfig, comm: Communicator, options: { quiet?
   const anchors = craftEnabled ? (anchorPath !== null ? await openAnchors(anchorPath, chunk, run.dataset.exclude) : dataset) : undefined;
   // distill reads the cache's teacher outputs by token id: refused unless they were made with this policy's tokens.
   if (anchors !== undefined && run.train.craft.retention_loss === "distill") checkTeacherSignature(anchors, { ...policy.teacherSignature() });
+  const evaluation = periodicEvaluation(run, policy, main);
   const hyper = { ...policy.config, ...pickHyper(run.policyOverrides) };
   const schedule = schedulerFor(hyper, run.train.steps);
   if (main) {
@@ -133,6 +141,7 @@ async function trainLocked(run: RunConfig, comm: Communicator, options: { quiet?
     isMainProcess: main,
     progressStream: options.quiet ? undefined : process.stderr,
     onMetrics: (m: TrainMetrics) => void (lastMetrics = m),
+    onStepEnd: evaluation,
   };
   let result: TrainResult;
   try {
@@ -207,6 +216,29 @@ async function dumpFinalState(dir: string, comm: Communicator, result: TrainResu
     step: String(result.step),
     craft_state: JSON.stringify(result.craftState ?? null),
     metrics: JSON.stringify(craft),
+  });
+}
+
+/**
+ * `--eval_freq=N --env.type=…`: the policy's features are checked against the environment now,
+ * before anything is written, and on the main process only (as LeRobot's is_main_process) the
+ * policy is evaluated closed loop every N steps. The other ranks skip it and wait for rank 0 in
+ * the next step's all-reduce, so an evaluation must finish within CRAFT_COLLECTIVE_TIMEOUT_S.
+ */
+function periodicEvaluation(run: RunConfig, policy: Pi0FastPolicy, main: boolean): StepEndHook | undefined {
+  if (run.env === null) return undefined;
+  const origin = `env.type=${run.env.type}: the policy of this run (${run.policyPath !== null ? `policy.path ${run.policyPath}` : `built for ${datasetRoot(run.dataset)}`})`;
+  checkPolicyMatchesEnv(policy, makeEnv({ type: run.env.type, task: run.env.task }), run.policyPath ?? "", origin);
+  // LeRobot's TrainPipelineConfig default: with an environment and no --eval_freq, every 20 000 steps; 0 turns it off.
+  const evalFreq = run.lerobot.eval_freq ?? 20_000;
+  if (!main || evalFreq === 0) return undefined;
+  return evaluateDuringTraining(pi0FastClosedLoop(policy), {
+    env: run.env,
+    evalFreq,
+    outputDir: run.train.output_dir,
+    totalSteps: run.train.steps,
+    seed: run.train.seed,
+    maxEpisodesRendered: Math.min(TRAINING_EVAL_EPISODES_RENDERED, run.env.n_episodes),
   });
 }
 
