@@ -1,6 +1,10 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { beforeAll, describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
 import { initBackend } from "../src/backend/index";
+import { pi0FastConfig } from "../src/config";
+import { configFromLeRobot, craftSidecar, lerobotConfigJson } from "../src/lerobot/configJson";
+import { LEROBOT_PI0FAST_CONFIG } from "./lerobot-fixtures";
 import { fitFastTokenizer, type FastTokenizer } from "../src/fast/tokenizer";
 import { createPi0FastPolicy, type Pi0FastPolicy } from "../src/policy";
 import type { Batch } from "../src/processor";
@@ -124,5 +128,27 @@ describe("constrained decoding leaves valid greedy outputs untouched", () => {
     optimizer.dispose();
     Object.values(variables).forEach((v) => v.dispose());
     policy.dispose();
+  });
+});
+
+describe("constrained_decoding setting", () => {
+  const lerobotJson = JSON.parse(readFileSync(LEROBOT_PI0FAST_CONFIG, "utf8")) as Record<string, unknown>;
+  const files = { config: "/ckpt/config.json", sidecar: "/ckpt/craft_config.json" };
+
+  it("defaults to true, lives in craft_config.json only, and round-trips", () => {
+    expect(pi0FastConfig({}).constrained_decoding).toBe(true);
+    const off = pi0FastConfig({ preset: "tiny", constrained_decoding: false });
+    expect(JSON.parse(lerobotConfigJson(off))).not.toHaveProperty("constrained_decoding");
+    expect(craftSidecar(off).constrained_decoding).toBe(false);
+    expect(configFromLeRobot(JSON.parse(lerobotConfigJson(off)), craftSidecar(off), files).config.constrained_decoding).toBe(false);
+    // LeRobot's own folder (no sidecar) and an earlier sidecar without the field: the default
+    expect(configFromLeRobot(lerobotJson, undefined, files).config.constrained_decoding).toBe(true);
+    expect(configFromLeRobot(lerobotJson, { preset: "paligemma_3b" }, files).config.constrained_decoding).toBe(true);
+  });
+
+  it("refuses a non-boolean in craft_config.json or in the config, naming the file and field", () => {
+    expect(() => configFromLeRobot(lerobotJson, { constrained_decoding: "yes" }, files)).toThrow('/ckpt/craft_config.json: constrained_decoding: expected boolean, got "yes"');
+    expect(() => configFromLeRobot({ ...lerobotJson, constrained_decoding: true }, undefined, files)).toThrow("/ckpt/config.json: constrained_decoding: not a field of LeRobot's PI0FastConfig");
+    expect(() => pi0FastConfig({ constrained_decoding: 1 })).toThrow("policy.constrained_decoding: expected boolean, got 1");
   });
 });
