@@ -1,7 +1,9 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { isLeft } from "fp-ts/lib/Either.js";
+import * as t from "io-ts";
 import type { CraftConfig } from "@craft/craft-core";
-import { buildAnchorCache, deltaTimestampsForChunk, readInfo, type LeRobotDataset } from "@craft/datasets";
+import { buildAnchorCache, deltaTimestampsForChunk, makeEnv, readInfo, type LeRobotDataset } from "@craft/datasets";
 import { loadPi0FastPolicy, type Pi0FastPolicy } from "@craft/policy-pi0fast";
 import { trainWithConfig } from "./commands/train.js";
 import { evaluateOn, type EvaluationReport } from "./evaluation.js";
@@ -9,6 +11,7 @@ import { completedSteps } from "./outputDir.js";
 import { runConfigFrom, type RunConfig } from "./runConfig.js";
 import { openAnchors } from "./datasetSetup.js";
 import { resolvePretrainedDir } from "./policySetup.js";
+import { checkPolicyMatchesEnv, evaluateInEnv, pi0FastClosedLoop, writeEvalInfo, type EvalInfo } from "./rollout.js";
 
 /**
  * The retention pipeline the quickstart and `craft experiment retention` share, as typed steps:
@@ -134,6 +137,77 @@ export async function evaluateStep<K extends string>(
       reports[name] = await evaluateOn(policy, dataset, { ...options, ...(decode === false ? { decode: false } : {}) });
     }
     return reports;
+  } finally {
+    policy.dispose();
+  }
+}
+
+/** An environment a policy is run in closed loop: LeRobot's `env.type` and `env.task`. */
+export interface EnvRef {
+  readonly type: string;
+  readonly task: string | null;
+}
+
+/** Closed-loop episodes per environment: seeds `seed`, `seed + 1`, … (the same scenes for every policy). */
+export interface SuccessPlan {
+  readonly nEpisodes: number;
+  readonly seed: number;
+  readonly batchSize: number;
+  readonly imageSize: number;
+}
+
+const StoredEvalInfo = t.type({
+  policy: t.string,
+  per_episode: t.array(t.type({ seed: t.number })),
+  aggregated: t.type({ n_episodes: t.number }),
+});
+
+/** An earlier evaluation of the same checkpoint on the same episodes, if `file` holds one. */
+function storedEvaluation(file: string, policyDir: string, plan: SuccessPlan): EvalInfo | undefined {
+  if (!existsSync(file)) return undefined;
+  const raw: unknown = JSON.parse(readFileSync(file, "utf8"));
+  const stored = StoredEvalInfo.decode(raw);
+  if (isLeft(stored)) return undefined;
+  const { policy, per_episode, aggregated } = stored.right;
+  const same = policy === policyDir && aggregated.n_episodes === plan.nEpisodes && per_episode[0]?.seed === plan.seed;
+  return same ? (raw as EvalInfo) : undefined;
+}
+
+/**
+ * The policy of a run directory in closed loop in each named environment: `evalDir/<name>/eval_info.json`
+ * and the first episode as `videos/eval_episode_0.gif`. A re-run reuses an evaluation of the same
+ * checkpoint on the same episodes.
+ */
+export async function successStep<K extends string>(runDir: string, envs: Readonly<Record<K, EnvRef>>, plan: SuccessPlan, evalDir: string): Promise<Record<K, EvalInfo>> {
+  const policyDir = resolvePretrainedDir(runDir);
+  const names = Object.keys(envs) as K[];
+  const infos = {} as Record<K, EvalInfo>;
+  const pending = names.filter((name) => {
+    const stored = storedEvaluation(join(evalDir, name, "eval_info.json"), policyDir, plan);
+    if (stored) infos[name] = stored;
+    return stored === undefined;
+  });
+  if (pending.length === 0) return infos;
+  const policy = await loadPi0FastPolicy(policyDir);
+  try {
+    for (const name of pending) {
+      const { type, task } = envs[name];
+      checkPolicyMatchesEnv(policy, makeEnv({ type, task, imageSize: plan.imageSize }), policyDir);
+      const info = await evaluateInEnv(pi0FastClosedLoop(policy), {
+        envType: type,
+        envTask: task,
+        nEpisodes: plan.nEpisodes,
+        batchSize: plan.batchSize,
+        seed: plan.seed,
+        maxEpisodesRendered: 1,
+        videosDir: join(evalDir, name, "videos"),
+        videoFormat: "gif",
+        imageSize: plan.imageSize,
+      });
+      await writeEvalInfo(join(evalDir, name), { policy: policyDir, ...info });
+      infos[name] = info;
+    }
+    return infos;
   } finally {
     policy.dispose();
   }

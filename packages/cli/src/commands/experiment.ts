@@ -1,10 +1,11 @@
 import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
 import { RETENTION_PRESET_NAMES, runRetentionExperiment, type RetentionPresetName } from "../experiment/retention.js";
+import type { MethodResult, SummaryKey } from "../report/summary.js";
 import { smokeRun } from "../smoke.js";
 
 export const EXPERIMENT_FLAGS = ["output_dir", "preset", "seeds", "policy.device"] as const;
 
-/** `craft experiment retention`: naive vs replay vs CRaFT (with and without surgery). */
+/** `craft experiment retention`: naive vs replay vs CRaFT (with and without surgery, and distill), on both pairs, with the ε_end and replay-weight sweeps. */
 export async function runExperiment(sub: string | undefined, args: ParsedArgs): Promise<number> {
   if (sub !== "retention") throw new UsageError(`craft experiment: expected the experiment "retention", got ${JSON.stringify(sub ?? null)}`);
   rejectUnknownFlags(args.flags, EXPERIMENT_FLAGS, "experiment retention");
@@ -22,20 +23,24 @@ export async function runExperiment(sub: string | undefined, args: ParsedArgs): 
   const size: RetentionPresetName = smokeRun() ? "smoke" : (preset as RetentionPresetName);
   if (size !== preset) console.error(`[craft] CRAFT_SMOKE=1: --preset=${String(preset)} runs at the smoke size`);
   const started = Date.now();
-  const summary = (await runRetentionExperiment({
+  const summary = await runRetentionExperiment({
     outputDir,
     preset: size,
     seeds: seeds as number[] | undefined,
     device: (args.flags.get("policy.device") as string | undefined) ?? "auto",
-  })) as { methods: Record<string, { mean: Record<string, number>; std: Record<string, number> }>; expectations: { name: string; passed: boolean }[] };
-  const fmt = (m: string, k: string) => `${summary.methods[m].mean[k].toFixed(4)} ± ${summary.methods[m].std[k].toFixed(4)}`;
-  console.log(`\nmethod            anchor base       anchor final      task final        anchor MSE        task MSE`);
-  for (const m of Object.keys(summary.methods)) {
-    console.log(
-      `${m.padEnd(17)} ${["anchor_loss_base", "anchor_loss_final", "task_loss_final", "anchor_action_mse", "task_action_mse"].map((k) => fmt(m, k).padEnd(17)).join(" ")}`,
-    );
+  });
+  const stat = (result: MethodResult, k: SummaryKey) => `${(result.mean?.[k] ?? NaN).toFixed(4)} ± ${(result.std?.[k] ?? NaN).toFixed(4)}`;
+  for (const [name, pair] of Object.entries(summary.pairs ?? {})) {
+    console.log(`\n${name}: A "${pair.anchor?.instruction}" kept while learning B "${pair.task?.instruction}" (${pair.n_episodes} closed-loop episodes per environment)`);
+    console.log(`run                   anchor final      task final        A success base    A success         B success`);
+    const runs = { ...pair.methods, ...Object.fromEntries(Object.values(pair.sweeps ?? {}).flatMap((points) => points.map((p) => [p.run, p]))) };
+    for (const [run, result] of Object.entries(runs)) {
+      const keys: SummaryKey[] = ["anchor_loss_final", "task_loss_final", "anchor_success_base", "anchor_success", "task_success"];
+      console.log(`${run.padEnd(21)} ${keys.map((k) => stat(result, k).padEnd(17)).join(" ")}`);
+    }
   }
-  for (const e of summary.expectations) console.log(`${e.passed ? "PASS" : "MISS"}  ${e.name}`);
+  console.log("");
+  for (const e of summary.expectations ?? []) console.log(`${e.passed ? "PASS" : "MISS"}  ${e.pair ? `${e.pair}: ` : ""}${e.name} (measured ${e.measured === null || e.measured === undefined ? "undefined" : e.measured.toFixed(3)})`);
   console.log(`\n${outputDir}/summary.json written in ${((Date.now() - started) / 60000).toFixed(1)} min; plots: craft report --output_dir=${outputDir}`);
   return 0;
 }

@@ -97,6 +97,11 @@ export function formatRise(stat: Stat | undefined): string {
   return stat.std === undefined ? mean : `${mean} ± ${(stat.std * 100).toFixed(1)}%`;
 }
 
+function measuredText(measured: number | null | undefined, threshold: number | undefined): string {
+  if (measured === undefined) return "";
+  return `measured ${measured === null ? "undefined" : formatNumber(measured)}${threshold === undefined ? "" : ` (threshold ${formatNumber(threshold)})`}`;
+}
+
 function detailText(detail: unknown): string {
   if (detail === undefined || detail === null) return "";
   return typeof detail === "string" ? detail : JSON.stringify(detail);
@@ -111,7 +116,11 @@ export function expectationCheck(summary: ExperimentSummary, rows: readonly Comp
   if (summary.expectations) {
     return {
       source: "summary",
-      rows: summary.expectations.map((e) => ({ name: e.name, passed: e.passed, detail: detailText(e.detail) })),
+      rows: summary.expectations.map((e) => ({
+        name: e.pair === undefined ? e.name : `${e.pair}: ${e.name}`,
+        passed: e.passed,
+        detail: [measuredText(e.measured, e.threshold), detailText(e.detail)].filter((t) => t !== "").join("; "),
+      })),
     };
   }
   const row = (method: string) => rows.find((r) => r.method === method);

@@ -1,7 +1,9 @@
 import type { TopLevelSpec } from "vega-lite";
 import { formatPercent, type ComparisonRow } from "./comparison";
 import { hasMetric, type MetricKey, type RunLog } from "./metricsLog";
+import { paretoFront } from "./pareto";
 import { aggregateAcrossRuns, thinSeries } from "./series";
+import type { MethodResult, PairResult } from "./summary";
 
 /** Runs drawn as one line: the seeds of one method, or a single run on its own. */
 export interface RunGroup {
@@ -154,6 +156,18 @@ export function lossFigure(groups: readonly RunGroup[], legendTitle: string, pal
     title: "Task and retention loss over training",
     subtitle: "training objective: task + λ·retention for CRaFT, the task loss for a baseline; baselines log no retention loss",
     yTitle: "loss",
+    legendTitle,
+    palette,
+  });
+}
+
+/** Closed-loop success at each periodic evaluation (`craft train --eval_freq --env.type`); undefined when no run evaluated. */
+export function evalSuccessFigure(groups: readonly RunGroup[], legendTitle: string, palette: Palette): FigureSpec | undefined {
+  return panelFigure(groups, [{ panel: "success rate in the environment", keys: ["eval/success"] }], {
+    file: "eval_success.png",
+    title: "Closed-loop success during training",
+    subtitle: "share of the evaluation episodes that succeeded, every eval_freq steps (eval/success)",
+    yTitle: "success rate",
     legendTitle,
     palette,
   });
@@ -353,4 +367,104 @@ export function anchorRiseFigure(rows: readonly ComparisonRow[], palette: Palett
     config: baseConfig,
   } as TopLevelSpec;
   return { file: "anchor_rise.png", title, caption: subtitle, spec };
+}
+
+/** One run of a pair (a method, or a sweep point) placed in a Pareto plot; `family` is the method it varies. */
+export interface PairRun {
+  readonly run: string;
+  readonly family: string;
+  readonly result: MethodResult;
+}
+
+/** A pair's runs: its methods, then each sweep's points that are not a method's own run (those vary the sweep's method). */
+export function pairRuns(pair: PairResult): PairRun[] {
+  const runs: PairRun[] = Object.entries(pair.methods).map(([run, result]) => ({ run, family: run, result }));
+  for (const points of Object.values(pair.sweeps ?? {})) {
+    const family = points.find((p) => pair.methods[p.run] !== undefined)?.run ?? points[0]?.run ?? "sweep";
+    for (const point of points) if (!runs.some((r) => r.run === point.run)) runs.push({ run: point.run, family, result: point });
+  }
+  return runs;
+}
+
+const PARETO_AXES = {
+  success: {
+    x: "anchor_success",
+    y: "task_success",
+    xTitle: "task A success (kept skill)",
+    yTitle: "task B success (new skill)",
+    better: "up and right",
+    sign: 1,
+  },
+  loss: {
+    x: "anchor_loss_final",
+    y: "task_loss_final",
+    xTitle: "task A loss (anchor set)",
+    yTitle: "task B loss (held out)",
+    better: "down and left",
+    sign: -1,
+  },
+} as const;
+
+/**
+ * A success against B success (or A loss against B loss) of every run of a pair, one point per
+ * run at its mean over seeds (per-seed points faint), coloured by the method it varies, with
+ * replay's Pareto front drawn through the replay-weight sweep.
+ */
+export function paretoFigure(pairName: string, pair: PairResult, kind: keyof typeof PARETO_AXES, palette: Palette): FigureSpec | undefined {
+  const axes = PARETO_AXES[kind];
+  const finiteNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+  const runs = pairRuns(pair);
+  const means = runs.flatMap((r) => {
+    const x = r.result.mean?.[axes.x];
+    const y = r.result.mean?.[axes.y];
+    return finiteNumber(x) && finiteNumber(y) ? [{ run: r.run, family: r.family, x, y }] : [];
+  });
+  if (means.length === 0) return undefined;
+  const seeds = runs.flatMap((r) =>
+    (r.result.seeds ?? []).flatMap((s) => (finiteNumber(s[axes.x]) && finiteNumber(s[axes.y]) ? [{ run: r.run, family: r.family, x: s[axes.x] as number, y: s[axes.y] as number }] : [])),
+  );
+  const front = paretoFront(means.filter((p) => p.family === "replay").map((p) => ({ ...p, x: axes.sign * p.x, y: axes.sign * p.y }))).map((p) => ({
+    ...p,
+    x: axes.sign * p.x,
+    y: axes.sign * p.y,
+  }));
+  // Runs at the same point (all at 0% success, say) share one label instead of overprinting theirs.
+  const atPoint = new Map<string, typeof means>();
+  for (const p of means) atPoint.set(`${p.x} ${p.y}`, [...(atPoint.get(`${p.x} ${p.y}`) ?? []), p]);
+  const labels = [...atPoint.values()].map((at) => ({
+    x: at[0]!.x,
+    y: at[0]!.y,
+    label: at.length <= 2 ? at.map((p) => p.run).join(", ") : `${at[0]!.run} and ${at.length - 1} more runs`,
+  }));
+  const shown = palette.filter((m) => means.some((p) => p.family === m)).concat([...new Set(means.map((p) => p.family))].filter((f) => !palette.includes(f)));
+  const color = colorEncoding(palette, shown, "method", "family");
+  const scale = kind === "success" ? { domain: [-0.05, 1.05], nice: false } : { zero: false };
+  const x = { field: "x", type: "quantitative" as const, title: axes.xTitle, scale };
+  const y = { field: "y", type: "quantitative" as const, title: axes.yTitle, scale };
+  const base = (pair.methods.naive ?? Object.values(pair.methods)[0])?.mean;
+  const baseSuccess = kind === "success" && finiteNumber(base?.anchor_success_base) && finiteNumber(base?.task_success_base) ? [{ x: base!.anchor_success_base, y: base!.task_success_base, run: "base" }] : [];
+  const seedCount = Math.max(...runs.map((r) => r.result.seeds?.length ?? 0));
+  const title = `${pairName}: ${kind === "success" ? "closed-loop success" : "loss"}, task A against task B`;
+  const subtitle = [
+    `one point per run (mean over ${seedCount} seed${seedCount === 1 ? "" : "s"}${seedCount > 1 ? "; faint: each seed" : ""}); better is ${axes.better}`,
+    `dashed: replay's Pareto front over its weight sweep${baseSuccess.length > 0 ? "; black cross: the base before fine-tuning" : ""}`,
+  ];
+  const layer: unknown[] = [
+    ...(seedCount > 1 ? [{ data: { values: seeds }, mark: { type: "point", filled: true, opacity: 0.3, size: 30 }, encoding: { x, y, color } }] : []),
+    ...(front.length > 0
+      ? [{ data: { values: front }, mark: { type: "line", strokeDash: [6, 4], strokeWidth: 2, color: colorOf(palette, "replay") }, encoding: { x, y, order: { field: "x", type: "quantitative" } } }]
+      : []),
+    { data: { values: means }, mark: { type: "point", filled: true, size: 110, opacity: 0.9 }, encoding: { x, y, color } },
+    { data: { values: labels }, mark: { type: "text", align: "left", dx: 7, dy: -6, fontSize: 10 }, encoding: { x, y, text: { field: "label" } } },
+    ...(baseSuccess.length > 0 ? [{ data: { values: baseSuccess }, mark: { type: "point", shape: "cross", size: 160, color: "black", filled: true }, encoding: { x, y } }] : []),
+  ];
+  const spec = {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: { text: title, subtitle },
+    width: 460,
+    height: 360,
+    layer,
+    config: baseConfig,
+  } as TopLevelSpec;
+  return { file: `pareto_${kind}_${pairName}.png`, title, caption: subtitle.join("; "), spec };
 }

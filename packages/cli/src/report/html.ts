@@ -8,7 +8,8 @@ import {
 } from "./comparison";
 import { METRIC_KEYS } from "./metricsLog";
 import type { ConfigText, ExperimentSource, RunSource } from "./source";
-import { SUMMARY_KEYS, type SummaryKey } from "./summary";
+import { pairRuns } from "./figures";
+import { SUMMARY_KEYS, type MethodResult, type PairResult, type SeedMeasurement, type SummaryKey } from "./summary";
 
 export interface RenderedFigure {
   readonly file: string;
@@ -48,6 +49,10 @@ const SUMMARY_LABELS: Record<SummaryKey, string> = {
   anchor_action_mse: "anchor action MSE",
   task_action_mse: "task action MSE",
   epsilon_end: "ε_end",
+  anchor_success_base: "A success (base)",
+  anchor_success: "A success (final)",
+  task_success_base: "B success (base)",
+  task_success: "B success (final)",
 };
 
 function page(title: string, body: string): string {
@@ -72,15 +77,15 @@ function warningsHtml(warnings: readonly string[]): string {
 }
 
 /** The PNG is embedded so the page works alone, and linked so the file itself is one click away. */
-function figuresHtml(figures: readonly RenderedFigure[]): string {
-  if (figures.length === 0) return "<h2>Figures</h2><p>No plottable series were logged.</p>";
+function figuresHtml(figures: readonly RenderedFigure[], heading: string | null = "Figures"): string {
+  if (figures.length === 0) return heading === null ? "" : `<h2>${heading}</h2><p>No plottable series were logged.</p>`;
   const items = figures.map(
     (f) => `<figure id="fig-${escapeHtml(f.file.replace(/\.png$/, ""))}">
 <a href="${escapeHtml(f.file)}"><img src="data:image/png;base64,${f.png.toString("base64")}" alt="${escapeHtml(f.title)}" data-file="${escapeHtml(f.file)}"></a>
 <figcaption><strong>${escapeHtml(f.title)}</strong> — ${escapeHtml(f.caption)} (<a href="${escapeHtml(f.file)}">${escapeHtml(f.file)}</a>)</figcaption>
 </figure>`,
   );
-  return `<h2>Figures</h2>\n${items.join("\n")}`;
+  return `${heading === null ? "" : `<h2>${heading}</h2>\n`}${items.join("\n")}`;
 }
 
 function configHtml(label: string, config: ConfigText | undefined, fallback: string): string {
@@ -149,6 +154,102 @@ ${rows.join("\n")}
 </tbody></table></details>`;
 }
 
+/** A rollout GIF: the first seed's first episode of one run in one environment. */
+export interface RolloutGif {
+  readonly run: string;
+  readonly side: "anchor" | "task";
+  /** Path relative to the experiment directory. */
+  readonly source: string;
+  readonly gif: Buffer;
+}
+
+/** What the report shows of one anchor → task pair: its summary, its Pareto figures and its rollouts. */
+export interface PairSection {
+  readonly name: string;
+  readonly pair: PairResult;
+  readonly figures: readonly RenderedFigure[];
+  readonly rollouts: readonly RolloutGif[];
+}
+
+const percent = (v: number) => `${(100 * v).toFixed(0)}%`;
+
+function outcomeText(seeds: readonly SeedMeasurement[], field: "outcomes" | "outcomes_base", side: "anchor" | "task"): string {
+  const totals = new Map<string, number>();
+  for (const s of seeds) for (const [o, n] of Object.entries(s[field]?.[side] ?? {})) totals.set(o, (totals.get(o) ?? 0) + n);
+  const parts = [...totals].filter(([, n]) => n > 0).map(([o, n]) => `${o} ${n}`);
+  return parts.length === 0 ? "–" : parts.join(", ");
+}
+
+/** Success of every run of a pair (methods and sweep points): A before and after, the share of A kept, B, and how episodes ended. */
+function successTableHtml(section: PairSection): string {
+  const runs = pairRuns(section.pair);
+  const stat = (r: MethodResult, k: SummaryKey) => {
+    const m = r.mean?.[k];
+    const sd = r.std?.[k];
+    return typeof m === "number" ? `${percent(m)}${typeof sd === "number" ? ` ± ${(100 * sd).toFixed(0)} pt` : ""}` : "–";
+  };
+  const kept = (r: MethodResult) => {
+    const base = r.mean?.anchor_success_base;
+    const final = r.mean?.anchor_success;
+    return typeof base === "number" && typeof final === "number" ? (base > 0 ? percent(final / base) : "undefined (base 0%)") : "–";
+  };
+  const body = runs.map(({ run, family, result }) => {
+    const seeds = result.seeds ?? [];
+    const cells = [
+      run === family ? run : `${run} (${family} sweep)`,
+      String(seeds.length),
+      stat(result, "anchor_success_base"),
+      stat(result, "anchor_success"),
+      kept(result),
+      stat(result, "task_success_base"),
+      stat(result, "task_success"),
+      outcomeText(seeds, "outcomes", "anchor"),
+      outcomeText(seeds, "outcomes", "task"),
+    ];
+    return `<tr>${cells.map((c) => `<td>${escapeHtml(c)}</td>`).join("")}</tr>`;
+  });
+  const head = ["run", "seeds", "A success (base)", "A success", "A kept (final / base)", "B success (base)", "B success", "A episodes ended", "B episodes ended"];
+  const n = section.pair.n_episodes;
+  return `<table class="success" id="success-${escapeHtml(section.name)}"><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr></thead>
+<tbody>
+${body.join("\n")}
+</tbody></table>
+<p class="meta">closed-loop success rate, mean ± std over seeds${n === undefined ? "" : `, ${n} episodes per run and environment (seeds ${section.pair.eval_seed ?? "?"}…)`}; outcomes summed over seeds.</p>`;
+}
+
+function rolloutsHtml(section: PairSection): string {
+  if (section.rollouts.length === 0) return "<p>No rollout GIFs were recorded.</p>";
+  const runs = [...new Set(section.rollouts.map((r) => r.run))];
+  const cell = (run: string, side: "anchor" | "task") => {
+    const gif = section.rollouts.find((r) => r.run === run && r.side === side);
+    // Embedded like the figures, so the page works alone; the link opens the file the experiment wrote.
+    const alt = `${run}, task ${side === "anchor" ? "A" : "B"}`;
+    return gif
+      ? `<td><a href="../${escapeHtml(gif.source)}"><img class="rollout" src="data:image/gif;base64,${gif.gif.toString("base64")}" alt="${escapeHtml(alt)}" data-file="${escapeHtml(gif.source)}" width="128"></a></td>`
+      : "<td>–</td>";
+  };
+  const rows = runs.map((run) => `<tr><td>${escapeHtml(run)}</td>${cell(run, "anchor")}${cell(run, "task")}</tr>`);
+  return `<table class="rollouts" id="rollouts-${escapeHtml(section.name)}"><thead><tr><th>policy</th><th>task A: ${escapeHtml(section.pair.anchor?.instruction ?? "anchor")}</th><th>task B: ${escapeHtml(section.pair.task?.instruction ?? "task")}</th></tr></thead>
+<tbody>
+${rows.join("\n")}
+</tbody></table>
+<p class="meta">the first evaluation episode of the first seed, as recorded.</p>`;
+}
+
+function pairSectionHtml(section: PairSection): string {
+  const { anchor, task } = section.pair;
+  const heading = anchor && task ? `${section.name}: keep A "${anchor.instruction}" while learning B "${task.instruction}"` : section.name;
+  return `<h2 id="pair-${escapeHtml(section.name)}">${escapeHtml(heading)}</h2>
+${successTableHtml(section)}
+${figuresHtml(section.figures, null)}
+<h3>Rollouts</h3>
+${rolloutsHtml(section)}`;
+}
+
+/** The pair whose methods the summary's top-level `methods` repeats (the table and curves above the pair sections). */
+const primaryPair = (source: ExperimentSource): string | undefined =>
+  Object.entries(source.summary.pairs ?? {}).find(([, pair]) => JSON.stringify(pair.methods) === JSON.stringify(source.summary.methods))?.[0];
+
 export function experimentPage(
   title: string,
   source: ExperimentSource,
@@ -156,6 +257,7 @@ export function experimentPage(
   check: ExpectationCheck,
   figures: readonly RenderedFigure[],
   warnings: readonly string[],
+  pairs: readonly PairSection[] = [],
 ): string {
   const configs =
     source.summary.configs === undefined
@@ -164,10 +266,11 @@ export function experimentPage(
   const body = `<h1>${escapeHtml(title)}</h1>
 <p class="meta">experiment directory: ${escapeHtml(source.dir)}</p>
 ${warningsHtml(warnings)}
-<h2>Final comparison</h2>
+<h2>Final comparison${primaryPair(source) === undefined ? "" : ` (losses): ${escapeHtml(primaryPair(source)!)}`}</h2>
 ${comparisonTableHtml(rows)}
 ${perSeedHtml(source)}
 ${expectationsHtml(check)}
+${pairs.map(pairSectionHtml).join("\n")}
 ${figuresHtml(figures)}
 <h2>Resolved configs</h2>
 ${configHtml("configs (from summary.json)", configs, "summary.json records no configs.")}`;
