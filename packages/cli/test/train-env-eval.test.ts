@@ -88,6 +88,13 @@ describe("craft train with --env.type and --eval_freq", () => {
     expect(check.code, check.stderr).toBe(0);
     const independent = JSON.parse(readFileSync(join(out, "eval_info.json"), "utf8")) as EvalInfo;
     expect(evalInfoOf(run, "000002").per_episode).toEqual(independent.per_episode);
+
+    // craft report draws eval/success over the steps.
+    const report = await craft(["report", `--output_dir=${run}`]);
+    expect(report.code, report.stderr).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(run, "report", "report.json"), "utf8")) as { figures: { file: string }[] };
+    expect(manifest.figures.map((f) => f.file)).toContain("eval_success.png");
+    expect(readFileSync(join(run, "report", "eval_success.png")).subarray(1, 4).toString("ascii")).toBe("PNG");
   });
 
   it("train-craft evaluates only at multiples of eval_freq (LeRobot: step % eval_freq == 0)", async () => {

@@ -19,6 +19,11 @@ export const METRIC_KEYS = [
   "step_time_s",
   "samples_per_s",
   "nonfinite_skipped",
+  // Periodic closed-loop evaluation (craft train --eval_freq --env.type): a line of its own after the step's.
+  "eval/success",
+  "eval/pc_success",
+  "eval/avg_sum_reward",
+  "eval/invalid_decodes",
 ] as const;
 
 export type MetricKey = (typeof METRIC_KEYS)[number];
@@ -91,6 +96,13 @@ export function parseMetricsLog(text: string, path: string): MetricsPoint[] {
     for (const key of METRIC_KEYS) {
       const value = metricValue(record[key], path, lineNumber, key);
       if (value !== undefined) values[key] = value;
+    }
+    // An evaluation line completes the training line of its step: one point, not a repeated step.
+    const previous = points[points.length - 1];
+    const isEvaluation = Object.keys(record).some((k) => k.startsWith("eval/")) && !Object.keys(record).some((k) => k !== "step" && !k.startsWith("eval/"));
+    if (isEvaluation && previous !== undefined && previous.step === step && Object.keys(values).every((k) => !(k in previous.values))) {
+      points[points.length - 1] = { step, values: { ...previous.values, ...values } };
+      return;
     }
     points.push({ step, values });
   });
