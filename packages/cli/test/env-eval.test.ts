@@ -2,10 +2,10 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { makeEnv, makeSyntheticDataset, openDataset, probeVideo, writeDataset, type Batch } from "@craft/datasets";
+import { makeEnv, makeSyntheticDataset, openDataset, probeVideo, type Batch } from "@craft/datasets";
 import type { Pi0FastPolicy } from "@craft/policy-pi0fast";
 import { checkPolicyMatchesEnv, evaluateInEnv, wilsonInterval, type ClosedLoopPolicy, type EvalInfo } from "../src/rollout.js";
-import { craft, MICRO_POLICY, tempDir } from "./helpers.js";
+import { craft, MICRO_POLICY, sevenDimRobotDataset, tempDir } from "./helpers.js";
 
 /**
  * A policy that sees what pi0-FAST sees (camera image, state, instruction) and acts by hand: it
@@ -151,22 +151,7 @@ describe("craft eval --env.type (end to end with a trained pi0-FAST)", () => {
     const r = await craft(["train", ...MICRO_POLICY, `--dataset.root=${data}`, "--steps=2", "--batch_size=4", `--output_dir=${join(dir, "run")}`]);
     expect(r.code, r.stderr).toBe(0);
     policyDir = join(dir, "run");
-    // A robot with the same camera and a 7-dim state.
-    const other = join(dir, "other");
-    const frame = (i: number) => ({
-      "observation.state": Array.from({ length: 7 }, (_, k) => Math.sin(i + k)),
-      action: Array.from({ length: 7 }, (_, k) => Math.cos(i + k)),
-      "observation.images.front": new Uint8Array(32 * 32 * 3).fill(i * 10),
-    });
-    await writeDataset(other, {
-      fps: 10,
-      features: {
-        "observation.state": { dtype: "float32", shape: [7] },
-        action: { dtype: "float32", shape: [7] },
-        "observation.images.front": { dtype: "image", shape: [32, 32, 3] },
-      },
-      episodes: [{ task: "wave", frames: Array.from({ length: 12 }, (_, i) => frame(i)) }],
-    });
+    const other = await sevenDimRobotDataset(join(dir, "other"));
     const o = await craft(["train", ...MICRO_POLICY, `--dataset.root=${other}`, "--steps=1", "--batch_size=4", `--output_dir=${join(dir, "other-run")}`]);
     expect(o.code, o.stderr).toBe(0);
     otherPolicyDir = join(dir, "other-run");
@@ -238,9 +223,9 @@ describe("craft eval --env.type (end to end with a trained pi0-FAST)", () => {
   it("bad input is one clear line and writes nothing", async () => {
     const out = join(tempDir("env-eval-bad"), "eval");
     const cases: [string[], RegExp][] = [
-      [["--env.type=pusht"], /^error: InvalidOption: \(env\): field "env\.type": expected reach \| push \| two_target, found "pusht"$/],
-      [["--env.type=two_target"], /^error: .*field "env\.task": expected the instruction of the two-target scene: red \| blue, found null$/],
-      [["--env.type=reach", "--eval.n_episodes=0"], /^error: --eval\.n_episodes: expected a positive integer, got 0$/],
+      [["--env.type=pusht"], /^error: env\.type: expected reach \| push \| two_target, got "pusht"$/],
+      [["--env.type=two_target"], /^error: env\.task: expected the instruction of the two-target scene: red \| blue, got null$/],
+      [["--env.type=reach", "--eval.n_episodes=0"], /^error: eval\.n_episodes: expected a positive integer, got 0$/],
       [["--env.type=reach", "--dataset.root=x"], /^error: unknown flag --dataset\.root for "craft eval --env\.type"/],
     ];
     for (const [flags, message] of cases) {

@@ -2,7 +2,9 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { makeEnv } from "@craft/datasets";
 import { loadPi0FastPolicy } from "@craft/policy-pi0fast";
-import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
+import { rejectUnknownFlags, toNested, UsageError, type ParsedArgs } from "../flags.js";
+import { takeEnvEvalFlags } from "../envFlags.js";
+import { ConfigError } from "../errors.js";
 import { evaluateOn, type EvaluationReport } from "../evaluation.js";
 import { checkPolicyMatchesEnv, evaluateInEnv, pi0FastClosedLoop, writeEvalInfo } from "../rollout.js";
 import { startBackend } from "../backendSetup.js";
@@ -61,11 +63,12 @@ const progressLine = (done: number, total: number, successes: number) => {
 /** `craft eval --env.type=…`: success rate of a checkpoint in closed loop; eval_info.json and rollout videos in output_dir. */
 async function runEnvEval(args: ParsedArgs, policyPath: string): Promise<number> {
   rejectUnknownFlags(args.flags, ENV_EVAL_FLAGS, "eval --env.type");
-  const envType = strFlag(args, "env.type")!;
-  const envTask = strFlag(args, "env.task");
+  const problems: string[] = [];
+  const spec = takeEnvEvalFlags(toNested(args.flags), problems);
+  if (problems.length > 0 || spec === null) throw new ConfigError(problems);
+  const { type: envType, task: envTask, batch_size: batchSize } = spec;
   const env = makeEnv({ type: envType, task: envTask });
-  const nEpisodes = smokeCap("--eval.n_episodes", intFlag(args, "eval.n_episodes", 50), SMOKE_EVAL_EPISODES);
-  const batchSize = intFlag(args, "eval.batch_size", 10);
+  const nEpisodes = smokeCap("--eval.n_episodes", spec.n_episodes, SMOKE_EVAL_EPISODES);
   const maxRendered = intFlag(args, "eval.max_episodes_rendered", 10, 0);
   const seed = intFlag(args, "seed", 1000, 0);
   const outputDir = strFlag(args, "output_dir") ?? join("outputs", "eval", `${envType}${envTask ? `_${envTask}` : ""}`);
