@@ -65,6 +65,8 @@ Usage: craft train --dataset.root=DIR [--policy.preset=tiny] [--steps=N] [--batc
     a Hub id ORG/NAME (or --policy.pretrained_path) is read from the Hugging Face cache, downloaded when missing
   --policy.push_to_hub=true --policy.repo_id=ORG/NAME uploads the last pretrained_model/ after training (HF_TOKEN)
   LeRobot's --job_name, --rename_map, --num_workers, --eval_freq and --dataset.image_transforms.* are accepted
+  --env.type=reach|push|two_target [--env.task=red|blue] --eval_freq=N evaluates the policy closed loop every N steps
+    (--eval.n_episodes, --eval.batch_size as craft eval): eval/* lines in metrics.jsonl, eval/eval_step_<step>/eval_info.json
   --config_path=train_config.json re-runs a saved configuration (flags given beside it win)
   --resume=true --output_dir=DIR continues the run from its last checkpoint (--steps beyond its step extends it)
   --overwrite=true replaces the run already in --output_dir (otherwise such a directory is refused)
