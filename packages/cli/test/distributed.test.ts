@@ -256,3 +256,28 @@ describe("craft train --distributed=mpi (2 ranks) against one process on the con
     expect(() => process.kill(pids!.rank0, 0)).toThrow();
   });
 });
+
+describe("craft train --distributed=mpi with --eval_freq and --env.type", () => {
+  it("only rank 0 evaluates, rank 1 waits for it without deadlock, and both train exactly as without evaluation", async () => {
+    requireMpiexec();
+    const common = [...MICRO_POLICY, `--dataset.root=${data.reach}`, "--steps=2", "--log_freq=1", "--seed=3", "--batch_size=4"];
+    const plain = tempDir("dp-noeval");
+    const evaluated = tempDir("dp-eval");
+    const without = await craftMpi(2, ["train", ...common, `--output_dir=${join(plain, "run")}`], { CRAFT_DEBUG_DUMP_WEIGHTS: join(plain, "dump") }).done;
+    expect(without.code, without.stderr).toBe(0);
+    const withEval = await craftMpi(
+      2,
+      ["train", ...common, "--env.type=reach", "--eval_freq=1", "--eval.n_episodes=1", `--output_dir=${join(evaluated, "run")}`],
+      { CRAFT_DEBUG_DUMP_WEIGHTS: join(evaluated, "dump") },
+      300,
+    ).done;
+    expect(withEval.code, withEval.stderr).toBe(0);
+    // One evaluation per step, written once (by rank 0): one eval_info.json each, one eval line each.
+    expect(withEval.stderr.match(/step 1\/2 {2}eval\/success/g)).toHaveLength(1);
+    expect(metrics(join(evaluated, "run")).filter((m) => "eval/success" in m).map((m) => m.step)).toEqual([1, 2]);
+    expect(existsSync(join(evaluated, "run", "eval", "eval_step_000002", "eval_info.json"))).toBe(true);
+    const [e0, e1, p0] = await Promise.all([readDump(join(evaluated, "dump"), 0), readDump(join(evaluated, "dump"), 1), readDump(join(plain, "dump"), 0)]);
+    expect(difference(e0, e1, 0).max).toBe(0);
+    expect(difference(e0, p0, 0).max).toBe(0);
+  });
+});
