@@ -1,6 +1,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
 import type { EpsilonScheduleKind } from "./epsilon.js";
+import { CraftError } from "./errors.js";
 import type { MergeKind } from "./merge.js";
 import type { SurgeryKind } from "./surgery.js";
 
@@ -112,7 +113,21 @@ const editDistance = (a: string, b: string): number => {
   return previous[b.length];
 };
 
-const unknownFieldMessage = (path: string, key: string): string => {
+/** One problem of a craft section: the field path, what was expected there, what was found, and its line. */
+interface ConfigProblem {
+  readonly field: string;
+  readonly expected: string;
+  readonly actual?: string;
+  readonly text: string;
+}
+const problem = (field: string, expected: string, actual: string): ConfigProblem => ({
+  field,
+  expected,
+  actual,
+  text: `${field}: expected ${expected}, got ${actual}`,
+});
+
+const unknownField = (path: string, key: string): ConfigProblem => {
   const closest = craftConfigFields
     .map((field) => ({ field, distance: editDistance(key, field) }))
     .sort((x, y) => x.distance - y.distance)[0];
@@ -120,21 +135,19 @@ const unknownFieldMessage = (path: string, key: string): string => {
     closest.distance <= Math.max(2, Math.floor(key.length / 3))
       ? `did you mean ${path}.${closest.field}?`
       : `known fields: ${craftConfigFields.join(", ")}`;
-  return `${path}.${key}: unknown field (${hint})`;
+  return { field: `${path}.${key}`, expected: `one of ${craftConfigFields.join(", ")}`, text: `${path}.${key}: unknown field (${hint})` };
 };
 
 /** Cross-field rules, checked once every field is well-typed and in range. */
-const crossFieldErrors = (config: CraftConfig, path: string): string[] => {
-  const errors: string[] = [];
+const crossFieldErrors = (config: CraftConfig, path: string): ConfigProblem[] => {
+  const errors: ConfigProblem[] = [];
   if (config.initial_lambda > config.lambda_max) {
-    errors.push(
-      `${path}.initial_lambda: expected number in [0, lambda_max=${config.lambda_max}], got ${config.initial_lambda}`,
-    );
+    errors.push(problem(`${path}.initial_lambda`, `number in [0, lambda_max=${config.lambda_max}]`, String(config.initial_lambda)));
   }
   if (config.epsilon_schedule === "exponential") {
     for (const key of ["epsilon_start", "epsilon_end"] as const) {
       if (!(config[key] > 0)) {
-        errors.push(`${path}.${key}: expected number > 0 for epsilon_schedule "exponential", got ${config[key]}`);
+        errors.push(problem(`${path}.${key}`, `number > 0 for epsilon_schedule "exponential"`, String(config[key])));
       }
     }
   }
@@ -146,14 +159,17 @@ const crossFieldErrors = (config: CraftConfig, path: string): string[] => {
  * Every problem is reported, each naming its field path, e.g.
  * `craft.epsilon_end: expected number, got "x"`.
  */
-export const decodeCraftConfig = (input: unknown, path = "craft"): E.Either<string[], CraftConfig> => {
+export const decodeCraftConfig = (input: unknown, path = "craft"): E.Either<string[], CraftConfig> =>
+  E.mapLeft((problems: ConfigProblem[]) => problems.map((p) => p.text))(craftConfigProblems(input, path));
+
+const craftConfigProblems = (input: unknown, path: string): E.Either<ConfigProblem[], CraftConfig> => {
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
-    return E.left([`${path}: expected object, got ${showValue(input)}`]);
+    return E.left([problem(path, "object", showValue(input))]);
   }
   const record = input as Record<string, unknown>;
-  const errors: string[] = [];
+  const errors: ConfigProblem[] = [];
   for (const key of Object.keys(record)) {
-    if (!Object.prototype.hasOwnProperty.call(FIELDS, key)) errors.push(unknownFieldMessage(path, key));
+    if (!Object.prototype.hasOwnProperty.call(FIELDS, key)) errors.push(unknownField(path, key));
   }
   const decoded: Record<string, unknown> = {};
   for (const key of craftConfigFields) {
@@ -165,12 +181,12 @@ export const decodeCraftConfig = (input: unknown, path = "craft"): E.Either<stri
     const spec: Field<t.Mixed> = FIELDS[key];
     const typed = spec.codec.decode(raw);
     if (E.isLeft(typed)) {
-      errors.push(`${path}.${key}: expected ${spec.codec.name}, got ${showValue(raw)}`);
+      errors.push(problem(`${path}.${key}`, spec.codec.name, showValue(raw)));
       continue;
     }
     const expected = spec.check?.(typed.right as never);
     if (expected !== undefined) {
-      errors.push(`${path}.${key}: expected ${expected}, got ${showValue(raw)}`);
+      errors.push(problem(`${path}.${key}`, expected, showValue(raw)));
       continue;
     }
     decoded[key] = typed.right;
@@ -206,9 +222,17 @@ export const CraftConfigCodec: t.Type<CraftConfig, CraftConfig, unknown> = new t
   (config) => ({ ...config }),
 );
 
-/** Build a config from known-good partial settings; throws the formatted errors otherwise. */
+/** Build a config from known-good partial settings; throws a CraftError (InvalidConfig) listing every problem otherwise. */
 export const makeCraftConfig = (settings: Partial<CraftConfig> = {}): CraftConfig => {
-  const result = decodeCraftConfig(settings);
-  if (E.isLeft(result)) throw new Error(formatCraftConfigErrors(result.left));
+  const result = craftConfigProblems(settings, "craft");
+  if (E.isLeft(result)) {
+    const [first] = result.left;
+    throw new CraftError("InvalidConfig", {
+      field: first.field,
+      expected: first.expected,
+      actual: first.actual,
+      message: formatCraftConfigErrors(result.left.map((p) => p.text)),
+    });
+  }
   return result.right;
 };

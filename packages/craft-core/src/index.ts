@@ -36,4 +36,5 @@ export {
   type LambdaUpdateKind,
   type RetentionLossKind,
 } from "./config.js";
+export { CraftError, isCraftError, type CraftErrorTag, type CraftErrorDetails } from "./errors.js";
 export { parseDottedOverrides, applyCraftOverrides, parseFlagValue } from "./overrides.js";

@@ -305,7 +305,7 @@ export const openDataset = async (root: string, options: OpenDatasetOptions = {}
           file: loc?.file ?? join(root, "videos"),
           field: key,
           expected: `the MP4 of video feature ${key} for episode ${ep.episodeIndex} (from info.json video_path)`,
-          hint: `pass exclude: [${videoKeys.map((k) => JSON.stringify(k)).join(", ")}] to leave video features out`,
+          exclude: videoKeys,
         });
       }
       const probe = probeVideo(loc.file, key);

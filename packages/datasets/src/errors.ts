@@ -25,7 +25,14 @@ export interface DatasetErrorDetails {
   readonly actual?: string;
   /** A hint for the user (e.g. the option that avoids the problem). */
   readonly hint?: string;
+  /** Feature keys whose exclusion avoids the problem (`OpenDatasetOptions.exclude`; the CLI's `--dataset.exclude`). */
+  readonly exclude?: readonly string[];
 }
+
+/** How the `exclude` option is written where the error is shown: the library's `exclude: […]`, a CLI flag. */
+export type ExcludeOption = (keys: readonly string[]) => string;
+
+const libraryExclude: ExcludeOption = (keys) => `exclude: [${keys.map((k) => JSON.stringify(k)).join(", ")}]`;
 
 /**
  * A tagged error whose message always names the file, the field and the expected value, so the
@@ -38,11 +45,10 @@ export class DatasetError extends Error {
   readonly expected: string;
   readonly actual: string | undefined;
   readonly hint: string | undefined;
+  readonly exclude: readonly string[] | undefined;
 
   constructor(tag: DatasetErrorTag, details: DatasetErrorDetails) {
-    const found = details.actual === undefined ? "" : `, found ${details.actual}`;
-    const hint = details.hint === undefined ? "" : ` (${details.hint})`;
-    super(`${tag}: ${details.file}: field "${details.field}": expected ${details.expected}${found}${hint}`);
+    super(describeDatasetError(tag, details, libraryExclude));
     this.name = "DatasetError";
     this._tag = tag;
     this.file = details.file;
@@ -50,8 +56,21 @@ export class DatasetError extends Error {
     this.expected = details.expected;
     this.actual = details.actual;
     this.hint = details.hint;
+    this.exclude = details.exclude;
+  }
+
+  /** The one-line message with the `exclude` hint written as `option` writes it (e.g. a CLI flag) instead of the library option. */
+  describeWith(option: ExcludeOption): string {
+    return describeDatasetError(this._tag, this, option);
   }
 }
+
+const describeDatasetError = (tag: DatasetErrorTag, details: DatasetErrorDetails, option: ExcludeOption): string => {
+  const found = details.actual === undefined ? "" : `, found ${details.actual}`;
+  const hints = [details.hint, details.exclude === undefined ? undefined : `pass ${option(details.exclude)} to leave video features out`].filter((h) => h !== undefined);
+  const hint = hints.length === 0 ? "" : ` (${hints.join("; ")})`;
+  return `${tag}: ${details.file}: field "${details.field}": expected ${details.expected}${found}${hint}`;
+};
 
 export const isDatasetError = (e: unknown): e is DatasetError => e instanceof DatasetError;
 

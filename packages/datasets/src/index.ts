@@ -6,7 +6,7 @@
  * synthetic tasks and run their simulated environments, and build anchor sets for CRaFT.
  */
 export type { ArrayTensor, Batch, FeatureStats, DatasetStats } from "./batch.js";
-export { DatasetError, isDatasetError, type DatasetErrorTag, type DatasetErrorDetails } from "./errors.js";
+export { DatasetError, isDatasetError, type DatasetErrorTag, type DatasetErrorDetails, type ExcludeOption } from "./errors.js";
 export { readInfo, type DatasetInfo, type FeatureSpec, type CodebaseVersion } from "./info.js";
 export { readDatasetMeta, aggregateStats, type DatasetMeta, type EpisodeInfo, type VideoLocation } from "./metadata.js";
 export { openDataset, type OpenDatasetOptions, type LeRobotDataset, type DatasetEpisode, type FrameSource } from "./dataset.js";

@@ -92,7 +92,11 @@ describe("the real so101-pick-orange-cube dataset (v3.0)", () => {
     expect(e._tag).toBe("MissingFile");
     expect(e.file).toMatch(/videos\/observation\.images\.front\/chunk-000\/file-000\.mp4$/);
     expect(e.field).toBe("observation.images.front");
-    expect(e.message).toContain("exclude");
+    expect(e.exclude).toEqual(["observation.images.front", "observation.images.top"]);
+    expect(e.message).toContain('(pass exclude: ["observation.images.front", "observation.images.top"] to leave video features out)');
+    expect((e as unknown as DatasetError).describeWith((keys) => `--dataset.exclude='${JSON.stringify(keys)}'`)).toContain(
+      `pass --dataset.exclude='["observation.images.front","observation.images.top"]' to leave video features out`,
+    );
   });
 
   it("prints an info report that flags the missing videos", async () => {

@@ -21,6 +21,7 @@ import {
 } from "./lerobot/processorJson";
 import { readSafetensors, readSafetensorsHeader, writeSafetensors, type SafetensorsInput } from "./weights/safetensors";
 import { describeErrors, loadFastTokenizer, saveFastTokenizer, type FastTokenizer } from "./fast/tokenizer";
+import { PolicyError } from "./errors";
 
 /**
  * LeRobot's `pretrained_model/` folder, both ways: config.json (LeRobot's schema) + craft_config.json
@@ -197,7 +198,7 @@ async function readJson(path: string): Promise<unknown> {
   try {
     return JSON.parse(await readFile(path, "utf8"));
   } catch (e) {
-    throw new Error(`${path}: invalid JSON (${(e as Error).message})`);
+    throw new PolicyError("InvalidCheckpoint", { file: path, field: "(root)", expected: "JSON", message: `${path}: invalid JSON (${(e as Error).message})` });
   }
 }
 
@@ -214,7 +215,7 @@ export function pretrainedDirOf(dir: string): string {
  */
 export async function readPretrainedConfig(dir: string): Promise<{ config: PI0FastConfig; warnings: string[]; files: CheckpointFiles }> {
   const configPath = join(dir, PRETRAINED_FILES.config);
-  if (!existsSync(configPath)) throw new Error(`${configPath}: missing (expected a pi0_fast pretrained_model folder)`);
+  if (!existsSync(configPath)) throw new PolicyError("InvalidCheckpoint", { file: configPath, field: "(file)", expected: "a pi0_fast pretrained_model folder's config.json", message: `${configPath}: missing (expected a pi0_fast pretrained_model folder)` });
   const json = await readJson(configPath);
   const sidecarPath = join(dir, PRETRAINED_FILES.craftConfig);
   // Before the LeRobot layout craft wrote its whole config (preset, widths) into config.json.
@@ -226,7 +227,7 @@ export async function readPretrainedConfig(dir: string): Promise<{ config: PI0Fa
   if (typeof sidecar === "object" && sidecar !== null && FILES_KEY in sidecar) {
     const { [FILES_KEY]: raw, ...rest } = sidecar as Record<string, unknown>;
     const decoded = CheckpointFilesCodec.decode(raw);
-    if (isLeft(decoded)) throw new Error(`${sidecarPath}: ${FILES_KEY}.${describeErrors(decoded.left)}`);
+    if (isLeft(decoded)) throw new PolicyError("InvalidCheckpoint", { file: sidecarPath, field: FILES_KEY, expected: "the files section of craft_config.json", message: `${sidecarPath}: ${FILES_KEY}.${describeErrors(decoded.left)}` });
     files = decoded.right;
     sidecar = rest;
   }
@@ -235,7 +236,7 @@ export async function readPretrainedConfig(dir: string): Promise<{ config: PI0Fa
 
 function inFolder(dir: string, name: string, field: string): string {
   const path = join(dir, name);
-  if (!existsSync(path)) throw new Error(`${join(dir, PRETRAINED_FILES.craftConfig)}: ${FILES_KEY}.${field}: ${path} does not exist`);
+  if (!existsSync(path)) throw new PolicyError("InvalidCheckpoint", { file: join(dir, PRETRAINED_FILES.craftConfig), field: `${FILES_KEY}.${field}`, expected: `an existing ${path}`, message: `${join(dir, PRETRAINED_FILES.craftConfig)}: ${FILES_KEY}.${field}: ${path} does not exist` });
   return path;
 }
 
@@ -255,7 +256,7 @@ async function readTextTokenizer(dir: string, files: CheckpointFiles): Promise<T
   if (spec === undefined) return undefined;
   if (spec.type === "hf") return { type: "hf", path: join(dir, spec.file ?? PRETRAINED_FILES.hfTokenizer) };
   if (spec.type === "byte_level") return { type: "byte_level" };
-  throw new Error(`${legacy}: type: expected "byte_level" or "hf", got ${JSON.stringify(spec.type)}`);
+  throw new PolicyError("InvalidTokenizer", { file: legacy, field: "type", expected: '"byte_level" or "hf"', message: `${legacy}: type: expected "byte_level" or "hf", got ${JSON.stringify(spec.type)}` });
 }
 
 /**
@@ -293,12 +294,12 @@ async function readStats(dir: string, config: PI0FastConfig): Promise<DatasetSta
       for (const [type, mode] of Object.entries(step.normMap)) {
         const own = (config.normalization_mapping as Record<string, string>)[type];
         if (own !== undefined && own !== mode) {
-          throw new Error(`${prePath}: steps[${step.index}].config.norm_map.${type}: expected ${own} (config.json normalization_mapping), got ${mode}`);
+          throw new PolicyError("InvalidCheckpoint", { file: prePath, field: `steps[${step.index}].config.norm_map.${type}`, expected: `${own} (config.json normalization_mapping)`, message: `${prePath}: steps[${step.index}].config.norm_map.${type}: expected ${own} (config.json normalization_mapping), got ${mode}` });
         }
       }
       if (step.stateFile !== undefined) {
         const statePath = join(dir, step.stateFile);
-        if (!existsSync(statePath)) throw new Error(`${prePath}: steps[${step.index}].state_file: ${statePath} does not exist`);
+        if (!existsSync(statePath)) throw new PolicyError("InvalidCheckpoint", { file: prePath, field: `steps[${step.index}].state_file`, expected: `an existing ${statePath}`, message: `${prePath}: steps[${step.index}].state_file: ${statePath} does not exist` });
         return statsFromNormalizerState((await readSafetensors(statePath)).tensors, statePath);
       }
     }
@@ -309,7 +310,7 @@ async function readStats(dir: string, config: PI0FastConfig): Promise<DatasetSta
   const legacy = await optionalJson(join(dir, PRETRAINED_FILES.legacyStats));
   if (legacy !== undefined) return legacy as DatasetStats;
   const needsStats = Object.values(config.normalization_mapping).some((m) => m !== "IDENTITY");
-  if (needsStats) throw new Error(`${prePath}: missing (the normaliser statistics of a ${Object.values(config.normalization_mapping).join("/")} policy)`);
+  if (needsStats) throw new PolicyError("InvalidCheckpoint", { file: prePath, field: "(file)", expected: "the normaliser statistics", message: `${prePath}: missing (the normaliser statistics of a ${Object.values(config.normalization_mapping).join("/")} policy)` });
   return {};
 }
 
@@ -324,22 +325,22 @@ export async function readPretrained(path: string): Promise<PretrainedRead> {
   const stats = await readStats(dir, config);
   const embodimentStats = await readEmbodimentStats(dir, files);
   const modelPath = join(dir, PRETRAINED_FILES.model);
-  if (!existsSync(modelPath)) throw new Error(`${modelPath}: missing (the policy's weights)`);
+  if (!existsSync(modelPath)) throw new PolicyError("InvalidCheckpoint", { file: modelPath, field: "(file)", expected: "the policy's weights", message: `${modelPath}: missing (the policy's weights)` });
   const file = await readSafetensors(modelPath);
   const shapes = parameterShapes(config);
   const parameters: NamedArrays = {};
   for (const [name, shape] of Object.entries(shapes)) {
     const tensor = file.tensors[name] ?? (name === EMBED_TOKENS ? file.tensors[LM_HEAD] : undefined);
-    if (!tensor) throw new Error(`${modelPath}: missing tensor "${name}" (shape [${shape.join(", ")}] for preset ${config.preset})`);
+    if (!tensor) throw new PolicyError("InvalidCheckpoint", { file: modelPath, field: name, expected: `shape [${shape.join(", ")}] for preset ${config.preset}`, message: `${modelPath}: missing tensor "${name}" (shape [${shape.join(", ")}] for preset ${config.preset})` });
     if (tensor.shape.length !== shape.length || tensor.shape.some((d, i) => d !== shape[i])) {
-      throw new Error(`${modelPath}: tensor "${name}": expected shape [${shape.join(", ")}] (preset ${config.preset}), got [${tensor.shape.join(", ")}]`);
+      throw new PolicyError("InvalidCheckpoint", { file: modelPath, field: name, expected: `shape [${shape.join(", ")}] (preset ${config.preset})`, message: `${modelPath}: tensor "${name}": expected shape [${shape.join(", ")}] (preset ${config.preset}), got [${tensor.shape.join(", ")}]` });
     }
-    if (!(tensor.data instanceof Float32Array)) throw new Error(`${modelPath}: tensor "${name}": expected dtype F32 or BF16, got ${tensor.dtype}`);
+    if (!(tensor.data instanceof Float32Array)) throw new PolicyError("InvalidCheckpoint", { file: modelPath, field: name, expected: "dtype F32 or BF16", message: `${modelPath}: tensor "${name}": expected dtype F32 or BF16, got ${tensor.dtype}` });
     parameters[name] = tensor.data;
   }
   const extra = Object.keys(file.tensors).filter((n) => !(n in shapes) && n !== LM_HEAD);
   if (extra.length > 0) {
-    throw new Error(`${modelPath}: unexpected tensor "${extra[0]}"${extra.length > 1 ? ` (and ${extra.length - 1} more)` : ""} (not a parameter of preset ${config.preset})`);
+    throw new PolicyError("InvalidCheckpoint", { file: modelPath, field: extra[0], expected: `only parameters of preset ${config.preset}`, message: `${modelPath}: unexpected tensor "${extra[0]}"${extra.length > 1 ? ` (and ${extra.length - 1} more)` : ""} (not a parameter of preset ${config.preset})` });
   }
   const fastTokenizer = readFastTokenizer(dir, files);
   const textTokenizer = await readTextTokenizer(dir, files);
@@ -379,7 +380,7 @@ export async function inspectPretrained(path: string): Promise<PretrainedSummary
   const dir = pretrainedDirOf(path);
   const { config, warnings, files } = await readPretrainedConfig(dir);
   const modelPath = join(dir, PRETRAINED_FILES.model);
-  if (!existsSync(modelPath)) throw new Error(`${modelPath}: missing (the policy's weights)`);
+  if (!existsSync(modelPath)) throw new PolicyError("InvalidCheckpoint", { file: modelPath, field: "(file)", expected: "the policy's weights", message: `${modelPath}: missing (the policy's weights)` });
   const header = await readSafetensorsHeader(modelPath);
   const expected = parameterShapes(config);
   const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);

@@ -1,5 +1,6 @@
 import * as t from "io-ts";
 import { type Either, left, right } from "fp-ts/lib/Either.js";
+import { PolicyError, problemExpected, problemField } from "./errors";
 
 /**
  * pi0-FAST configuration, mirroring LeRobot's `PI0FastConfig` (configuration_pi0_fast.py) plus the
@@ -353,7 +354,7 @@ export function decodePI0FastConfig(input: unknown, path = "policy."): Either<st
 /** Decode or throw one readable error (for callers that are not fp-ts aware). */
 export function pi0FastConfig(input: unknown = {}): PI0FastConfig {
   const decoded = decodePI0FastConfig(input);
-  if (decoded._tag === "Left") throw new Error(`invalid pi0_fast config:\n  ${decoded.left.join("\n  ")}`);
+  if (decoded._tag === "Left") throw new PolicyError("InvalidConfig", { field: problemField(decoded.left[0]), expected: problemExpected(decoded.left[0]), message: `invalid pi0_fast config:\n  ${decoded.left.join("\n  ")}` });
   return decoded.right;
 }
 

@@ -39,3 +39,4 @@ export { fitFastTokenizer, saveFastTokenizer, loadFastTokenizer, type FastTokeni
 export { loadHfTokenizer } from "./text/hf-tokenizer";
 export { featureNormalizer, type Normalizer, type NormalizationMode, type DatasetStats } from "./normalize";
 export { renameKey, type Batch } from "./processor";
+export { PolicyError, isPolicyError, type PolicyErrorTag, type PolicyErrorDetails } from "./errors";

@@ -4,6 +4,7 @@ import type { CraftState } from "@craft/craft-core";
 import type { AdamWState } from "./adamw.js";
 import type { OptimizerConfig } from "./config.js";
 import type { NamedArrays, TensorFileIO } from "./interfaces.js";
+import { TrainerError } from "./errors.js";
 
 /** Everything besides the model weights that an exact resume needs. */
 export interface TrainingState {
@@ -285,7 +286,13 @@ interface TrainerStateFile {
 }
 
 const fail = (file: string, field: string, expected: string, got: unknown): never => {
-  throw new Error(`${file}: field \`${field}\`: expected ${expected}, got ${JSON.stringify(got)}`);
+  throw new TrainerError("InvalidCheckpoint", {
+    file,
+    field,
+    expected,
+    actual: JSON.stringify(got),
+    message: `${file}: field \`${field}\`: expected ${expected}, got ${JSON.stringify(got)}`,
+  });
 };
 
 const isRngState = (v: unknown): boolean =>
@@ -296,7 +303,13 @@ const readTrainerStateFile = async (file: string): Promise<TrainerStateFile> => 
   try {
     raw = JSON.parse(await fs.readFile(file, "utf8"));
   } catch (error) {
-    throw new Error(`${file}: cannot read the trainer state (${(error as Error).message})`);
+    throw new TrainerError("InvalidCheckpoint", {
+      file,
+      field: "(file)",
+      expected: "the trainer state as JSON",
+      actual: (error as Error).message,
+      message: `${file}: cannot read the trainer state (${(error as Error).message})`,
+    });
   }
   const s = raw as Partial<TrainerStateFile>;
   if (s.format_version !== FORMAT_VERSION) fail(file, "format_version", String(FORMAT_VERSION), s.format_version);

@@ -41,6 +41,7 @@ export {
 } from "./checkpoint.js";
 export { METRIC_KEYS, METRICS_FILE, SUPERSEDED_METRICS_FILE, type TrainMetrics } from "./metrics.js";
 export { evaluatePolicy, type EvaluationResult } from "./evaluate.js";
+export { TrainerError, isTrainerError, type TrainerErrorTag, type TrainerErrorDetails } from "./errors.js";
 export {
   detectLaunchEnvironment,
   initDistributed,

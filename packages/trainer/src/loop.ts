@@ -29,6 +29,7 @@ import type {
 } from "./interfaces.js";
 import { METRICS_FILE, MetricsFile, MetricsWindow, ProgressDisplay, type StepRecord, type TrainMetrics } from "./metrics.js";
 import { createRng, streamRng, type Rng } from "./rng.js";
+import { TrainerError } from "./errors.js";
 import { startWandb, type WandbOptions, type WandbSink } from "./wandb.js";
 
 export interface TrainOptions<B, G = NamedArrays> {
@@ -163,9 +164,13 @@ async function setupTraining<B, G>(options: TrainOptions<B, G>, retention: Reten
   const main = options.isMainProcess ?? true;
   const space = gradientSpaceOf(policy);
   if (!config.resume && main && (await exists(path.join(config.output_dir, CHECKPOINTS_DIR, LAST_LINK)))) {
-    throw new Error(
-      `output_dir ${config.output_dir} already holds checkpoints: pass resume=true to continue that run, or choose a new output_dir`,
-    );
+    throw new TrainerError("OutputDirInUse", {
+      file: config.output_dir,
+      field: "resume",
+      expected: "true to continue the run whose checkpoints output_dir holds, or a new output_dir",
+      actual: "false",
+      message: `output_dir ${config.output_dir} already holds checkpoints: pass resume=true to continue that run, or choose a new output_dir`,
+    });
   }
   const state: LoopState<G> = {
     params: policy.getParameters(),
@@ -213,9 +218,13 @@ async function resumeFromCheckpoint<B, G>(options: TrainOptions<B, G>, retention
   if (config.resume && dir === undefined) {
     // A run that died before its first checkpoint: nothing to restore, but its log is continued (from step 0).
     if (!(await exists(path.join(config.output_dir, METRICS_FILE)))) {
-      throw new Error(
-        `resume=true but ${path.join(config.output_dir, CHECKPOINTS_DIR, LAST_LINK)} does not exist: no checkpoint to resume from`,
-      );
+      const last = path.join(config.output_dir, CHECKPOINTS_DIR, LAST_LINK);
+      throw new TrainerError("ResumeMismatch", {
+        file: last,
+        field: "resume",
+        expected: "a checkpoint to resume from",
+        message: `resume=true but ${last} does not exist: no checkpoint to resume from`,
+      });
     }
     if (options.isMainProcess ?? true) progressNotice(options, `[craft] ${config.output_dir} holds metrics but no checkpoint: starting at step 0, continuing its ${METRICS_FILE}`);
   }
@@ -226,9 +235,22 @@ async function resumeFromCheckpoint<B, G>(options: TrainOptions<B, G>, retention
   const params = state.params;
   for (const name of Object.keys(params)) {
     const value = loaded[name];
-    if (value === undefined) throw new Error(`${modelDir}: parameter "${name}" is missing from the checkpoint`);
+    if (value === undefined) {
+      throw new TrainerError("InvalidCheckpoint", {
+        file: modelDir,
+        field: name,
+        expected: "the policy's parameter",
+        message: `${modelDir}: parameter "${name}" is missing from the checkpoint`,
+      });
+    }
     if (value.length !== params[name].length) {
-      throw new Error(`${modelDir}: parameter "${name}" has ${value.length} values, the policy expects ${params[name].length}`);
+      throw new TrainerError("InvalidCheckpoint", {
+        file: modelDir,
+        field: name,
+        expected: `${params[name].length} values`,
+        actual: String(value.length),
+        message: `${modelDir}: parameter "${name}" has ${value.length} values, the policy expects ${params[name].length}`,
+      });
     }
     params[name] = Float32Array.from(value);
   }
@@ -241,7 +263,14 @@ async function resumeFromCheckpoint<B, G>(options: TrainOptions<B, G>, retention
   state.nonfiniteTotal = saved.nonfinite.total;
   state.nonfiniteInARow = saved.nonfinite.consecutive;
   if (retention !== undefined) {
-    if (saved.craft === undefined) throw new Error(`${dir}: a baseline checkpoint cannot resume a CRaFT run (no CRaFT state)`);
+    if (saved.craft === undefined) {
+      throw new TrainerError("ResumeMismatch", {
+        file: dir,
+        field: "craft",
+        expected: "the CRaFT state of a CRaFT run",
+        message: `${dir}: a baseline checkpoint cannot resume a CRaFT run (no CRaFT state)`,
+      });
+    }
     retention.source.restore(saved.loader.anchor);
     state.craftState = saved.craft.state;
     if (saved.craft.retentionGradient !== undefined && saved.craft.retentionLoss !== undefined) {

@@ -1,5 +1,6 @@
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
+import { TrainerError } from "./errors.js";
 
 /** One line of metrics.jsonl. CRaFT-only fields are null in a baseline run. */
 export interface TrainMetrics {
@@ -149,7 +150,13 @@ export class MetricsFile {
     const file = path.join(outputDir, METRICS_FILE);
     if (keepUpToStep === undefined) {
       if (await isNonEmptyFile(file)) {
-        throw new Error(`${file} holds the metrics of an earlier run: pass resume=true to continue its log, or choose a new output_dir`);
+        throw new TrainerError("OutputDirInUse", {
+          file,
+          field: "resume",
+          expected: "true to continue the earlier run's log, or a new output_dir",
+          actual: "false",
+          message: `${file} holds the metrics of an earlier run: pass resume=true to continue its log, or choose a new output_dir`,
+        });
       }
       await fs.writeFile(file, "");
       return new MetricsFile(file);

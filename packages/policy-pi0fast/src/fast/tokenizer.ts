@@ -20,6 +20,7 @@ import { isLeft } from "fp-ts/lib/Either.js";
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 import { dctII, dctIII } from "./dct";
 import { moduleDirectory } from "../backend/moduleLocation";
+import { PolicyError } from "../errors";
 
 export interface FastFitOptions {
   readonly chunkSize: number;
@@ -127,14 +128,14 @@ function makeTokenizer(config: FastProcessorConfig, tokenizerJson: Record<string
   try {
     hf = new HfTokenizer(tokenizerJson, {});
   } catch (e) {
-    throw new Error(`${source}: tokenizer: not a Hugging Face tokenizer.json (${(e as Error).message})`);
+    throw new PolicyError("InvalidTokenizer", { file: source, field: "tokenizer", expected: "a Hugging Face tokenizer.json", message: `${source}: tokenizer: not a Hugging Face tokenizer.json (${(e as Error).message})` });
   }
   const vocab = hf.get_vocab(true);
   let maxId = -1;
   for (const id of vocab.values()) maxId = Math.max(maxId, id);
   const known = (id: number): boolean => Number.isInteger(id) && id >= 0 && hf.id_to_token(id) !== undefined;
   const range = encodableRange((symbol) => vocab.has(symbol));
-  if (range === 0) throw new Error(`${source}: tokenizer: expected a ByteLevel BPE vocabulary that spells chr(0) (FAST's offset 0), found none of its byte symbols`);
+  if (range === 0) throw new PolicyError("InvalidTokenizer", { file: source, field: "tokenizer", expected: "a ByteLevel BPE vocabulary that spells chr(0)", message: `${source}: tokenizer: expected a ByteLevel BPE vocabulary that spells chr(0) (FAST's offset 0), found none of its byte symbols` });
   const { scale, min_token: minToken } = config;
   const actionDim = config.action_dim ?? 1;
   const chunkSize = config.time_horizon ?? undefined;
@@ -330,8 +331,8 @@ export function describeErrors(errors: t.Errors): string {
 
 function fromParts(rawConfig: unknown, tokenizerJson: unknown, configSource: string, tokenizerSource: string): FastTokenizer {
   const decoded = FastProcessorConfigCodec.decode(rawConfig);
-  if (isLeft(decoded)) throw new Error(`${configSource}: ${describeErrors(decoded.left)}`);
-  if (typeof tokenizerJson !== "object" || tokenizerJson === null) throw new Error(`${tokenizerSource}: expected a tokenizer.json object`);
+  if (isLeft(decoded)) throw new PolicyError("InvalidTokenizer", { file: configSource, field: "(root)", expected: "a FAST processor_config.json", message: `${configSource}: ${describeErrors(decoded.left)}` });
+  if (typeof tokenizerJson !== "object" || tokenizerJson === null) throw new PolicyError("InvalidTokenizer", { file: tokenizerSource, field: "(root)", expected: "a tokenizer.json object", message: `${tokenizerSource}: expected a tokenizer.json object` });
   const c = decoded.right;
   const config: FastProcessorConfig = {
     processor_class: "UniversalActionProcessor",
@@ -347,7 +348,7 @@ function fromParts(rawConfig: unknown, tokenizerJson: unknown, configSource: str
 /** Loads a tokenizer saved with `toJSON()`; `source` names the file in error messages. */
 export function fastTokenizerFromJSON(json: unknown, source = "fast tokenizer JSON"): FastTokenizer {
   const decoded = FastTokenizerJsonCodec.decode(json);
-  if (isLeft(decoded)) throw new Error(`${source}: ${describeErrors(decoded.left)}`);
+  if (isLeft(decoded)) throw new PolicyError("InvalidTokenizer", { file: source, field: "(root)", expected: "a FAST tokenizer file", message: `${source}: ${describeErrors(decoded.left)}` });
   return fromParts(decoded.right.processor_config, decoded.right.tokenizer, `${source}: processor_config`, source);
 }
 
@@ -369,11 +370,11 @@ export function saveFastTokenizer(tokenizer: FastTokenizer, dir: string): void {
 /** A UniversalActionProcessor directory (processor_config.json + tokenizer.json), or a file from `toJSON()`. */
 export function loadFastTokenizer(path: string): FastTokenizer {
   const readJson = (file: string): unknown => {
-    if (!existsSync(file)) throw new Error(`${file}: missing (a FAST tokenizer directory holds ${PROCESSOR_CONFIG_FILE} and ${TOKENIZER_FILE})`);
+    if (!existsSync(file)) throw new PolicyError("InvalidTokenizer", { file, field: "(file)", expected: `a FAST tokenizer directory with ${PROCESSOR_CONFIG_FILE} and ${TOKENIZER_FILE}`, message: `${file}: missing (a FAST tokenizer directory holds ${PROCESSOR_CONFIG_FILE} and ${TOKENIZER_FILE})` });
     try {
       return JSON.parse(readFileSync(file, "utf8"));
     } catch (e) {
-      throw new Error(`${file}: not JSON (${(e as Error).message})`);
+      throw new PolicyError("InvalidTokenizer", { file, field: "(root)", expected: "JSON", message: `${file}: not JSON (${(e as Error).message})` });
     }
   };
   if (existsSync(path) && statSync(path).isDirectory()) {

@@ -7,6 +7,7 @@ import {
   type PI0FastConfig,
 } from "../config";
 import { pythonJsonDumps } from "./pyJson";
+import { PolicyError, problemExpected, problemField } from "../errors";
 
 /**
  * `pretrained_model/config.json` in LeRobot's PI0FastConfig schema, both ways. LeRobot's loader
@@ -165,29 +166,29 @@ export interface LeRobotConfigRead {
  * file and the field.
  */
 export function configFromLeRobot(json: unknown, sidecar: unknown, files: { readonly config: string; readonly sidecar?: string }): LeRobotConfigRead {
-  if (!isRecord(json)) throw new Error(`${files.config}: expected a JSON object, got ${JSON.stringify(json)?.slice(0, 40)}`);
-  if (json.type !== "pi0_fast") throw new Error(`${files.config}: type: expected "pi0_fast", got ${JSON.stringify(json.type)}`);
+  if (!isRecord(json)) throw new PolicyError("InvalidConfig", { file: files.config, field: "(root)", expected: "a JSON object", message: `${files.config}: expected a JSON object, got ${JSON.stringify(json)?.slice(0, 40)}` });
+  if (json.type !== "pi0_fast") throw new PolicyError("InvalidConfig", { file: files.config, field: "type", expected: '"pi0_fast"', message: `${files.config}: type: expected "pi0_fast", got ${JSON.stringify(json.type)}` });
   const known: readonly string[] = LEROBOT_CONFIG_FIELDS;
   const foreign = Object.keys(json).filter((k) => !known.includes(k));
   if (foreign.length > 0) {
-    throw new Error(`${files.config}: ${foreign[0]}: not a field of LeRobot's PI0FastConfig${foreign.length > 1 ? ` (also ${foreign.slice(1).join(", ")})` : ""}`);
+    throw new PolicyError("InvalidConfig", { file: files.config, field: foreign[0], expected: "a field of LeRobot's PI0FastConfig", message: `${files.config}: ${foreign[0]}: not a field of LeRobot's PI0FastConfig${foreign.length > 1 ? ` (also ${foreign.slice(1).join(", ")})` : ""}` });
   }
   let extra: CraftSidecar = {};
   if (sidecar !== undefined) {
     const where = files.sidecar ?? CRAFT_SIDECAR_FILE;
-    if (!isRecord(sidecar)) throw new Error(`${where}: expected a JSON object`);
+    if (!isRecord(sidecar)) throw new PolicyError("InvalidConfig", { file: where, field: "(root)", expected: "a JSON object", message: `${where}: expected a JSON object` });
     const unknownKey = Object.keys(sidecar).find((k) => !SIDECAR_FIELDS.includes(k));
-    if (unknownKey !== undefined) throw new Error(`${where}: ${unknownKey}: unknown field (allowed: ${SIDECAR_FIELDS.join(", ")})`);
+    if (unknownKey !== undefined) throw new PolicyError("InvalidConfig", { file: where, field: unknownKey, expected: `one of ${SIDECAR_FIELDS.join(", ")}`, message: `${where}: ${unknownKey}: unknown field (allowed: ${SIDECAR_FIELDS.join(", ")})` });
     const decoded = CraftSidecarCodec.decode(sidecar);
     if (decoded._tag === "Left") {
       const path = decoded.left[0]?.context.map((c) => c.key).filter((k) => k !== "").join(".") ?? "";
-      throw new Error(`${where}: ${path}: expected ${decoded.left[0]?.context.at(-1)?.type.name}, got ${JSON.stringify(decoded.left[0]?.value)}`);
+      throw new PolicyError("InvalidConfig", { file: where, field: path, expected: String(decoded.left[0]?.context.at(-1)?.type.name), message: `${where}: ${path}: expected ${decoded.left[0]?.context.at(-1)?.type.name}, got ${JSON.stringify(decoded.left[0]?.value)}` });
     }
     extra = decoded.right;
   }
   const { device: torchDevice, ...rest } = json;
   const device = extra.device ?? deviceFromTorch(torchDevice);
-  if (device === undefined) throw new Error(`${files.config}: device: expected null, "cpu", "cuda" or "mps", got ${JSON.stringify(torchDevice)}`);
+  if (device === undefined) throw new PolicyError("InvalidConfig", { file: files.config, field: "device", expected: 'null, "cpu", "cuda" or "mps"', message: `${files.config}: device: expected null, "cpu", "cuda" or "mps", got ${JSON.stringify(torchDevice)}` });
   const inputFeatures = isRecord(rest.input_features) ? rest.input_features : {};
   const merged: Record<string, unknown> = {
     ...rest,
@@ -196,7 +197,7 @@ export function configFromLeRobot(json: unknown, sidecar: unknown, files: { read
     image_keys: extra.image_keys ?? imageKeysOf(inputFeatures as PI0FastConfig["input_features"]),
   };
   const decoded = decodePI0FastConfig(merged, "");
-  if (decoded._tag === "Left") throw new Error(`${files.config}: ${decoded.left[0]}${decoded.left.length > 1 ? ` (and ${decoded.left.length - 1} more: ${decoded.left.slice(1).join("; ")})` : ""}`);
+  if (decoded._tag === "Left") throw new PolicyError("InvalidConfig", { file: files.config, field: problemField(decoded.left[0]), expected: problemExpected(decoded.left[0]), message: `${files.config}: ${decoded.left[0]}${decoded.left.length > 1 ? ` (and ${decoded.left.length - 1} more: ${decoded.left.slice(1).join("; ")})` : ""}` });
   const config = decoded.right;
   const unused = Object.entries(UNUSED_FIELDS)
     .filter(([field, fallback]) => JSON.stringify(json[field] ?? fallback) !== JSON.stringify(fallback))

@@ -3,6 +3,7 @@ import { NormModeCodec, type PI0FastConfig } from "../config";
 import type { DatasetStats, FeatureStats } from "../normalize";
 import type { SafetensorsInput, SafetensorsTensor } from "../weights/safetensors";
 import { pythonJsonDumps } from "./pyJson";
+import { PolicyError } from "../errors";
 
 /**
  * `policy_preprocessor.json` / `policy_postprocessor.json` as LeRobot's DataProcessorPipeline
@@ -128,8 +129,8 @@ export function statsFromNormalizerState(tensors: Readonly<Record<string, Safete
   const stats: Record<string, Record<string, number[]>> = {};
   for (const [name, tensor] of Object.entries(tensors)) {
     const dot = name.lastIndexOf(".");
-    if (dot <= 0) throw new Error(`${file}: tensor "${name}": expected "<feature>.<statistic>"`);
-    if (!(tensor.data instanceof Float32Array)) throw new Error(`${file}: tensor "${name}": expected a float tensor, got ${tensor.dtype}`);
+    if (dot <= 0) throw new PolicyError("InvalidProcessor", { file, field: name, expected: '"<feature>.<statistic>"', message: `${file}: tensor "${name}": expected "<feature>.<statistic>"` });
+    if (!(tensor.data instanceof Float32Array)) throw new PolicyError("InvalidProcessor", { file, field: name, expected: "a float tensor", message: `${file}: tensor "${name}": expected a float tensor, got ${tensor.dtype}` });
     (stats[name.slice(0, dot)] ??= {})[name.slice(dot + 1)] = Array.from(tensor.data);
   }
   return stats as Record<string, FeatureStats>;
@@ -147,7 +148,7 @@ export function normalizerStepOf(
   const decoded = PipelineJsonCodec.decode(json);
   if (decoded._tag === "Left") {
     const path = decoded.left[0]?.context.map((c) => c.key).filter((k) => k !== "").join(".") ?? "";
-    throw new Error(`${file}: ${path || "(root)"}: expected ${decoded.left[0]?.context.at(-1)?.type.name}, got ${JSON.stringify(decoded.left[0]?.value)}`);
+    throw new PolicyError("InvalidProcessor", { file, field: path || "(root)", expected: String(decoded.left[0]?.context.at(-1)?.type.name), message: `${file}: ${path || "(root)"}: expected ${decoded.left[0]?.context.at(-1)?.type.name}, got ${JSON.stringify(decoded.left[0]?.value)}` });
   }
   const index = decoded.right.steps.findIndex((s) => s.registry_name === registryName);
   if (index < 0) return undefined;
@@ -155,7 +156,7 @@ export function normalizerStepOf(
   const normMap = (step.config?.norm_map ?? {}) as Record<string, unknown>;
   for (const [featureType, mode] of Object.entries(normMap)) {
     if (!NormModeCodec.is(mode)) {
-      throw new Error(`${file}: steps[${index}].config.norm_map.${featureType}: expected one of ${Object.keys(NormModeCodec.keys).join(", ")}, got ${JSON.stringify(mode)}`);
+      throw new PolicyError("InvalidProcessor", { file, field: `steps[${index}].config.norm_map.${featureType}`, expected: `one of ${Object.keys(NormModeCodec.keys).join(", ")}`, message: `${file}: steps[${index}].config.norm_map.${featureType}: expected one of ${Object.keys(NormModeCodec.keys).join(", ")}, got ${JSON.stringify(mode)}` });
     }
   }
   return { index, stateFile: step.state_file, normMap: normMap as Record<string, t.TypeOf<typeof NormModeCodec>> };

@@ -11,6 +11,7 @@ import { isLeft } from "fp-ts/lib/Either.js";
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 import type { TextTokenizer } from "../inputs";
 import { describeErrors } from "../fast/tokenizer";
+import { PolicyError } from "../errors";
 
 /** What is checked before the library sees the file (it guesses a model for an unknown type). */
 const TokenizerFileCodec = t.type({
@@ -24,12 +25,12 @@ const EOS_NAMES = ["<eos>", "</s>"];
 /** Builds a tokenizer from parsed tokenizer.json content; `source` names the file in errors. */
 export function hfTokenizerFromJSON(raw: unknown, source = "tokenizer.json"): TextTokenizer {
   const checked = TokenizerFileCodec.decode(raw);
-  if (isLeft(checked)) throw new Error(`${source}: ${describeErrors(checked.left)}`);
+  if (isLeft(checked)) throw new PolicyError("InvalidTokenizer", { file: source, field: "(root)", expected: "a tokenizer.json", message: `${source}: ${describeErrors(checked.left)}` });
   let hf: HfTokenizer;
   try {
     hf = new HfTokenizer(raw as object, {});
   } catch (e) {
-    throw new Error(`${source}: not a tokenizer.json Hugging Face's tokenizers can load (${(e as Error).message})`);
+    throw new PolicyError("InvalidTokenizer", { file: source, field: "(root)", expected: "a tokenizer.json Hugging Face's tokenizers can load", message: `${source}: not a tokenizer.json Hugging Face's tokenizers can load (${(e as Error).message})` });
   }
   const find = (names: readonly string[]): number | undefined => {
     for (const name of names) {
@@ -40,8 +41,8 @@ export function hfTokenizerFromJSON(raw: unknown, source = "tokenizer.json"): Te
   };
   const bosId = find(BOS_NAMES);
   const eosId = find(EOS_NAMES);
-  if (bosId === undefined) throw new Error(`${source}: added_tokens: expected a "<bos>" (or "<s>") token`);
-  if (eosId === undefined) throw new Error(`${source}: added_tokens: expected an "<eos>" (or "</s>") token`);
+  if (bosId === undefined) throw new PolicyError("InvalidTokenizer", { file: source, field: "added_tokens", expected: 'a "<bos>" (or "<s>") token', message: `${source}: added_tokens: expected a "<bos>" (or "<s>") token` });
+  if (eosId === undefined) throw new PolicyError("InvalidTokenizer", { file: source, field: "added_tokens", expected: 'an "<eos>" (or "</s>") token', message: `${source}: added_tokens: expected an "<eos>" (or "</s>") token` });
   const padId = find(["<pad>"]) ?? eosId;
   let maxId = 0;
   for (const id of hf.get_vocab(true).values()) maxId = Math.max(maxId, id);
@@ -61,7 +62,7 @@ export function loadHfTokenizer(path: string): TextTokenizer {
   try {
     raw = JSON.parse(readFileSync(path, "utf8"));
   } catch (e) {
-    throw new Error(`${path}: cannot read tokenizer.json: ${(e as Error).message}`);
+    throw new PolicyError("InvalidTokenizer", { file: path, field: "(file)", expected: "a readable tokenizer.json", message: `${path}: cannot read tokenizer.json: ${(e as Error).message}` });
   }
   return hfTokenizerFromJSON(raw, path);
 }

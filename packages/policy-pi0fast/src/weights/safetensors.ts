@@ -1,4 +1,5 @@
 import { open, rename, rm, stat } from "node:fs/promises";
+import { PolicyError } from "../errors";
 
 /**
  * The safetensors format (huggingface/safetensors): u64 little-endian header length N, N bytes of
@@ -39,6 +40,10 @@ const MAX_HEADER_BYTES = 100_000_000;
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
   throw new Error("safetensors: this implementation assumes a little-endian platform");
 }
+
+/** A file that is not valid safetensors: a PolicyError naming the file, the header field and what was expected there. */
+const invalidSafetensors = (file: string, field: string, expected: string, message: string): PolicyError =>
+  new PolicyError("InvalidSafetensors", { file, field, expected, message });
 
 const isDtype = (d: unknown): d is SafetensorsDtype => typeof d === "string" && d in DTYPE_BYTES;
 
@@ -245,40 +250,40 @@ function parseHeader(path: string, json: string, dataBytes: number): { entries: 
   try {
     header = JSON.parse(json);
   } catch (error) {
-    throw new Error(`${path}: header is not valid JSON (${(error as Error).message})`);
+    throw invalidSafetensors(path, "header", "JSON", `${path}: header is not valid JSON (${(error as Error).message})`);
   }
   if (typeof header !== "object" || header === null || Array.isArray(header)) {
-    throw new Error(`${path}: header must be a JSON object`);
+    throw invalidSafetensors(path, "header", "a JSON object", `${path}: header must be a JSON object`);
   }
   const metadata: Record<string, string> = {};
   const entries: HeaderEntry[] = [];
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
     if (name === "__metadata__") {
-      if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new Error(`${path}: "__metadata__" must be an object of strings`);
+      if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw invalidSafetensors(path, "__metadata__", "an object of strings", `${path}: "__metadata__" must be an object of strings`);
       for (const [k, v] of Object.entries(raw)) {
-        if (typeof v !== "string") throw new Error(`${path}: "__metadata__.${k}" must be a string, got ${typeof v}`);
+        if (typeof v !== "string") throw invalidSafetensors(path, `__metadata__.${k}`, "a string", `${path}: "__metadata__.${k}" must be a string, got ${typeof v}`);
         metadata[k] = v;
       }
       continue;
     }
     const where = `${path}: tensor "${name}"`;
-    if (typeof raw !== "object" || raw === null) throw new Error(`${where}: expected {dtype, shape, data_offsets}`);
+    if (typeof raw !== "object" || raw === null) throw invalidSafetensors(path, name, "{dtype, shape, data_offsets}", `${where}: expected {dtype, shape, data_offsets}`);
     const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
-    if (!isDtype(dtype)) throw new Error(`${where}: dtype must be one of ${Object.keys(DTYPE_BYTES).join(", ")}, got ${JSON.stringify(dtype)}`);
+    if (!isDtype(dtype)) throw invalidSafetensors(path, `${name}.dtype`, `one of ${Object.keys(DTYPE_BYTES).join(", ")}`, `${where}: dtype must be one of ${Object.keys(DTYPE_BYTES).join(", ")}, got ${JSON.stringify(dtype)}`);
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      throw new Error(`${where}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
+      throw invalidSafetensors(path, `${name}.shape`, "an array of non-negative integers", `${where}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
     }
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
-      throw new Error(`${where}: data_offsets must be [begin, end] non-negative integers, got ${JSON.stringify(offsets)}`);
+      throw invalidSafetensors(path, `${name}.data_offsets`, "[begin, end] non-negative integers", `${where}: data_offsets must be [begin, end] non-negative integers, got ${JSON.stringify(offsets)}`);
     }
     const [begin, end] = offsets as [number, number];
-    if (begin > end) throw new Error(`${where}: data_offsets [${begin}, ${end}] has begin > end`);
+    if (begin > end) throw invalidSafetensors(path, `${name}.data_offsets`, "begin ≤ end", `${where}: data_offsets [${begin}, ${end}] has begin > end`);
     if (end > dataBytes) {
-      throw new Error(`${where}: data_offsets [${begin}, ${end}] run past the data section of ${dataBytes} bytes (file truncated?)`);
+      throw invalidSafetensors(path, `${name}.data_offsets`, `offsets within the data section of ${dataBytes} bytes`, `${where}: data_offsets [${begin}, ${end}] run past the data section of ${dataBytes} bytes (file truncated?)`);
     }
     const expected = elementCount(shape as number[]) * DTYPE_BYTES[dtype];
     if (end - begin !== expected) {
-      throw new Error(`${where}: ${dtype} [${(shape as number[]).join(",")}] needs ${expected} bytes, data_offsets span ${end - begin}`);
+      throw invalidSafetensors(path, `${name}.data_offsets`, `a span of ${expected} bytes`, `${where}: ${dtype} [${(shape as number[]).join(",")}] needs ${expected} bytes, data_offsets span ${end - begin}`);
     }
     entries.push({ name, dtype, shape: shape as number[], begin, end });
   }
@@ -287,9 +292,7 @@ function parseHeader(path: string, json: string, dataBytes: number): { entries: 
     const prev = byOffset[i - 1]!;
     const cur = byOffset[i]!;
     if (cur.begin < prev.end && cur.end > cur.begin && prev.end > prev.begin) {
-      throw new Error(
-        `${path}: tensor "${cur.name}" [${cur.begin}, ${cur.end}] overlaps tensor "${prev.name}" [${prev.begin}, ${prev.end}]`,
-      );
+      throw invalidSafetensors(path, `${cur.name}.data_offsets`, "a byte range no other tensor uses", `${path}: tensor "${cur.name}" [${cur.begin}, ${cur.end}] overlaps tensor "${prev.name}" [${prev.begin}, ${prev.end}]`,);
     }
   }
   return { entries, metadata };
@@ -322,7 +325,7 @@ function decodeTensor(entry: HeaderEntry, bytes: Uint8Array): SafetensorsTensor 
 /** Reads a safetensors file; every header field is checked against the file before any data is read. */
 export async function readSafetensors(path: string): Promise<SafetensorsFile> {
   const size = (await stat(path)).size;
-  if (size < 8) throw new Error(`${path}: ${size} bytes is too short for a safetensors file (8-byte header length expected)`);
+  if (size < 8) throw invalidSafetensors(path, "header length", "an 8-byte header length", `${path}: ${size} bytes is too short for a safetensors file (8-byte header length expected)`);
   const file = await open(path, "r");
   try {
     const readAt = async (position: number, length: number): Promise<Uint8Array> => {
@@ -330,7 +333,7 @@ export async function readSafetensors(path: string): Promise<SafetensorsFile> {
       let done = 0;
       while (done < length) {
         const { bytesRead } = await file.read(out, done, Math.min(length - done, 1 << 30), position + done);
-        if (bytesRead === 0) throw new Error(`${path}: unexpected end of file at byte ${position + done}`);
+        if (bytesRead === 0) throw invalidSafetensors(path, "data", `${length} bytes at byte ${position}`, `${path}: unexpected end of file at byte ${position + done}`);
         done += bytesRead;
       }
       return out;
@@ -338,17 +341,15 @@ export async function readSafetensors(path: string): Promise<SafetensorsFile> {
     const lengthBytes = await readAt(0, 8);
     const headerLength = new DataView(lengthBytes.buffer).getBigUint64(0, true);
     if (headerLength > BigInt(Math.min(size - 8, MAX_HEADER_BYTES))) {
-      throw new Error(
-        `${path}: header length ${headerLength} exceeds the ${size - 8} bytes after the length field` +
-          (headerLength > BigInt(MAX_HEADER_BYTES) ? ` (limit ${MAX_HEADER_BYTES})` : " (file truncated or not safetensors)"),
-      );
+      throw invalidSafetensors(path, "header length", `at most ${size - 8} bytes`, `${path}: header length ${headerLength} exceeds the ${size - 8} bytes after the length field` +
+          (headerLength > BigInt(MAX_HEADER_BYTES) ? ` (limit ${MAX_HEADER_BYTES})` : " (file truncated or not safetensors)"),);
     }
     const n = Number(headerLength);
     let json: string;
     try {
       json = new TextDecoder("utf-8", { fatal: true }).decode(await readAt(8, n));
     } catch (error) {
-      throw new Error(`${path}: header is not valid UTF-8 (${(error as Error).message})`);
+      throw invalidSafetensors(path, "header", "UTF-8 JSON", `${path}: header is not valid UTF-8 (${(error as Error).message})`);
     }
     const dataStart = 8 + n;
     const { entries, metadata } = parseHeader(path, json, size - dataStart);
@@ -375,24 +376,24 @@ export interface SafetensorsHeader {
  */
 export async function readSafetensorsHeader(path: string): Promise<SafetensorsHeader> {
   const size = (await stat(path)).size;
-  if (size < 8) throw new Error(`${path}: ${size} bytes is too short for a safetensors file (8-byte header length expected)`);
+  if (size < 8) throw invalidSafetensors(path, "header length", "an 8-byte header length", `${path}: ${size} bytes is too short for a safetensors file (8-byte header length expected)`);
   const file = await open(path, "r");
   try {
     const lengthBytes = new Uint8Array(8);
     await file.read(lengthBytes, 0, 8, 0);
     const headerLength = new DataView(lengthBytes.buffer).getBigUint64(0, true);
     if (headerLength > BigInt(Math.min(size - 8, MAX_HEADER_BYTES))) {
-      throw new Error(`${path}: header length ${headerLength} exceeds the ${size - 8} bytes after the length field (file truncated or not safetensors)`);
+      throw invalidSafetensors(path, "header length", `at most ${size - 8} bytes`, `${path}: header length ${headerLength} exceeds the ${size - 8} bytes after the length field (file truncated or not safetensors)`);
     }
     const n = Number(headerLength);
     const headerBytes = new Uint8Array(n);
     const { bytesRead } = await file.read(headerBytes, 0, n, 8);
-    if (bytesRead !== n) throw new Error(`${path}: unexpected end of file in the header`);
+    if (bytesRead !== n) throw invalidSafetensors(path, "header", `${n} bytes`, `${path}: unexpected end of file in the header`);
     let json: string;
     try {
       json = new TextDecoder("utf-8", { fatal: true }).decode(headerBytes);
     } catch (error) {
-      throw new Error(`${path}: header is not valid UTF-8 (${(error as Error).message})`);
+      throw invalidSafetensors(path, "header", "UTF-8 JSON", `${path}: header is not valid UTF-8 (${(error as Error).message})`);
     }
     const { entries, metadata } = parseHeader(path, json, size - 8 - n);
     const tensors: SafetensorsHeader["tensors"] = {};
@@ -405,10 +406,10 @@ export async function readSafetensorsHeader(path: string): Promise<SafetensorsHe
 
 /** Parses a whole file held in memory (same checks as readSafetensors). */
 export function decodeSafetensors(bytes: Uint8Array, name = "<memory>"): SafetensorsFile {
-  if (bytes.byteLength < 8) throw new Error(`${name}: ${bytes.byteLength} bytes is too short for a safetensors file`);
+  if (bytes.byteLength < 8) throw invalidSafetensors(name, "header length", "an 8-byte header length", `${name}: ${bytes.byteLength} bytes is too short for a safetensors file`);
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
   if (headerLength > BigInt(Math.min(bytes.byteLength - 8, MAX_HEADER_BYTES))) {
-    throw new Error(`${name}: header length ${headerLength} exceeds the ${bytes.byteLength - 8} bytes after the length field`);
+    throw invalidSafetensors(name, "header length", `at most ${bytes.byteLength - 8} bytes`, `${name}: header length ${headerLength} exceeds the ${bytes.byteLength - 8} bytes after the length field`);
   }
   const n = Number(headerLength);
   const json = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n));
