@@ -60,4 +60,22 @@ describe("wandb", () => {
     expect(typeof calls[1].metrics["train/loss"]).toBe("number");
     expect(calls[1].metrics["train/lambda"]).toBeUndefined(); // null in a baseline run: not sent
   });
+
+  it.skipIf(!hasPython)("logs what onStepEnd returns at its step under its own names (eval/pc_success, not train/…)", async () => {
+    const modules = tmpDir();
+    writeFileSync(path.join(modules, "wandb.py"), FAKE_WANDB);
+    const log = path.join(tmpDir(), "calls.jsonl");
+    await train({
+      config: config({ output_dir: tmpDir(), steps: 4, log_freq: 2, wandb: { enable: true, mode: "offline" } }),
+      policy: makeLinearPolicy({ dim: DIM }),
+      taskSource: makeRegressionSource({ dim: DIM, batchSize: 8, seed: 1, wTrue: TASK_W(DIM) }),
+      tensorIO: binaryTensorIO,
+      progressStream: sink(),
+      wandb: { env: { PYTHONPATH: modules, FAKE_WANDB_LOG: log } },
+      onStepEnd: async (step) => (step === 3 ? { "eval/pc_success": 40 } : undefined),
+    });
+    const calls = readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    expect(calls.filter((c) => c.call === "log").map((c) => c.step)).toEqual([2, 3, 4]);
+    expect(calls.find((c) => c.step === 3).metrics).toEqual({ "eval/pc_success": 40 });
+  });
 });
