@@ -1,7 +1,9 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { parseArgs } from "../src/flags.js";
 import type { EvalInfo } from "../src/rollout.js";
+import { resolveRunConfig } from "../src/runConfig.js";
 import { craft, MICRO_POLICY, sevenDimRobotDataset, tempDir } from "./helpers.js";
 
 /** `craft train --eval_freq=N --env.type=…`: LeRobot's periodic closed-loop evaluation during training. */
@@ -72,6 +74,9 @@ describe("craft train with --env.type and --eval_freq", () => {
     expect(saved.env).toEqual({ type: "two_target", task: "red" });
     expect(saved.eval).toEqual({ n_episodes: 2, batch_size: 2 });
     expect(saved.eval_freq).toBe(1);
+    const rerun = resolveRunConfig(parseArgs([`--config_path=${join(run, "train_config.json")}`]), "train", { craft: false });
+    expect(rerun.env).toEqual({ type: "two_target", task: "red", n_episodes: 2, batch_size: 2 });
+    expect(rerun.lerobot.eval_freq).toBe(1);
 
     // Independent of the training process: the final checkpoint, evaluated by craft eval on the same seeds, gives the same episodes.
     const out = join(tempDir("train-env-eval-check"), "eval");
