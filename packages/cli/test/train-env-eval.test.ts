@@ -147,5 +147,15 @@ describe("craft train with --env.type and --eval_freq", () => {
       `error: env.type=reach: the policy of this run (built for ${sevenDims}): feature "observation.state": 7 dims, the environment "reach" provides 6`,
     );
     expect(existsSync(run)).toBe(false);
+
+    // Nor does an earlier run in output_dir change when --overwrite=true would replace it.
+    const earlier = await craft(["train", ...MICRO_POLICY, `--dataset.root=${data}`, "--steps=1", "--batch_size=4", `--output_dir=${run}`]);
+    expect(earlier.code, earlier.stderr).toBe(0);
+    const snapshot = () => [readdirSync(run).sort(), readFileSync(join(run, "metrics.jsonl"), "utf8"), readFileSync(join(run, "train_config.json"), "utf8")];
+    const before = snapshot();
+    const refused = await craft(["train", ...MICRO_POLICY, `--dataset.root=${sevenDims}`, "--steps=1", "--batch_size=4", "--eval_freq=1", "--env.type=reach", "--overwrite=true", `--output_dir=${run}`]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('feature "observation.state": 7 dims, the environment "reach" provides 6');
+    expect(snapshot()).toEqual(before);
   });
 });
