@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { pairExpectations } from "../src/experiment/retention.js";
+import { paretoFigure } from "../src/report/figures.js";
 import { dominates, dominatedBy, paretoFront } from "../src/report/pareto.js";
 import type { ExpectationResult, MethodResult } from "../src/report/summary.js";
 
@@ -116,5 +117,38 @@ describe("the experiment's expectations on one pair's means", () => {
     // All at (0, 0): nothing dominates anything, so CRaFT is on replay's front, B within 10 points.
     expect(expectations.find((e) => e.name.startsWith("CRaFT's points"))!.passed).toBe(true);
     expect(() => assertExpectationDirections(expectations, "red_to_blue")).toThrow();
+  });
+});
+
+describe("Pareto figures of a pair", () => {
+  const pair = {
+    methods: {
+      naive: run({ anchor_success_base: 0.8, task_success_base: 0.1, anchor_success: 0.1, task_success: 0.9, anchor_loss_final: 3, task_loss_final: 1 }),
+      replay: run({ anchor_success: 0.6, task_success: 0.5, anchor_loss_final: 1.5, task_loss_final: 2 }),
+      craft: run({ anchor_success: 0.7, task_success: 0.8, anchor_loss_final: 1.6, task_loss_final: 1.2 }),
+    },
+    sweeps: {
+      replay_weight: [
+        { value: 0.1, run: "replay_weight_0.1", ...run({ anchor_success: 0.3, task_success: 0.8, anchor_loss_final: 2.5, task_loss_final: 1.1 }) },
+        { value: 0.3, run: "replay_weight_0.3", ...run({ anchor_success: 0.2, task_success: 0.4, anchor_loss_final: 1.4, task_loss_final: 2.1 }) },
+        { value: 1, run: "replay", ...run({ anchor_success: 0.6, task_success: 0.5, anchor_loss_final: 1.5, task_loss_final: 2 }) },
+      ],
+    },
+  };
+  type Layer = { data: { values: { run: string; x: number; y: number }[] }; mark: { type: string; strokeDash?: number[] } };
+  const layers = (kind: "success" | "loss") => (paretoFigure("p", pair, kind, ["naive", "replay", "craft"])!.spec as unknown as { layer: Layer[] }).layer;
+  const front = (kind: "success" | "loss") => layers(kind).find((l) => l.mark.type === "line")!.data.values.map((p) => p.run);
+
+  it("draws one point per run, sweep points included, and replay's front through the replay family only", () => {
+    const points = layers("success").find((l) => l.mark.type === "point" && l.data.values.length > 1)!.data.values;
+    expect(points.map((p) => p.run).sort()).toEqual(["craft", "naive", "replay", "replay_weight_0.1", "replay_weight_0.3"]);
+    // replay_weight_0.3 (0.2, 0.4) is beaten by replay (0.6, 0.5) on both successes.
+    expect(front("success")).toEqual(["replay_weight_0.1", "replay"]);
+  });
+
+  it("takes the loss front with both losses minimised", () => {
+    // By loss, replay_weight_0.3 (1.4, 2.1) is on the front (lowest A loss); none of the three dominates another.
+    expect(front("loss")).toEqual(["replay_weight_0.3", "replay", "replay_weight_0.1"]);
+    expect(paretoFigure("p", pair, "loss", [])!.file).toBe("pareto_loss_p.png");
   });
 });

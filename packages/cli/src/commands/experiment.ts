@@ -1,5 +1,6 @@
 import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
 import { RETENTION_PRESET_NAMES, runRetentionExperiment, type RetentionPresetName } from "../experiment/retention.js";
+import { pairRuns } from "../report/figures.js";
 import type { MethodResult, SummaryKey } from "../report/summary.js";
 import { smokeRun } from "../smoke.js";
 
@@ -33,8 +34,7 @@ export async function runExperiment(sub: string | undefined, args: ParsedArgs): 
   for (const [name, pair] of Object.entries(summary.pairs ?? {})) {
     console.log(`\n${name}: A "${pair.anchor?.instruction}" kept while learning B "${pair.task?.instruction}" (${pair.n_episodes} closed-loop episodes per environment)`);
     console.log(`run                   anchor final      task final        A success base    A success         B success`);
-    const runs = { ...pair.methods, ...Object.fromEntries(Object.values(pair.sweeps ?? {}).flatMap((points) => points.map((p) => [p.run, p]))) };
-    for (const [run, result] of Object.entries(runs)) {
+    for (const { run, result } of pairRuns(pair)) {
       const keys: SummaryKey[] = ["anchor_loss_final", "task_loss_final", "anchor_success_base", "anchor_success", "task_success"];
       console.log(`${run.padEnd(21)} ${keys.map((k) => stat(result, k).padEnd(17)).join(" ")}`);
     }

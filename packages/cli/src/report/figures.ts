@@ -427,7 +427,7 @@ export function paretoFigure(pairName: string, pair: PairResult, kind: keyof typ
     ...p,
     x: axes.sign * p.x,
     y: axes.sign * p.y,
-  }));
+  })).sort((a, b) => a.x - b.x);
   // Runs at the same point (all at 0% success, say) share one label instead of overprinting theirs.
   const atPoint = new Map<string, typeof means>();
   for (const p of means) atPoint.set(`${p.x} ${p.y}`, [...(atPoint.get(`${p.x} ${p.y}`) ?? []), p]);
