@@ -37,6 +37,14 @@ function nonNegativeInt(value: unknown, field: string, problems: string[]): numb
   return null;
 }
 
+/** `--rename_map` (train and eval): a JSON object of key renames; absent = {}. */
+export function renameMapOf(raw: unknown, problems: string[]): Record<string, string> {
+  if (raw === undefined) return {};
+  if (isRecord(raw) && Object.values(raw).every((v) => typeof v === "string")) return raw as Record<string, string>;
+  problems.push(`rename_map: expected a JSON object of key renames such as {"observation.images.top":"observation.images.front"}, got ${JSON.stringify(raw)}`);
+  return {};
+}
+
 /**
  * Read LeRobot's run-level flags out of the nested flags (they are removed from `nested`), and
  * the push-to-Hub request from the policy flags (`pushToHub`/`repoId`: the flag, else the config).
@@ -51,11 +59,8 @@ export function takeLeRobotFlags(
   delete nested.job_name;
   if (jobName !== undefined && (typeof jobName !== "string" || jobName === "")) problems.push(`job_name: expected a name, got ${JSON.stringify(jobName)}`);
 
-  const renameRaw = nested.rename_map ?? {};
+  const renameMap = renameMapOf(nested.rename_map, problems);
   delete nested.rename_map;
-  let renameMap: Record<string, string> = {};
-  if (isRecord(renameRaw) && Object.values(renameRaw).every((v) => typeof v === "string")) renameMap = renameRaw as Record<string, string>;
-  else problems.push(`rename_map: expected a JSON object of key renames such as {"observation.images.top":"observation.images.front"}, got ${JSON.stringify(renameRaw)}`);
 
   const numWorkers = nonNegativeInt(nested.num_workers, "num_workers", problems);
   delete nested.num_workers;

@@ -6,6 +6,7 @@ import {
   loadPi0FastPolicy,
   readSafetensors,
   renameKey,
+  tokenizersToResolve,
   writeSafetensors,
   type PI0FastConfig,
   type Pi0FastPolicy,
@@ -14,7 +15,7 @@ import type { NamedArrays, TensorFileIO } from "@craft/trainer";
 import { cameraKeys, unionStats, withEpisodesFlag } from "./datasetSetup.js";
 import { ConfigError } from "./errors.js";
 import type { TokenizerSpec } from "./runConfig.js";
-import { fitTokenizerOnDataset, loadTokenizer } from "./tokenizerSetup.js";
+import { fitTokenizerOnDataset, loadTokenizer, resolveActionTokenizer, resolveTextTokenizer } from "./tokenizerSetup.js";
 
 /** `--policy.path` may name a pretrained_model dir, a checkpoint step dir, or a run's output_dir. */
 export function resolvePretrainedDir(path: string): string {
@@ -33,6 +34,37 @@ export function pretrainedChunkSize(path: string): number {
     throw new ConfigError([`${file}: field "chunk_size": expected a positive integer, got ${JSON.stringify(chunk)}`]);
   }
   return chunk;
+}
+
+/**
+ * The policy of `--policy.path` (see resolvePretrainedDir), whether craft or LeRobot wrote it. A
+ * folder without its own tokenizers (LeRobot's) gets them from config.json's
+ * `action_tokenizer_name`/`text_tokenizer_name` (local paths or Hub ids in the HF cache);
+ * `--tokenizer.path` replaces the action tokenizer either way.
+ */
+export async function loadPretrainedPolicy(
+  policyPath: string,
+  options: {
+    readonly tokenizer?: TokenizerSpec;
+    readonly renameMap?: Readonly<Record<string, string>>;
+    readonly embodimentStats?: readonly DatasetStats[];
+    readonly env?: NodeJS.ProcessEnv;
+  } = {},
+): Promise<Pi0FastPolicy> {
+  const dir = resolvePretrainedDir(policyPath);
+  const env = options.env ?? process.env;
+  const wanted = await tokenizersToResolve(dir);
+  const configFile = join(wanted.dir, "config.json");
+  const fastTokenizer =
+    (options.tokenizer ? loadTokenizer(options.tokenizer) : null) ?? (wanted.action !== undefined ? await resolveActionTokenizer(wanted.action, configFile, env) : undefined);
+  const text = wanted.text !== undefined ? await resolveTextTokenizer(wanted.text, configFile, env) : undefined;
+  return loadPi0FastPolicy(dir, {
+    fastTokenizer,
+    textTokenizer: text?.tokenizer,
+    textTokenizerSource: text?.source,
+    renameMap: options.renameMap,
+    embodimentStats: options.embodimentStats,
+  });
 }
 
 /** A new policy for a dataset (stats, tokenizer fitted on it when none is given), or one loaded from a checkpoint. */
@@ -54,7 +86,7 @@ export async function buildPolicy(options: {
     // them); a task or stats-root dataset of other state/action dims is normalised with its own.
     const others: DatasetStats[] = [options.dataset.stats];
     for (const root of options.statsRoots ?? []) others.push(readDatasetMeta(root).stats);
-    return loadPi0FastPolicy(resolvePretrainedDir(options.policyPath), { renameMap, embodimentStats: others });
+    return loadPretrainedPolicy(options.policyPath, { tokenizer: options.tokenizer, renameMap, embodimentStats: others });
   }
   const config = options.config!;
   const images = cameraKeys(options.dataset).map((key) => renameKey(key, renameMap));

@@ -1,6 +1,16 @@
-import { existsSync } from "node:fs";
-import type { DatasetStats, LeRobotDataset } from "@craft/datasets";
-import { featureNormalizer, fitFastTokenizer, loadFastTokenizer, type FastTokenizer, type NormalizationMode } from "@craft/policy-pi0fast";
+import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { isHubRepoId, resolveHubSnapshot, type DatasetStats, type LeRobotDataset } from "@craft/datasets";
+import {
+  featureNormalizer,
+  fitFastTokenizer,
+  loadFastTokenizer,
+  loadHfTokenizer,
+  type FastTokenizer,
+  type NormalizationMode,
+  type TextTokenizer,
+  type TextTokenizerSource,
+} from "@craft/policy-pi0fast";
 import { ConfigError } from "./errors.js";
 import type { TokenizerSpec } from "./runConfig.js";
 
@@ -62,3 +72,49 @@ export function loadTokenizer(spec: TokenizerSpec): FastTokenizer | null {
   }
 }
 
+
+/** The files of each kind of tokenizer repository LeRobot names (only these are downloaded, never a model's weights). */
+const TOKENIZER_FILES = {
+  action: ["processor_config.json", "tokenizer.json"],
+  text: ["tokenizer.json"],
+} as const;
+
+/**
+ * A tokenizer name from a LeRobot config.json (`action_tokenizer_name`, `text_tokenizer_name`) as a
+ * local path: an existing path as is, a Hub id ORG/NAME through the Hugging Face cache (only the
+ * tokenizer's files downloaded when online; offline and uncached, one error naming the folder).
+ */
+async function tokenizerFolder(name: string, kind: keyof typeof TOKENIZER_FILES, configFile: string, env: NodeJS.ProcessEnv): Promise<string> {
+  if (existsSync(name)) return name;
+  const field = `${kind}_tokenizer_name`;
+  if (!isHubRepoId(name)) {
+    throw new ConfigError([`${configFile}: field "${field}": expected a Hub id ORG/NAME or an existing local path, got ${JSON.stringify(name)}`]);
+  }
+  return resolveHubSnapshot({ type: "model", repoId: name, field, files: TOKENIZER_FILES[kind], env });
+}
+
+/** The FAST tokenizer config.json's `action_tokenizer_name` names (a UniversalActionProcessor folder). */
+export async function resolveActionTokenizer(name: string, configFile: string, env: NodeJS.ProcessEnv = process.env): Promise<FastTokenizer> {
+  const folder = await tokenizerFolder(name, "action", configFile, env);
+  try {
+    return loadFastTokenizer(folder);
+  } catch (e) {
+    throw new ConfigError([`${configFile}: field "action_tokenizer_name" (${name}): ${(e as Error).message}`]);
+  }
+}
+
+/** The text tokenizer config.json's `text_tokenizer_name` names: a folder with tokenizer.json (PaliGemma's), or the file. */
+export async function resolveTextTokenizer(
+  name: string,
+  configFile: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ tokenizer: TextTokenizer; source: TextTokenizerSource }> {
+  const found = await tokenizerFolder(name, "text", configFile, env);
+  const path = statSync(found).isDirectory() ? join(found, "tokenizer.json") : found;
+  if (!existsSync(path)) throw new ConfigError([`${configFile}: field "text_tokenizer_name" (${name}): ${path} does not exist (a Hugging Face tokenizer.json)`]);
+  try {
+    return { tokenizer: loadHfTokenizer(path), source: { type: "hf", path } };
+  } catch (e) {
+    throw new ConfigError([`${configFile}: field "text_tokenizer_name" (${name}): ${(e as Error).message}`]);
+  }
+}

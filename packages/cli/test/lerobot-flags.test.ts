@@ -1,14 +1,12 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { createHash } from "node:crypto";
-import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { parseArgs } from "../src/flags.js";
 import { resolveRunConfig } from "../src/runConfig.js";
 import { craft, MICRO_POLICY, syntheticPair, tempDir } from "./helpers.js";
+import { FAKE_HUB_COMMIT as COMMIT, fakeHub } from "./fake-hub.js";
 
-const COMMIT = "89abcdef0123456789abcdef0123456789abcdef";
 const SPARSE_SCRIPT = new URL("../../policy-pi0fast/test/fixtures/sparse_pi0fast_checkpoint.py", import.meta.url).pathname;
 const LEROBOT_CONFIG = [new URL("../../../../shared/lerobot/pi0_fast/config.json", import.meta.url).pathname, "/work/shared/lerobot/pi0_fast/config.json"].find((p) => existsSync(p))!;
 
@@ -114,44 +112,6 @@ describe("LeRobot's train flags", () => {
   });
 });
 
-/**
- * The Hub endpoints @huggingface/hub's snapshotDownload calls (revision info, tree, paths-info,
- * resolve with Range), serving the files of `folder` as model `repoId` at one commit.
- */
-async function fakeHub(repoId: string, folder: string): Promise<{ url: string; server: Server; requests: string[] }> {
-  const files = Object.fromEntries(readdirSync(folder).map((f) => [f, readFileSync(join(folder, f))]));
-  const oid = (f: string) => createHash("sha1").update(files[f]!).digest("hex");
-  const entry = (f: string) => ({ type: "file", path: f, oid: oid(f), size: files[f]!.length });
-  const requests: string[] = [];
-  const server = createServer((req, res) => {
-    const url = new URL(req.url!, "http://hub");
-    requests.push(`${req.method} ${url.pathname}`);
-    const json = (body: unknown) => res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(body));
-    if (url.pathname === `/api/models/${repoId}/revision/main`) return json({ _id: "1", id: repoId, sha: COMMIT, private: false });
-    if (url.pathname === `/api/models/${repoId}/tree/${COMMIT}`) return json(Object.keys(files).map(entry));
-    if (req.method === "POST" && url.pathname === `/api/models/${repoId}/paths-info/${COMMIT}`) {
-      let body = "";
-      req.on("data", (c) => (body += c));
-      req.on("end", () => json((JSON.parse(body).paths as string[]).map(entry)));
-      return;
-    }
-    const prefix = `/${repoId}/resolve/${COMMIT}/`;
-    const file = url.pathname.startsWith(prefix) ? files[decodeURIComponent(url.pathname.slice(prefix.length))] : undefined;
-    if (file === undefined) return res.writeHead(404).end();
-    const range = /bytes=(\d+)-(\d*)/.exec(req.headers.range ?? "");
-    const start = range ? Number(range[1]) : 0;
-    const end = range && range[2] !== "" ? Number(range[2]) : file.length - 1;
-    res.writeHead(range ? 206 : 200, {
-      "Content-Range": `bytes ${start}-${end}/${file.length}`,
-      "Content-Length": String(end - start + 1),
-      ETag: `"${createHash("sha1").update(file).digest("hex")}"`,
-    });
-    res.end(file.subarray(start, end + 1));
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, server, requests };
-}
-
 describe("a craft run's checkpoint in LeRobot's layout", () => {
   it("holds LeRobot's files, train_config.json included, and craft policy info reads it", async () => {
     const data = await syntheticPair();
@@ -185,7 +145,7 @@ describe("a craft run's checkpoint in LeRobot's layout", () => {
     expect(summary.output_features.action.type).toBe("ACTION");
 
     // The same folder on a (local, fake) Hub: downloaded into the HF cache layout, then read.
-    const hub = await fakeHub("me/layout-test", folder);
+    const hub = await fakeHub({ "me/layout-test": folder });
     const cache = tempDir("hf-download");
     dirs.push(cache);
     process.env.HF_ENDPOINT = hub.url;

@@ -1,7 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { makeEnv } from "@craft/datasets";
-import { loadPi0FastPolicy } from "@craft/policy-pi0fast";
 import { rejectUnknownFlags, toNested, UsageError, type ParsedArgs } from "../flags.js";
 import { takeEnvEvalFlags } from "../envFlags.js";
 import { ConfigError } from "../errors.js";
@@ -9,7 +8,8 @@ import { evaluateOn, type EvaluationReport } from "../evaluation.js";
 import { checkPolicyMatchesEnv, evaluateInEnv, pi0FastClosedLoop, writeEvalInfo } from "../rollout.js";
 import { startBackend } from "../backendSetup.js";
 import { datasetRoot, episodesFlag, openAnchors, openTaskDataset } from "../datasetSetup.js";
-import { resolvePretrainedDir } from "../policySetup.js";
+import { loadPretrainedPolicy } from "../policySetup.js";
+import { renameMapOf } from "../lerobotFlags.js";
 import { SMOKE_EVAL_EPISODES, SMOKE_EVAL_FRAMES, smokeCap } from "../smoke.js";
 
 export const EVAL_FLAGS = [
@@ -23,6 +23,7 @@ export const EVAL_FLAGS = [
   "batch_size",
   "max_frames",
   "output",
+  "rename_map",
 ] as const;
 
 /** Closed loop in a simulated environment, as LeRobot's lerobot-eval. */
@@ -36,6 +37,7 @@ export const ENV_EVAL_FLAGS = [
   "eval.max_episodes_rendered",
   "output_dir",
   "seed",
+  "rename_map",
 ] as const;
 
 const strFlag = (args: ParsedArgs, key: string): string | null => {
@@ -51,6 +53,14 @@ const intFlag = (args: ParsedArgs, key: string, fallback: number, min = 1): numb
   }
   return v;
 };
+
+/** LeRobot's `--rename_map` (dataset or environment key → policy key), applied by the policy's processor as in train. */
+function renameMapFlag(args: ParsedArgs): Record<string, string> {
+  const problems: string[] = [];
+  const map = renameMapOf(args.flags.get("rename_map"), problems);
+  if (problems.length > 0) throw new UsageError(`--${problems[0]}`);
+  return map;
+}
 
 /** One line on stderr per finished batch of episodes; a TTY gets one redrawn bar. */
 const progressLine = (done: number, total: number, successes: number) => {
@@ -74,7 +84,7 @@ async function runEnvEval(args: ParsedArgs, policyPath: string): Promise<number>
   const outputDir = strFlag(args, "output_dir") ?? join("outputs", "eval", `${envType}${envTask ? `_${envTask}` : ""}`);
   const device = (strFlag(args, "policy.device") ?? "auto") as "auto";
   await startBackend(device);
-  const policy = await loadPi0FastPolicy(resolvePretrainedDir(policyPath));
+  const policy = await loadPretrainedPolicy(policyPath, { renameMap: renameMapFlag(args) });
   try {
     checkPolicyMatchesEnv(policy, env, policyPath);
     const started = performance.now();
@@ -113,7 +123,7 @@ export async function runEval(args: ParsedArgs): Promise<number> {
   if (policyPath === null) throw new UsageError("--policy.path: expected a checkpoint (pretrained_model dir, checkpoint dir or run output_dir)");
   const device = (strFlag(args, "policy.device") ?? "auto") as "auto";
   await startBackend(device);
-  const policy = await loadPi0FastPolicy(resolvePretrainedDir(policyPath));
+  const policy = await loadPretrainedPolicy(policyPath, { renameMap: renameMapFlag(args) });
   const exclude = (args.flags.get("dataset.exclude") as string[] | undefined) ?? [];
   const episodes = episodesFlag(args.flags.get("dataset.episodes"));
   const batchSize = intFlag(args, "batch_size", 8);
