@@ -12,9 +12,9 @@ import {
 } from "@craft/datasets";
 import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
 import { episodesFlag, withEpisodesFlag } from "../datasetSetup.js";
-import { DEFAULT_TEACHER_TOP_K, loadPi0FastPolicy, type PI0FastConfig } from "@craft/policy-pi0fast";
+import { DEFAULT_TEACHER_TOP_K, type PI0FastConfig } from "@craft/policy-pi0fast";
 import { startBackend } from "../backendSetup.js";
-import { pretrainedChunkSize, resolvePretrainedDir } from "../policySetup.js";
+import { loadPretrainedPolicy, pretrainedChunkSize } from "../policySetup.js";
 
 const str = (args: ParsedArgs, key: string): string | undefined => {
   const v = args.flags.get(key);
@@ -127,7 +127,7 @@ function teacherChunkSize(args: ParsedArgs, policyPath: string): number {
  */
 export async function addTeacherOutputs(cacheDir: string, policyPath: string, topK: number = DEFAULT_TEACHER_TOP_K): Promise<number[]> {
   const anchors = await openAnchorSet(cacheDir);
-  const teacher = await loadPi0FastPolicy(resolvePretrainedDir(policyPath), { embodimentStats: [anchors.stats] });
+  const teacher = await loadPretrainedPolicy(policyPath, { embodimentStats: [anchors.stats] });
   try {
     const parts: Float32Array[] = [];
     let shape: number[] = [];
