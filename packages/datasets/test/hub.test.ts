@@ -53,6 +53,19 @@ describe("Hugging Face cache layout", () => {
     await expect(resolveHubSnapshot({ type: "model", repoId: "lerobot/pi0fast-base", field: "policy.path", env })).resolves.toBe(snapshot);
   });
 
+  it("with named files, a snapshot lacking one of them is not cached, and the error names the files to fill", async () => {
+    const { cache, snapshot } = fakeCache("models", "google/paligemma-3b-pt-224");
+    const env = { HF_HUB_CACHE: cache, HF_HUB_OFFLINE: "1" };
+    expect(cachedSnapshot("model", "google/paligemma-3b-pt-224", "main", env, ["config.json"])).toBe(snapshot);
+    expect(cachedSnapshot("model", "google/paligemma-3b-pt-224", "main", env, ["config.json", "tokenizer.json"])).toBeUndefined();
+    const folder = join(cache, "models--google--paligemma-3b-pt-224");
+    await expect(resolveHubSnapshot({ type: "model", repoId: "google/paligemma-3b-pt-224", field: "text_tokenizer_name", files: ["tokenizer.json"], env })).rejects.toThrow(
+      `fill ${folder}/snapshots/<commit>/ (tokenizer.json) with ${folder}/refs/main naming <commit>`,
+    );
+    writeFileSync(join(snapshot, "tokenizer.json"), "{}");
+    await expect(resolveHubSnapshot({ type: "model", repoId: "google/paligemma-3b-pt-224", field: "text_tokenizer_name", files: ["tokenizer.json"], env })).resolves.toBe(snapshot);
+  });
+
   it("reads ORG/NAME as a Hub id only when no such local path exists", () => {
     expect(isHubRepoId("lerobot/pi0fast-base")).toBe(true);
     expect(isHubRepoId("./lerobot/pi0fast-base")).toBe(false);
