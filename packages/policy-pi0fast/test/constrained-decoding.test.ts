@@ -110,7 +110,7 @@ describe("constrained decoding leaves valid greedy outputs untouched", () => {
     expect(free.invalid).toBe(2); // random init: invalid, so the training below is what makes them valid
     for (let step = 1; step <= 400 && free.invalid > 0; step++) {
       const { grads } = await policy.computeGradients(train);
-      tf.tidy(() => optimizer.applyGradients(Object.fromEntries(names.map((n, i) => [`p${i}`, tf.tensor(grads[n], policy.shapes[n])]))));
+      tf.tidy(() => optimizer.applyGradients(names.map((n, i) => ({ name: `p${i}`, tensor: tf.tensor(grads[n], policy.shapes[n]) }))));
       policy.setParameters(Object.fromEntries(names.map((n) => [n, variables[n].dataSync() as Float32Array])));
       if (step % 20 === 0) free = await policy.selectAction(train, { constrainedDecoding: false });
     }
