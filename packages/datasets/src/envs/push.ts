@@ -43,7 +43,8 @@ export class PushEnv extends ArmScene {
 
   /**
    * Descend behind (right of) the block to z 0.05 with the gripper closed and the wrist turning to
-   * 0.8, then sweep left 0.04 per tick.
+   * 0.8, then sweep left 0.04 per tick. The gripper command is exactly 0 (no noise on a constant
+   * command: see ReachEnv.expertAction).
    */
   expertAction(noise: () => number): number[] {
     const [x, y, z] = this.pose.ee;
@@ -53,6 +54,6 @@ export class PushEnv extends ArmScene {
       ? [x + 0.3 * (behind[0] - x) + noise() * 0.01, y + 0.3 * (behind[1] - y) + noise() * 0.01, z + 0.3 * (0.05 - z)]
       : [x - 0.04 + noise() * 0.01, y + noise() * 0.01, 0.05];
     const wrist = this.pose.wrist + 0.3 * (0.8 - this.pose.wrist);
-    return [next[0], next[1], next[2], Math.abs(noise() * 0.01), wrist, Math.hypot(next[0], next[1])];
+    return [next[0], next[1], next[2], 0, wrist, Math.hypot(next[0], next[1])];
   }
 }

@@ -76,13 +76,18 @@ export class ReachEnv extends ArmScene {
     return { ee: this.pose.ee, gripper: this.pose.gripper, targets: this.targets.map((t) => ({ x: t.x, y: t.y, color: RGB[t.color] })) };
   }
 
-  /** Glide 15% of the way to the instructed target per tick while descending towards z 0.2, gripper open. */
+  /**
+   * Glide 15% of the way to the instructed target per tick while descending towards z 0.2, gripper
+   * open (exactly 1) and wrist level (exactly 0). Only the motion carries noise: noise on a
+   * constant command would be stretched to the whole [-1, 1] range by quantile normalisation
+   * (q01…q99 of ±0.005) and the policy would have to spend its FAST tokens on it.
+   */
   expertAction(noise: () => number): number[] {
     const target = this.targets.find((t) => t.color === this.instructed)!;
     const [x, y, z] = this.pose.ee;
     const nx = x + 0.15 * (target.x - x) + noise() * 0.01;
     const ny = y + 0.15 * (target.y - y) + noise() * 0.01;
     const nz = z + 0.1 * (0.2 - z);
-    return [nx, ny, nz, 1 - Math.abs(noise() * 0.01), noise() * 0.01, Math.hypot(nx, ny)];
+    return [nx, ny, nz, 1, 0, Math.hypot(nx, ny)];
   }
 }
