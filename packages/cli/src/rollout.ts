@@ -2,7 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { encodeVideo, hasFfmpeg, makeEnv, type Batch, type EnvObservation, type SimEnv } from "@craft/datasets";
 import * as gifenc from "gifenc";
-import type { Pi0FastPolicy } from "@craft/policy-pi0fast";
+import { renameKey, type Pi0FastPolicy } from "@craft/policy-pi0fast";
 import type { EnvEvalSpec } from "./envFlags.js";
 import { ConfigError } from "./errors.js";
 
@@ -104,9 +104,16 @@ export function wilsonInterval(k: number, n: number, z = 1.959963984540054): [nu
  * name, its state and action by name and dimension. One line, starting with `origin` (where the
  * policy came from; by default `policy.path: <dir>`), names the first mismatch.
  */
-export function checkPolicyMatchesEnv(policy: Pi0FastPolicy, env: SimEnv, policyPath: string, origin = `policy.path: ${policyPath}`): void {
+export function checkPolicyMatchesEnv(
+  policy: Pi0FastPolicy,
+  env: SimEnv,
+  policyPath: string,
+  origin = `policy.path: ${policyPath}`,
+  renameMap: Readonly<Record<string, string>> = {},
+): void {
   const features = env.spec.features;
-  const cameras = Object.keys(features).filter((k) => features[k]!.dtype === "image");
+  // the cameras as the policy's processor sees them, after --rename_map
+  const cameras = Object.keys(features).filter((k) => features[k]!.dtype === "image").map((k) => renameKey(k, renameMap));
   const missing = policy.config.image_keys.find((k) => !cameras.includes(k));
   const problem =
     missing !== undefined

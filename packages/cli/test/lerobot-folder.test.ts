@@ -171,7 +171,7 @@ describe("--policy.path at a folder as LeRobot writes it (tokenizers named in co
 });
 
 describe("craft eval --rename_map", () => {
-  it("maps the dataset's keys to the ones the policy was trained with, as train does", async () => {
+  it("maps the dataset's (and in closed loop the environment's) keys to the ones the policy was trained with, as train does", async () => {
     const run = join(tmp("renamed"), "run");
     const rename = '--rename_map={"observation.images.front":"observation.images.base_0_rgb"}';
     const r = await craft(["train", ...MICRO_POLICY, `--dataset.root=${data.reach}`, "--batch_size=4", "--steps=1", `--output_dir=${run}`, rename]);
@@ -184,6 +184,14 @@ describe("craft eval --rename_map", () => {
     const renamed = await evalJson(folder, [rename]);
     expect(renamed.code, renamed.stderr).toBe(0);
     expect(Number.isFinite(renamed.result!.task.loss)).toBe(true);
+    // closed loop too: the environment's camera reaches the policy under its trained name
+    const env = ["eval", `--policy.path=${folder}`, "--env.type=reach", "--eval.n_episodes=1", "--eval.batch_size=1", "--eval.max_episodes_rendered=0"];
+    const unrenamed = await craft([...env, `--output_dir=${tmp("env-eval")}`]);
+    expect(unrenamed.code).toBe(1);
+    expect(unrenamed.stderr).toContain('camera "observation.images.base_0_rgb": the environment "reach" renders only "observation.images.front"');
+    const closedLoop = await craft([...env, `--output_dir=${tmp("env-eval")}`, rename]);
+    expect(closedLoop.code, closedLoop.stderr).toBe(0);
+    expect(closedLoop.stdout).toMatch(/^reach ".*": success .* over 1 episodes/);
     const bad = await evalJson(folder, ["--rename_map=[1]"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("--rename_map: expected a JSON object of key renames");

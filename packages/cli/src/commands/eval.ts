@@ -84,9 +84,10 @@ async function runEnvEval(args: ParsedArgs, policyPath: string): Promise<number>
   const outputDir = strFlag(args, "output_dir") ?? join("outputs", "eval", `${envType}${envTask ? `_${envTask}` : ""}`);
   const device = (strFlag(args, "policy.device") ?? "auto") as "auto";
   await startBackend(device);
-  const policy = await loadPretrainedPolicy(policyPath, { renameMap: renameMapFlag(args) });
+  const renameMap = renameMapFlag(args);
+  const policy = await loadPretrainedPolicy(policyPath, { renameMap });
   try {
-    checkPolicyMatchesEnv(policy, env, policyPath);
+    checkPolicyMatchesEnv(policy, env, policyPath, undefined, renameMap);
     const started = performance.now();
     const info = await evaluateInEnv(pi0FastClosedLoop(policy), {
       envType,
