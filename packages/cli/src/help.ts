@@ -4,16 +4,34 @@ import { EXPERIMENT_FLAGS } from "./commands/experiment.js";
 import { REPORT_FLAGS } from "./commands/report.js";
 import { TOKENIZER_FLAGS } from "./commands/tokenizer.js";
 import { craftConfigDocs } from "@craft/craft-core";
+import { policyConfigDocs } from "@craft/policy-pi0fast";
 import { trainConfigDocs } from "@craft/trainer";
 import { TRAIN_FLAG_DEFAULTS, TRAIN_FLAGS } from "./runConfig.js";
+import { DATASET_FIELDS, RUN_FIELDS, TOKENIZER_FIELDS, sectionDocs, type FlagDoc } from "./runSections.js";
 
 const list = (flags: readonly string[]) => flags.map((f) => `  --${f}`).join("\n");
 
 const shown = (value: unknown) => (typeof value === "string" ? value : JSON.stringify(value));
 
-/** Train flags with their defaults where the codecs give one (`--steps=100000`), and the trainer's docs. */
+/** The run's sections as declared (runSections.ts): dataset, tokenizer and the run-level flags. */
+const RUN_SECTION_DOCS: readonly FlagDoc[] = [
+  ...sectionDocs(DATASET_FIELDS, "dataset."),
+  ...sectionDocs(TOKENIZER_FIELDS, "tokenizer."),
+  ...sectionDocs(RUN_FIELDS, ""),
+];
+
+/** Each train flag's meaning, from the declaration of its section (policy, dataset, tokenizer, run, trainer). */
+const TRAIN_FLAG_DOCS: ReadonlyMap<string, string> = new Map([
+  ["config_path", "a saved train_config.json to run again (flags given beside it win)"],
+  ["policy.path", "a pretrained_model folder, a run's checkpoint or a Hub id ORG/NAME to start from"],
+  ...Object.entries(policyConfigDocs).map(([field, doc]): [string, string] => [`policy.${field}`, doc]),
+  ...RUN_SECTION_DOCS.map((d): [string, string] => [d.flag, d.doc]),
+  ...Object.entries(trainConfigDocs),
+]);
+
+/** Train flags with their defaults where the codecs give one (`--steps=100000`), and their meaning. */
 const withDefaults = (flags: readonly string[]) => {
-  const lines = flags.map((f) => [TRAIN_FLAG_DEFAULTS.has(f) ? `--${f}=${shown(TRAIN_FLAG_DEFAULTS.get(f))}` : `--${f}`, (trainConfigDocs as Record<string, string | undefined>)[f] ?? ""]);
+  const lines = flags.map((f) => [TRAIN_FLAG_DEFAULTS.has(f) ? `--${f}=${shown(TRAIN_FLAG_DEFAULTS.get(f))}` : `--${f}`, TRAIN_FLAG_DOCS.get(f) ?? ""]);
   const width = Math.max(...lines.filter(([, doc]) => doc !== "").map(([flag]) => flag.length));
   return lines.map(([flag, doc]) => (doc === "" ? `  ${flag}` : `  ${flag.padEnd(width)}  ${doc}`)).join("\n");
 };
@@ -24,13 +42,18 @@ export const craftFlagHelp = (): string => {
   return craftConfigDocs.map((d) => `  ${`--craft.${d.name}=${shown(d.default)}`.padEnd(width)}  ${d.doc}`).join("\n");
 };
 
-/** The README's `--craft.*` table, from the same declaration (test/help.test.ts keeps the README equal to it). */
-export const craftFlagTable = (): string =>
+const flagTable = (rows: readonly FlagDoc[]): string =>
   [
     "| flag | type | default | meaning |",
     "|---|---|---|---|",
-    ...craftConfigDocs.map((d) => `| \`--craft.${d.name}\` | ${d.type.replace(/\|/g, "\\|")} | \`${shown(d.default)}\` | ${d.doc.replace(/\|/g, "\\|")} |`),
+    ...rows.map((d) => `| \`--${d.flag}\` | ${d.type.replace(/\|/g, "\\|")} | \`${shown(d.default)}\` | ${d.doc.replace(/\|/g, "\\|")} |`),
   ].join("\n");
+
+/** The README's `--craft.*` table, from the same declaration (test/help.test.ts keeps the README equal to it). */
+export const craftFlagTable = (): string => flagTable(craftConfigDocs.map((d) => ({ flag: `craft.${d.name}`, type: d.type, default: d.default, doc: d.doc })));
+
+/** The README's `--dataset.*`, `--tokenizer.*` and run-level flag table, from runSections.ts (test/help.test.ts checks it). */
+export const runFlagTable = (): string => flagTable(RUN_SECTION_DOCS);
 
 export const GENERAL_HELP = `craft — CRaFT (Constrained Retention Fine-Tuning) for pi0-FAST, in TypeScript
 

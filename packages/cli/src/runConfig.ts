@@ -6,28 +6,17 @@ import { decodeTrainConfig, defaultTrainConfig, type TrainConfig } from "@craft/
 import { ConfigError } from "./errors.js";
 import { deepMerge, rejectUnknownFlags, toNested, UsageError, type ParsedArgs } from "./flags.js";
 import { LEROBOT_TRAIN_FLAGS, takeLeRobotFlags, type LeRobotRunFlags } from "./lerobotFlags.js";
-import { episodesFlag } from "./datasetSetup.js";
 import { ENV_EVAL_DEFAULTS, ENV_EVAL_FLAGS, takeEnvEvalFlags, type EnvEvalSpec } from "./envFlags.js";
+import { DATASET_FIELDS, RUN_FIELDS, TOKENIZER_FIELDS, decodeSection, sectionDocs, type DatasetSection, type TokenizerSection } from "./runSections.js";
 
-/** Where the frames come from: a local root, or a repo id resolved in the LeRobot cache. */
-export interface DatasetSpec {
-  readonly root: string | null;
-  readonly repo_id: string | null;
-  readonly episodes: readonly number[] | null;
-  /** Feature keys to leave out (e.g. cameras whose videos you do not have). */
-  readonly exclude: readonly string[];
-  /** More datasets whose stats the new policy's normaliser (and FAST tokenizer) must cover, as a base policy trained on a mix would. */
-  readonly stats_roots: readonly string[];
+/** Where the frames come from (the `dataset` section, runSections.ts), with LeRobot's `--rename_map`. */
+export interface DatasetSpec extends DatasetSection {
   /** LeRobot's `--rename_map`: observation key in the dataset → key the policy expects. */
   readonly rename_map: Readonly<Record<string, string>>;
 }
 
-export interface TokenizerSpec {
-  /** A fitted FAST tokenizer JSON; absent → fit one on the training dataset at start. */
-  readonly path: string | null;
-  readonly vocab_size: number;
-  readonly scale: number;
-}
+/** The FAST tokenizer of a new policy (the `tokenizer` section, runSections.ts). */
+export type TokenizerSpec = TokenizerSection;
 
 export type DistributedMode = "off" | "mpi" | "auto";
 
@@ -62,7 +51,6 @@ const DEFAULT_POLICY = (() => {
   return decoded.right;
 })();
 
-const TOKENIZER_DEFAULTS = { vocab_size: 1024, scale: 10 } as const;
 
 const flattenDefaults = (obj: Record<string, unknown>, prefix: string, out: [string, unknown][]): [string, unknown][] => {
   for (const [k, v] of Object.entries(obj)) {
@@ -76,10 +64,10 @@ const flattenDefaults = (obj: Record<string, unknown>, prefix: string, out: [str
 export const TRAIN_FLAG_DEFAULTS: ReadonlyMap<string, unknown> = new Map([
   ...flattenDefaults(DEFAULT_POLICY as unknown as Record<string, unknown>, "policy.", []),
   ...flattenDefaults({ ...defaultTrainConfig, craft: {}, optimizer: {} } as unknown as Record<string, unknown>, "", []),
-  ...flattenDefaults(TOKENIZER_DEFAULTS, "tokenizer.", []),
+  ...[...sectionDocs(DATASET_FIELDS, "dataset."), ...sectionDocs(TOKENIZER_FIELDS, "tokenizer."), ...sectionDocs(RUN_FIELDS, "")]
+    .filter((d) => d.default !== null)
+    .map((d): [string, unknown] => [d.flag, d.default]),
   ...flattenDefaults(ENV_EVAL_DEFAULTS, "eval.", []),
-  ["distributed", "auto"],
-  ["overwrite", false],
 ]);
 
 /** Every flag `craft train` and `craft train-craft` accept (used for unknown-flag errors and --help). */
@@ -87,14 +75,8 @@ export const TRAIN_FLAGS: readonly string[] = [
   "config_path",
   "policy.path",
   ...flattenDefaults(DEFAULT_POLICY as unknown as Record<string, unknown>, "policy.", []).map(([k]) => k),
-  "dataset.root",
-  "dataset.repo_id",
-  "dataset.episodes",
-  "dataset.exclude",
-  "dataset.stats_roots",
-  "tokenizer.path",
-  "tokenizer.vocab_size",
-  "tokenizer.scale",
+  ...sectionDocs(DATASET_FIELDS, "dataset.").map((d) => d.flag),
+  ...sectionDocs(TOKENIZER_FIELDS, "tokenizer.").map((d) => d.flag),
   "distributed",
   ...flattenDefaults({ ...defaultTrainConfig, craft: {}, optimizer: {} } as unknown as Record<string, unknown>, "", []).map(([k]) => k).filter(
     (k) => !k.startsWith("craft") && !k.startsWith("optimizer") && k !== "grad_clip_norm",
@@ -106,23 +88,10 @@ export const TRAIN_FLAGS: readonly string[] = [
   "overwrite",
 ];
 
-const asStringList = (value: unknown, field: string): string[] => {
-  if (value === undefined || value === null) return [];
-  if (typeof value === "string") return value.split(",").map((s) => s.trim()).filter(Boolean);
-  if (Array.isArray(value) && value.every((v) => typeof v === "string")) return value as string[];
-  throw new ConfigError([`${field}: expected a list of strings such as ["observation.images.top"], got ${JSON.stringify(value)}`]);
-};
-
 const optionalString = (value: unknown, field: string): string | null => {
   if (value === undefined || value === null) return null;
   if (typeof value === "string" && value.length > 0) return value;
   throw new ConfigError([`${field}: expected a path (string), got ${JSON.stringify(value)}`]);
-};
-
-const positiveNumber = (value: unknown, fallback: number, field: string, integer: boolean): number => {
-  if (value === undefined) return fallback;
-  if (typeof value === "number" && value > 0 && (!integer || Number.isInteger(value))) return value;
-  throw new ConfigError([`${field}: expected a positive ${integer ? "integer" : "number"}, got ${JSON.stringify(value)}`]);
 };
 
 /** Flags (and an optional --config_path JSON under them) → a validated run configuration. */
@@ -196,29 +165,13 @@ function fromNested(nested: Record<string, unknown>, command: string, options: {
     problems,
   );
   const env = takeEnvEvalFlags(nested, problems);
-  const datasetFlags = (nested.dataset as Record<string, unknown>) ?? {};
-  const dataset: DatasetSpec = {
-    root: optionalString(datasetFlags.root, "dataset.root"),
-    repo_id: optionalString(datasetFlags.repo_id, "dataset.repo_id"),
-    episodes: episodesFlag(datasetFlags.episodes),
-    exclude: asStringList(datasetFlags.exclude, "dataset.exclude"),
-    stats_roots: asStringList(datasetFlags.stats_roots, "dataset.stats_roots"),
-    rename_map: lerobot.rename_map,
-  };
-  if (dataset.root === null && dataset.repo_id === null) {
+  const datasetSection = decodeSection(DATASET_FIELDS, nested.dataset, "dataset.");
+  const tokenizerSection = decodeSection(TOKENIZER_FIELDS, nested.tokenizer, "tokenizer.");
+  const runSection = decodeSection(RUN_FIELDS, nested, "");
+  for (const section of [datasetSection, tokenizerSection, runSection]) if (E.isLeft(section)) problems.push(...section.left);
+  const dataset: DatasetSpec | null = E.isRight(datasetSection) ? { ...datasetSection.right, rename_map: lerobot.rename_map } : null;
+  if (dataset !== null && dataset.root === null && dataset.repo_id === null) {
     problems.push("dataset.root: expected a LeRobot dataset directory (or --dataset.repo_id=<owner/name> in the LeRobot cache), got nothing");
-  }
-
-  const tokFlags = (nested.tokenizer as Record<string, unknown>) ?? {};
-  const tokenizer: TokenizerSpec = {
-    path: optionalString(tokFlags.path, "tokenizer.path"),
-    vocab_size: positiveNumber(tokFlags.vocab_size, TOKENIZER_DEFAULTS.vocab_size, "tokenizer.vocab_size", true),
-    scale: positiveNumber(tokFlags.scale, TOKENIZER_DEFAULTS.scale, "tokenizer.scale", false),
-  };
-
-  const distributed = (nested.distributed ?? "auto") as DistributedMode;
-  if (!["off", "mpi", "auto"].includes(distributed)) {
-    problems.push(`distributed: expected one of off, mpi, auto, got ${JSON.stringify(nested.distributed)}`);
   }
 
   const craftInput = isRecord(nested.craft) ? { ...nested.craft } : nested.craft;
@@ -227,8 +180,6 @@ function fromNested(nested: Record<string, unknown>, command: string, options: {
   const hyper = policy ?? (policyFlags as Partial<PI0FastConfig>);
   const pick = <K extends keyof PI0FastConfig>(k: K, d: PI0FastConfig[K]): PI0FastConfig[K] =>
     ((policyFlags as Partial<PI0FastConfig>)[k] ?? (hyper as Partial<PI0FastConfig>)[k] ?? d) as PI0FastConfig[K];
-  const overwrite = nested.overwrite ?? false;
-  if (typeof overwrite !== "boolean") problems.push(`overwrite: expected true or false, got ${JSON.stringify(overwrite)}`);
   const { policy: _p, dataset: _d, tokenizer: _t, distributed: _x, craft: _c, config_path: _cp, overwrite: _o, ...trainerFlags } = nested;
   const defaultOutputDir = (name: string) => `outputs/train/${new Date().toISOString().replace(/[:.]/g, "-")}_${name}`;
   const decodedTrain = decodeTrainConfig({
@@ -254,16 +205,16 @@ function fromNested(nested: Record<string, unknown>, command: string, options: {
   if (craftEnabled && train !== null && train.craft.anchor_dataset_path === null && train.steps > 1) {
     problems.push("craft.anchor_dataset_path: expected the anchor dataset (or anchor cache) holding the skill to retain, got nothing");
   }
-  if (problems.length > 0 || train === null) throw new ConfigError(problems);
+  if (problems.length > 0 || train === null || dataset === null || E.isLeft(tokenizerSection) || E.isLeft(runSection)) throw new ConfigError(problems);
   return {
     command: effectiveCommand,
     policyPath,
     policy,
     policyOverrides: policyFlags,
     dataset,
-    tokenizer,
-    distributed,
-    overwrite: overwrite === true,
+    tokenizer: tokenizerSection.right,
+    distributed: runSection.right.distributed,
+    overwrite: runSection.right.overwrite,
     train,
     lerobot,
     env,

@@ -2,7 +2,10 @@ import { readFileSync } from "node:fs";
 import { craftConfigDocs, defaultCraftConfig } from "@craft/craft-core";
 import { defaultTrainConfig, trainConfigDocs } from "@craft/trainer";
 import { describe, expect, it } from "vitest";
-import { COMMAND_HELP, craftFlagTable } from "../src/help.js";
+import { policyConfigDocs } from "@craft/policy-pi0fast";
+import { COMMAND_HELP, craftFlagTable, runFlagTable } from "../src/help.js";
+import { TRAIN_FLAGS } from "../src/runConfig.js";
+import { DATASET_FIELDS, RUN_FIELDS, TOKENIZER_FIELDS } from "../src/runSections.js";
 
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 const README = new URL("../README.md", import.meta.url).pathname;
@@ -22,8 +25,29 @@ describe("flag docs generated from the config codecs", () => {
     const help = COMMAND_HELP.train;
     expect(help).toMatch(new RegExp(`--steps=${defaultTrainConfig.steps} +${escape(trainConfigDocs.steps)}\n`));
     expect(help).toMatch(new RegExp(`--batch_size=${defaultTrainConfig.batch_size} +${escape(trainConfigDocs.batch_size)}\n`));
-    expect(help).toContain("--tokenizer.vocab_size=1024\n");
-    expect(help).toContain("--policy.preset=tiny\n");
+    expect(help).toMatch(new RegExp(`--tokenizer.vocab_size=1024 +${escape(TOKENIZER_FIELDS.vocab_size.doc)}\n`));
+    expect(help).toMatch(new RegExp(`--policy.preset=tiny +${escape(policyConfigDocs.preset)}\n`));
+  });
+
+  it("craft train --help gives every policy, dataset, tokenizer and run-level flag its declared meaning", () => {
+    const help = COMMAND_HELP.train;
+    const policyFlags = TRAIN_FLAGS.filter((f) => /^policy\.[a-z_0-9]+$/.test(f) && f !== "policy.path");
+    expect(policyFlags.length).toBeGreaterThan(40);
+    for (const flag of policyFlags) {
+      const doc = (policyConfigDocs as Record<string, string>)[flag.slice("policy.".length)];
+      expect(help).toMatch(new RegExp(`--${escape(flag)}(=\\S*)? +${escape(doc)}\n`));
+    }
+    for (const [prefix, fields] of [["dataset.", DATASET_FIELDS], ["tokenizer.", TOKENIZER_FIELDS], ["", RUN_FIELDS]] as const) {
+      for (const [key, spec] of Object.entries(fields)) expect(help).toMatch(new RegExp(`--${escape(prefix + key)}(=\\S*)? +${escape(spec.doc)}\n`));
+    }
+  });
+
+  it("the README's --dataset.*/--tokenizer.*/run flag table is the generated one", () => {
+    const text = readFileSync(README, "utf8");
+    const table = /<!-- run-flags:begin -->\n([\s\S]*?)\n<!-- run-flags:end -->/.exec(text)?.[1];
+    // Regenerate: npm run docs:flags -w @craft/cli.
+    expect(table).toBe(runFlagTable());
+    expect(table).toContain("| `--tokenizer.vocab_size` | int | `1024` |");
   });
 
   it("the README's --craft.* table is the generated one", () => {

@@ -10,6 +10,7 @@
 export {
   decodePI0FastConfig,
   pi0FastConfig,
+  policyConfigDocs,
   schedulerFor,
   learningRateAt,
   type PI0FastConfig,

@@ -1,0 +1,142 @@
+/**
+ * The run sections the cli owns, declared once (STYLE: "Configuration declared once"): `dataset`,
+ * `tokenizer`, and the run-level `distributed`/`overwrite` flags. Each field is its io-ts codec,
+ * its default, what an error says it expected, and its one-line meaning; the run decode
+ * (runConfig.ts), `--help` and the README flag tables (help.ts, scripts/docs-flags.ts) all read
+ * these declarations. The other sections are declared beside their code: policy (the policy
+ * package's PI0FastConfig codec and policyConfigDocs), trainer (trainConfigDocs), craft (craftConfigDocs).
+ */
+import * as E from "fp-ts/lib/Either.js";
+import * as t from "io-ts";
+import { parseEpisodeList } from "@craft/datasets";
+
+/** One flag of a section: what it accepts, its default, what an error says was expected, what it means. */
+export interface SectionField<A> {
+  readonly codec: t.Decoder<unknown, A>;
+  readonly default: A;
+  /** The expected value an error names, when the codec does not phrase its own (`t.failure` message). */
+  readonly expected: string;
+  readonly doc: string;
+  /** How the type reads in the README table. */
+  readonly type: string;
+}
+const field = <A>(spec: SectionField<A>): SectionField<A> => spec;
+
+type Fields = Readonly<Record<string, SectionField<unknown>>>;
+export type SectionOf<F extends Fields> = { readonly [K in keyof F]: F[K] extends SectionField<infer A> ? A : never };
+
+/** A path (non-empty string); null or absent is "not given". */
+const optionalPath = new t.Type<string | null, string | null, unknown>(
+  "path | null",
+  (u): u is string | null => u === null || (typeof u === "string" && u.length > 0),
+  (u, c) => (u === null || (typeof u === "string" && u.length > 0) ? t.success(u) : t.failure(u, c)),
+  t.identity,
+);
+
+/** Strings as a JSON list, or comma-separated on the command line; null is the empty list. */
+const stringList = new t.Type<readonly string[], readonly string[], unknown>(
+  "string[]",
+  (u): u is readonly string[] => Array.isArray(u) && u.every((v) => typeof v === "string"),
+  (u, c) => {
+    if (u === null) return t.success([]);
+    if (typeof u === "string") return t.success(u.split(",").map((s) => s.trim()).filter(Boolean));
+    return Array.isArray(u) && u.every((v) => typeof v === "string") ? t.success(u as string[]) : t.failure(u, c);
+  },
+  t.identity,
+);
+
+/** LeRobot's `--dataset.episodes`: a list of episode indices (datasets' parseEpisodeList says what it expected). */
+const episodeList = new t.Type<readonly number[] | null, readonly number[] | null, unknown>(
+  "int[] | null",
+  (u): u is readonly number[] | null => u === null || (Array.isArray(u) && u.every(Number.isInteger)),
+  (u, c) => {
+    const parsed = parseEpisodeList(u);
+    return E.isLeft(parsed) ? t.failure(u, c, `expected ${parsed.left.expected}, got ${parsed.left.actual}`) : t.success(parsed.right);
+  },
+  t.identity,
+);
+
+const positive = (integer: boolean) =>
+  new t.Type<number, number, unknown>(
+    integer ? "positive integer" : "positive number",
+    (u): u is number => typeof u === "number" && u > 0 && (!integer || Number.isInteger(u)),
+    (u, c) => (typeof u === "number" && u > 0 && (!integer || Number.isInteger(u)) ? t.success(u) : t.failure(u, c)),
+    t.identity,
+  );
+
+/** `--dataset.*`: where the frames come from (LeRobot's DatasetConfig names). */
+export const DATASET_FIELDS = {
+  root: field({ codec: optionalPath, default: null, expected: "a path (string)", type: "path", doc: "a local LeRobot dataset directory (v2.1 or v3.0)" }),
+  repo_id: field({ codec: optionalPath, default: null, expected: "a path (string)", type: "ORG/NAME", doc: "a Hub dataset, read from the LeRobot/Hugging Face cache (downloaded when missing)" }),
+  episodes: field({ codec: episodeList, default: null, expected: "a list of episode indices", type: "int[]", doc: "train on these episodes only (default: all)" }),
+  exclude: field({
+    codec: stringList,
+    default: [],
+    expected: 'a list of strings such as ["observation.images.top"]',
+    type: "string[]",
+    doc: "feature keys to leave out, e.g. cameras whose videos you do not have",
+  }),
+  stats_roots: field({
+    codec: stringList,
+    default: [],
+    expected: 'a list of strings such as ["observation.images.top"]',
+    type: "path[]",
+    doc: "more datasets whose statistics the normaliser (and a fitted FAST tokenizer) must cover",
+  }),
+} as const;
+
+/** `--tokenizer.*`: the FAST action tokenizer of a new policy. */
+export const TOKENIZER_FIELDS = {
+  path: field({ codec: optionalPath, default: null, expected: "a path (string)", type: "path", doc: "a fitted FAST tokenizer (craft tokenizer fit); absent: fit one on the training dataset at start" }),
+  vocab_size: field({ codec: positive(true), default: 1024, expected: "a positive integer", type: "int", doc: "BPE vocabulary size of a tokenizer fitted at start" }),
+  scale: field({ codec: positive(false), default: 10, expected: "a positive number", type: "number", doc: "DCT coefficient scale before rounding (FAST's scale) of a tokenizer fitted at start" }),
+} as const;
+
+/** Run-level flags outside any section. */
+export const RUN_FIELDS = {
+  distributed: field({
+    codec: t.keyof({ off: null, mpi: null, auto: null }),
+    default: "auto" as const,
+    expected: "one of off, mpi, auto",
+    type: "off | mpi | auto",
+    doc: "data parallel over MPI ranks: auto when launched by mpiexec, mpi to require it, off for one process",
+  }),
+  overwrite: field({ codec: t.boolean, default: false, expected: "true or false", type: "bool", doc: "replace the run already in output_dir (otherwise such a directory is refused)" }),
+} as const;
+
+export type DatasetSection = SectionOf<typeof DATASET_FIELDS>;
+export type TokenizerSection = SectionOf<typeof TOKENIZER_FIELDS>;
+export type RunSection = SectionOf<typeof RUN_FIELDS>;
+
+/**
+ * Decodes one section from its nested flags, filling defaults; each problem is one line naming
+ * `<prefix><field>`, what was expected and what was given. Keys outside the section are left to
+ * the unknown-flag check.
+ */
+export function decodeSection<F extends Fields>(fields: F, raw: unknown, prefix: string): E.Either<string[], SectionOf<F>> {
+  const input = typeof raw === "object" && raw !== null && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
+  const problems: string[] = [];
+  const out: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(fields)) {
+    const value = input[key];
+    if (value === undefined) {
+      out[key] = spec.default;
+      continue;
+    }
+    const decoded = spec.codec.decode(value);
+    if (E.isRight(decoded)) out[key] = decoded.right;
+    else problems.push(`${prefix}${key}: ${decoded.left[0]?.message ?? `expected ${spec.expected}, got ${JSON.stringify(value)}`}`);
+  }
+  return problems.length > 0 ? E.left(problems) : E.right(out as SectionOf<F>);
+}
+
+/** One row per flag of a section: name, type, default and meaning (for --help and the README tables). */
+export interface FlagDoc {
+  readonly flag: string;
+  readonly type: string;
+  readonly default: unknown;
+  readonly doc: string;
+}
+
+export const sectionDocs = (fields: Fields, prefix: string): FlagDoc[] =>
+  Object.entries(fields).map(([key, spec]) => ({ flag: `${prefix}${key}`, type: spec.type, default: spec.default, doc: spec.doc }));

@@ -1,0 +1,73 @@
+/** The dataset, tokenizer and run-level sections decode from their one declaration (runSections.ts): defaults, values, one line per problem. */
+import { describe, expect, it } from "vitest";
+import { ConfigError } from "../src/errors.js";
+import { parseArgs } from "../src/flags.js";
+import { resolveRunConfig, TRAIN_FLAG_DEFAULTS, TRAIN_FLAGS } from "../src/runConfig.js";
+import { DATASET_FIELDS, RUN_FIELDS, TOKENIZER_FIELDS } from "../src/runSections.js";
+
+const base = ["--dataset.root=/nonexistent/data", "--output_dir=/tmp/never-written", "--steps=5"];
+const run = (...flags: string[]) => resolveRunConfig(parseArgs([...base, ...flags]), "train", { craft: false });
+
+const problemsOf = (fn: () => unknown): string[] => {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems];
+    throw err;
+  }
+  throw new Error("expected a ConfigError");
+};
+
+describe("run sections declared once", () => {
+  it("absent flags take the declared defaults", () => {
+    const config = run();
+    expect(config.dataset).toEqual({ root: "/nonexistent/data", repo_id: null, episodes: null, exclude: [], stats_roots: [], rename_map: {} });
+    expect(config.tokenizer).toEqual({ path: null, vocab_size: TOKENIZER_FIELDS.vocab_size.default, scale: TOKENIZER_FIELDS.scale.default });
+    expect(config.tokenizer.vocab_size).toBe(1024);
+    expect([config.distributed, config.overwrite]).toEqual([RUN_FIELDS.distributed.default, RUN_FIELDS.overwrite.default]);
+  });
+
+  it("given values are decoded: comma lists and JSON lists, numbers, the distributed mode", () => {
+    const config = run(
+      "--dataset.exclude=observation.images.top,observation.images.wrist",
+      '--dataset.stats_roots=["/a","/b"]',
+      "--dataset.episodes=[0,2]",
+      "--tokenizer.vocab_size=256",
+      "--tokenizer.scale=2.5",
+      "--distributed=off",
+      "--overwrite=true",
+    );
+    expect(config.dataset.exclude).toEqual(["observation.images.top", "observation.images.wrist"]);
+    expect(config.dataset.stats_roots).toEqual(["/a", "/b"]);
+    expect(config.dataset.episodes).toEqual([0, 2]);
+    expect(config.tokenizer).toMatchObject({ vocab_size: 256, scale: 2.5 });
+    expect([config.distributed, config.overwrite]).toEqual(["off", true]);
+  });
+
+  it("every bad value is one line naming the flag, the expected value and what was given, all reported together", () => {
+    const problems = problemsOf(() =>
+      run("--dataset.exclude=[1]", "--dataset.episodes=1.5", "--tokenizer.vocab_size=0", "--tokenizer.scale=-1", "--distributed=nccl", "--overwrite=maybe"),
+    );
+    expect(problems).toEqual([
+      "dataset.episodes: expected a list of distinct episode indices such as [0,1,2], or one index such as 3 (non-negative integers), got 1.5",
+      'dataset.exclude: expected a list of strings such as ["observation.images.top"], got [1]',
+      "tokenizer.vocab_size: expected a positive integer, got 0",
+      "tokenizer.scale: expected a positive number, got -1",
+      'distributed: expected one of off, mpi, auto, got "nccl"',
+      'overwrite: expected true or false, got "maybe"',
+    ]);
+  });
+
+  it("no dataset is one line naming --dataset.root", () => {
+    const problems = problemsOf(() => resolveRunConfig(parseArgs(["--output_dir=/tmp/never-written"]), "train", { craft: false }));
+    expect(problems).toEqual(["dataset.root: expected a LeRobot dataset directory (or --dataset.repo_id=<owner/name> in the LeRobot cache), got nothing"]);
+  });
+
+  it("the accepted flags and --help defaults come from the declarations", () => {
+    for (const key of Object.keys(DATASET_FIELDS)) expect(TRAIN_FLAGS).toContain(`dataset.${key}`);
+    for (const key of Object.keys(TOKENIZER_FIELDS)) expect(TRAIN_FLAGS).toContain(`tokenizer.${key}`);
+    expect(TRAIN_FLAG_DEFAULTS.get("tokenizer.scale")).toBe(TOKENIZER_FIELDS.scale.default);
+    expect(TRAIN_FLAG_DEFAULTS.get("distributed")).toBe("auto");
+    expect(TRAIN_FLAG_DEFAULTS.has("dataset.root")).toBe(false);
+  });
+});
