@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeSyntheticDataset, writeDataset } from "@craft/datasets";
 import { readSafetensors } from "@craft/policy-pi0fast";
+import { ConfigError } from "../src/errors.js";
 import { main } from "../src/index.js";
 
 /** A pi0-FAST small enough for a test step in well under a second: same code, fewer and narrower layers. */
@@ -30,6 +31,17 @@ export const MICRO_POLICY = [
   "--policy.device=wasm",
   "--tokenizer.vocab_size=256",
 ];
+
+/** The problems of the ConfigError `fn` throws (fails when it throws something else or nothing). */
+export const problemsOf = (fn: () => unknown): string[] => {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems];
+    throw err;
+  }
+  throw new Error("expected a ConfigError");
+};
 
 export const tempDir = (prefix: string) => mkdtempSync(join(tmpdir(), `craft-cli-${prefix}-`));
 

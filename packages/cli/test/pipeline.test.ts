@@ -2,24 +2,13 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { makeSyntheticDataset } from "@craft/datasets";
 import { afterAll, describe, expect, it } from "vitest";
-import { ConfigError } from "../src/errors.js";
 import { parseArgs } from "../src/flags.js";
 import { anchorCacheStep, EPSILON_END_FACTOR, EPSILON_START_FACTOR, runConfigOf } from "../src/pipeline.js";
 import { resolveRunConfig } from "../src/runConfig.js";
-import { tempDir } from "./helpers.js";
+import { problemsOf, tempDir } from "./helpers.js";
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-
-const problemsOf = (fn: () => unknown): string[] => {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.problems];
-    throw err;
-  }
-  throw new Error("expected a ConfigError");
-};
 
 describe("one decode of the run configuration", () => {
   const base = ["--dataset.root=/nonexistent/data", "--output_dir=/tmp/never-written", "--steps=5"];

@@ -1,22 +1,12 @@
 /** The dataset, tokenizer and run-level sections decode from their one declaration (runSections.ts): defaults, values, one line per problem. */
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../src/errors.js";
 import { parseArgs } from "../src/flags.js";
 import { resolveRunConfig, TRAIN_FLAG_DEFAULTS, TRAIN_FLAGS } from "../src/runConfig.js";
 import { DATASET_FIELDS, RUN_FIELDS, TOKENIZER_FIELDS } from "../src/runSections.js";
+import { problemsOf } from "./helpers.js";
 
 const base = ["--dataset.root=/nonexistent/data", "--output_dir=/tmp/never-written", "--steps=5"];
 const run = (...flags: string[]) => resolveRunConfig(parseArgs([...base, ...flags]), "train", { craft: false });
-
-const problemsOf = (fn: () => unknown): string[] => {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.problems];
-    throw err;
-  }
-  throw new Error("expected a ConfigError");
-};
 
 describe("run sections declared once", () => {
   it("absent flags take the declared defaults", () => {
