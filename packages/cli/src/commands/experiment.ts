@@ -30,7 +30,11 @@ export async function runExperiment(sub: string | undefined, args: ParsedArgs): 
     seeds: seeds as number[] | undefined,
     device: (args.flags.get("policy.device") as string | undefined) ?? "auto",
   });
-  const stat = (result: MethodResult, k: SummaryKey) => `${(result.mean?.[k] ?? NaN).toFixed(4)} ± ${(result.std?.[k] ?? NaN).toFixed(4)}`;
+  // Success rates as percentages (std in points), losses as they are.
+  const stat = (result: MethodResult, k: SummaryKey) => {
+    const [mean, sd] = [result.mean?.[k] ?? NaN, result.std?.[k] ?? NaN];
+    return k.endsWith("_success") || k.endsWith("_success_base") ? `${(100 * mean).toFixed(0)}% ± ${(100 * sd).toFixed(0)}` : `${mean.toFixed(4)} ± ${sd.toFixed(4)}`;
+  };
   for (const [name, pair] of Object.entries(summary.pairs ?? {})) {
     console.log(`\n${name}: A "${pair.anchor?.instruction}" kept while learning B "${pair.task?.instruction}" (${pair.n_episodes} closed-loop episodes per environment)`);
     console.log(`run                   anchor final      task final        A success base    A success         B success`);

@@ -3,9 +3,10 @@ import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import type { CraftConfig } from "@craft/craft-core";
 import { makeEnv, makeSyntheticDataset, type LeRobotDataset, type SyntheticTask } from "@craft/datasets";
-import { loadPi0FastPolicy } from "@craft/policy-pi0fast";
+import { loadPi0FastPolicy, type PI0FastConfig } from "@craft/policy-pi0fast";
 import { evaluateOn } from "../evaluation.js";
 import { addTeacherOutputs } from "../commands/dataset.js";
+import { startBackend } from "../backendSetup.js";
 import {
   anchorCacheStep,
   EPSILON_END_FACTOR,
@@ -385,7 +386,9 @@ async function runPairSeed(pair: RetentionPair, seed: number, ctx: PairContext):
       },
       { quiet: true },
     );
-    const policy = await loadPi0FastPolicy(resolvePretrainedDir(baseDir));
+    // This chunk's own checkpoint: a re-run walks the chunks again while `last` is already the final one.
+    const chunkDir = join(baseDir, "checkpoints", String(steps).padStart(6, "0"));
+    const policy = await loadPi0FastPolicy(resolvePretrainedDir(existsSync(chunkDir) ? chunkDir : baseDir));
     heldA.dataset ??= await openTaskDataset({ root: roots.anchor, repo_id: null, episodes: heldOut, exclude: [] }, policy.config.chunk_size);
     const { loss } = await evaluateOn(policy, heldA.dataset, { batchSize: preset.batchSize, maxFrames: preset.evalFrames, decode: false });
     policy.dispose();
@@ -492,6 +495,8 @@ export async function runRetentionExperiment(options: RetentionOptions): Promise
   const out = options.outputDir;
   const log = options.log ?? ((line: string) => console.error(`[experiment] ${line}`));
   await mkdir(out, { recursive: true });
+  // A re-run whose trainings are all done loads policies before any training would have started it.
+  await startBackend((options.device ?? "auto") as PI0FastConfig["device"], true);
   const trainEpisodes = range(0, preset.episodes - preset.heldOutEpisodes);
   const heldOut = range(preset.episodes - preset.heldOutEpisodes, preset.episodes);
   const successPlan: SuccessPlan = { nEpisodes: preset.evalEpisodes, seed: EVAL_SEED, batchSize: Math.min(preset.evalEpisodes, 10), imageSize: preset.imageSize };
