@@ -5,9 +5,9 @@ import { REPORT_FLAGS } from "./commands/report.js";
 import { TOKENIZER_FLAGS } from "./commands/tokenizer.js";
 import { craftConfigDocs } from "@craft/craft-core";
 import { policyConfigDocs } from "@craft/policy-pi0fast";
-import { trainConfigDocs } from "@craft/trainer";
+import { trainConfigDocs, wandbConfigDocs } from "@craft/trainer";
 import { TRAIN_FLAG_DEFAULTS, TRAIN_FLAGS } from "./runConfig.js";
-import { DATASET_FIELDS, RUN_FIELDS, TOKENIZER_FIELDS, sectionDocs, type FlagDoc } from "./runSections.js";
+import { DATASET_FIELDS, LEROBOT_FIELDS, RUN_FIELDS, TOKENIZER_FIELDS, sectionDocs, type FlagDoc } from "./runSections.js";
 
 const list = (flags: readonly string[]) => flags.map((f) => `  --${f}`).join("\n");
 
@@ -18,6 +18,7 @@ const RUN_SECTION_DOCS: readonly FlagDoc[] = [
   ...sectionDocs(DATASET_FIELDS, "dataset."),
   ...sectionDocs(TOKENIZER_FIELDS, "tokenizer."),
   ...sectionDocs(RUN_FIELDS, ""),
+  ...sectionDocs(LEROBOT_FIELDS, ""),
 ];
 
 /** Each train flag's meaning, from the declaration of its section (policy, dataset, tokenizer, run, trainer). */
@@ -27,6 +28,7 @@ const TRAIN_FLAG_DOCS: ReadonlyMap<string, string> = new Map([
   ...Object.entries(policyConfigDocs).map(([field, doc]): [string, string] => [`policy.${field}`, doc]),
   ...RUN_SECTION_DOCS.map((d): [string, string] => [d.flag, d.doc]),
   ...Object.entries(trainConfigDocs),
+  ...Object.entries(wandbConfigDocs).map(([field, doc]): [string, string] => [`wandb.${field}`, doc]),
 ]);
 
 /** Train flags with their defaults where the codecs give one (`--steps=100000`), and their meaning. */
@@ -52,7 +54,7 @@ const flagTable = (rows: readonly FlagDoc[]): string =>
 /** The README's `--craft.*` table, from the same declaration (test/help.test.ts keeps the README equal to it). */
 export const craftFlagTable = (): string => flagTable(craftConfigDocs.map((d) => ({ flag: `craft.${d.name}`, type: d.type, default: d.default, doc: d.doc })));
 
-/** The README's `--dataset.*`, `--tokenizer.*` and run-level flag table, from runSections.ts (test/help.test.ts checks it). */
+/** The README's `--dataset.*`, `--tokenizer.*`, run-level and LeRobot run flag table, from runSections.ts (test/help.test.ts checks it). */
 export const runFlagTable = (): string => flagTable(RUN_SECTION_DOCS);
 
 export const GENERAL_HELP = `craft — CRaFT (Constrained Retention Fine-Tuning) for pi0-FAST, in TypeScript

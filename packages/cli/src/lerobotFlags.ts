@@ -6,6 +6,9 @@
  * (`--policy.pretrained_path`, an alias of `--policy.path`, is folded in by hubFlags.ts;
  * `--policy.{dtype,push_to_hub,repo_id,…}` are PI0FastConfig fields.)
  */
+import * as E from "fp-ts/lib/Either.js";
+import { LEROBOT_FIELDS, decodeSection } from "./runSections.js";
+
 export const LEROBOT_TRAIN_FLAGS: readonly string[] = [
   "job_name",
   "rename_map",
@@ -30,19 +33,11 @@ export interface LeRobotRunFlags {
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u);
 
-function nonNegativeInt(value: unknown, field: string, problems: string[]): number | null {
-  if (value === undefined) return null;
-  if (typeof value === "number" && Number.isInteger(value) && value >= 0) return value;
-  problems.push(`${field}: expected a non-negative integer, got ${JSON.stringify(value)}`);
-  return null;
-}
-
 /** `--rename_map` (train and eval): a JSON object of key renames; absent = {}. */
 export function renameMapOf(raw: unknown, problems: string[]): Record<string, string> {
-  if (raw === undefined) return {};
-  if (isRecord(raw) && Object.values(raw).every((v) => typeof v === "string")) return raw as Record<string, string>;
-  problems.push(`rename_map: expected a JSON object of key renames such as {"observation.images.top":"observation.images.front"}, got ${JSON.stringify(raw)}`);
-  return {};
+  const decoded = decodeSection({ rename_map: LEROBOT_FIELDS.rename_map }, { rename_map: raw }, "");
+  if (E.isLeft(decoded)) problems.push(...decoded.left);
+  return E.isRight(decoded) ? { ...decoded.right.rename_map } : {};
 }
 
 /**
@@ -55,19 +50,14 @@ export function takeLeRobotFlags(
   problems: string[],
 ): LeRobotRunFlags {
   const notices: string[] = [];
-  const jobName = nested.job_name;
-  delete nested.job_name;
-  if (jobName !== undefined && (typeof jobName !== "string" || jobName === "")) problems.push(`job_name: expected a name, got ${JSON.stringify(jobName)}`);
-
-  const renameMap = renameMapOf(nested.rename_map, problems);
-  delete nested.rename_map;
-
-  const numWorkers = nonNegativeInt(nested.num_workers, "num_workers", problems);
-  delete nested.num_workers;
+  const decoded = decodeSection(LEROBOT_FIELDS, nested, "");
+  for (const key of Object.keys(LEROBOT_FIELDS)) delete nested[key];
+  if (E.isLeft(decoded)) problems.push(...decoded.left);
+  const { job_name: jobName, rename_map: renameMap, num_workers: numWorkers, eval_freq: evalFreq } = E.isRight(decoded)
+    ? decoded.right
+    : { job_name: null, rename_map: {}, num_workers: null, eval_freq: null };
   if (numWorkers !== null) notices.push(`--num_workers=${numWorkers}: accepted for LeRobot compatibility; craft reads frames in-process with prefetch, so it has no effect`);
 
-  const evalFreq = nonNegativeInt(nested.eval_freq, "eval_freq", problems);
-  delete nested.eval_freq;
   // With --env.type the run evaluates in that environment every eval_freq steps (envFlags.ts); without, as LeRobot on real data, it cannot.
   const hasEnv = isRecord(nested.env) && nested.env.type !== undefined;
   if (evalFreq !== null && evalFreq > 0 && !hasEnv) {
@@ -93,7 +83,7 @@ export function takeLeRobotFlags(
     else if (policy.explicitPush) notices.push("--policy.push_to_hub=true without --policy.repo_id=ORG/NAME: nothing will be uploaded");
   }
   return {
-    job_name: typeof jobName === "string" ? jobName : null,
+    job_name: jobName,
     rename_map: renameMap,
     num_workers: numWorkers,
     eval_freq: evalFreq,

@@ -92,6 +92,36 @@ export const TOKENIZER_FIELDS = {
   scale: field({ codec: positive(false), default: 10, expected: "a positive number", type: "number", doc: "DCT coefficient scale before rounding (FAST's scale) of a tokenizer fitted at start" }),
 } as const;
 
+const nonNegativeInt = new t.Type<number, number, unknown>(
+  "non-negative integer",
+  (u): u is number => typeof u === "number" && Number.isInteger(u) && u >= 0,
+  (u, c) => (typeof u === "number" && Number.isInteger(u) && u >= 0 ? t.success(u) : t.failure(u, c)),
+  t.identity,
+);
+
+/** A JSON object of strings (LeRobot's `rename_map`). */
+const renameMap = t.record(t.string, t.string, "{[key]: key}");
+
+/** LeRobot's run-level flags (TrainPipelineConfig, configs/train.py) that craft accepts so its command lines run unchanged. */
+export const LEROBOT_FIELDS = {
+  job_name: field({ codec: t.union([t.null, t.refinement(t.string, (s) => s !== "")]), default: null as string | null, expected: "a name", type: "string", doc: "the run's name (LeRobot's job_name); accepted, craft names runs by output_dir" }),
+  rename_map: field({
+    codec: renameMap,
+    default: {} as Readonly<Record<string, string>>,
+    expected: 'a JSON object of key renames such as {"observation.images.top":"observation.images.front"}',
+    type: "object",
+    doc: "observation key in the dataset → key the policy expects",
+  }),
+  num_workers: field({ codec: t.union([t.null, nonNegativeInt]), default: null as number | null, expected: "a non-negative integer", type: "int", doc: "LeRobot's loader workers; accepted with a notice (frames are read in-process with prefetch)" }),
+  eval_freq: field({
+    codec: t.union([t.null, nonNegativeInt]),
+    default: null as number | null,
+    expected: "a non-negative integer",
+    type: "int",
+    doc: "steps between closed-loop evaluations in --env.type's environment (20000 when an env is given; 0: never)",
+  }),
+} as const;
+
 /** Run-level flags outside any section. */
 export const RUN_FIELDS = {
   distributed: field({

@@ -1,11 +1,11 @@
 import { readFileSync } from "node:fs";
 import { craftConfigDocs, defaultCraftConfig } from "@craft/craft-core";
-import { defaultTrainConfig, trainConfigDocs } from "@craft/trainer";
+import { defaultTrainConfig, trainConfigDocs, wandbConfigDocs } from "@craft/trainer";
 import { describe, expect, it } from "vitest";
 import { policyConfigDocs } from "@craft/policy-pi0fast";
 import { COMMAND_HELP, craftFlagTable, runFlagTable } from "../src/help.js";
 import { TRAIN_FLAGS } from "../src/runConfig.js";
-import { DATASET_FIELDS, RUN_FIELDS, TOKENIZER_FIELDS } from "../src/runSections.js";
+import { DATASET_FIELDS, LEROBOT_FIELDS, RUN_FIELDS, TOKENIZER_FIELDS } from "../src/runSections.js";
 
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 const README = new URL("../README.md", import.meta.url).pathname;
@@ -37,9 +37,10 @@ describe("flag docs generated from the config codecs", () => {
       const doc = (policyConfigDocs as Record<string, string>)[flag.slice("policy.".length)];
       expect(help).toMatch(new RegExp(`--${escape(flag)}(=\\S*)? +${escape(doc)}\n`));
     }
-    for (const [prefix, fields] of [["dataset.", DATASET_FIELDS], ["tokenizer.", TOKENIZER_FIELDS], ["", RUN_FIELDS]] as const) {
+    for (const [prefix, fields] of [["dataset.", DATASET_FIELDS], ["tokenizer.", TOKENIZER_FIELDS], ["", RUN_FIELDS], ["", LEROBOT_FIELDS]] as const) {
       for (const [key, spec] of Object.entries(fields)) expect(help).toMatch(new RegExp(`--${escape(prefix + key)}(=\\S*)? +${escape(spec.doc)}\n`));
     }
+    for (const [key, doc] of Object.entries(wandbConfigDocs)) expect(help).toMatch(new RegExp(`--wandb\\.${key}=\\S+ +${escape(doc)}\n`));
   });
 
   it("the README's --dataset.*/--tokenizer.*/run flag table is the generated one", () => {
@@ -48,6 +49,7 @@ describe("flag docs generated from the config codecs", () => {
     // Regenerate: npm run docs:flags -w @craft/cli.
     expect(table).toBe(runFlagTable());
     expect(table).toContain("| `--tokenizer.vocab_size` | int | `1024` |");
+    expect(table).toContain("| `--eval_freq` | int | `null` |");
   });
 
   it("the README's --craft.* table is the generated one", () => {

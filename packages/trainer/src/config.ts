@@ -92,6 +92,13 @@ export const trainConfigDocs: { readonly [K in keyof TrainConfig]: string } = {
   wandb: "Weights & Biases logging (--wandb.enable, --wandb.project, --wandb.mode)",
 };
 
+/** What each `wandb` field means (LeRobot's WandBConfig names): the `--wandb.*` help line beside its default. */
+export const wandbConfigDocs: { readonly [K in keyof WandbConfig]: string } = {
+  enable: "log metrics to Weights & Biases (needs Python with the wandb package)",
+  project: "the wandb project the run is logged to",
+  mode: "wandb's mode: online, or offline (synced later with wandb sync)",
+};
+
 const isRecord = (u: unknown): u is Record<string, unknown> =>
   typeof u === "object" && u !== null && !Array.isArray(u);
 

@@ -25,6 +25,7 @@ export {
   decodeTrainConfig,
   defaultTrainConfig,
   trainConfigDocs,
+  wandbConfigDocs,
   type OptimizerConfig,
   type TrainConfig,
   type WandbConfig,
