@@ -122,6 +122,17 @@ export function withFeatures(config: PI0FastConfig, stats: DatasetStats): PI0Fas
 
 const jsonText = (value: unknown): string => JSON.stringify(value, null, 4);
 
+/**
+ * The further robots' statistics the processor can ever choose: it takes the first robot whose
+ * state/action dims fit a batch, so one repeating an earlier robot's dims (a fine-tune on the
+ * checkpoint's own robot) is never used, and saving it would only grow each fine-tune's folder.
+ */
+function reachableEmbodiments(first: DatasetStats, more: readonly DatasetStats[]): DatasetStats[] {
+  const dims = (s: DatasetStats) => `${dimOf(s, STATE_KEY)}/${dimOf(s, ACTION_KEY)}`;
+  const seen = new Set([dims(first)]);
+  return more.filter((s) => !seen.has(dims(s)) && seen.add(dims(s)));
+}
+
 /** Write `dir` (a pretrained_model folder): every file to a temporary name first, then renamed. */
 export async function writePretrained(dir: string, contents: PretrainedContents): Promise<void> {
   const config = withFeatures(contents.config, contents.stats);
@@ -148,9 +159,10 @@ export async function writePretrained(dir: string, contents: PretrainedContents)
   written.push(preState);
   await writeSafetensors(tmp(postState), normalizerState(contents.stats, Object.keys(config.output_features)));
   written.push(postState);
-  const embodimentFiles = (contents.embodimentStats ?? []).map((_, i) => PRETRAINED_FILES.embodimentStats(i + 1));
+  const embodiments = reachableEmbodiments(contents.stats, contents.embodimentStats ?? []);
+  const embodimentFiles = embodiments.map((_, i) => PRETRAINED_FILES.embodimentStats(i + 1));
   for (const [i, file] of embodimentFiles.entries()) {
-    await writeSafetensors(tmp(file), normalizerState(contents.embodimentStats![i]!));
+    await writeSafetensors(tmp(file), normalizerState(embodiments[i]!));
     written.push(file);
   }
   await put(PRETRAINED_FILES.preprocessor, pipelineJsonText(pre));

@@ -172,6 +172,13 @@ describe("craft's pretrained_model/: every robot's statistics", () => {
     expect(Array.from(loaded.processor.decodeActions(tokens, 3).actions)).toEqual(Array.from(decodedBefore.actions));
     const normalised = fast.decode(fast.encode(chunk, 3), { chunkSize: 5, actionDim: 3 }).actions;
     Array.from(decodedBefore.actions).forEach((v, k) => expect(v).toBeCloseTo(normalised[k] * gripper.action.std[k % 3] + gripper.action.mean[k % 3], 5));
+    // a robot of dims seen before is never chosen (the first fit wins), so it is not saved
+    const twice = createPi0FastPolicy({ config: MICRO, stats: arm, embodimentStats: [gripper, statsOf(robot(6, 2)), statsOf(robot(3, 1))], fastTokenizer: fast, seed: 4 });
+    const twiceOut = tmp();
+    await twice.save(twiceOut);
+    expect(readJson(join(twiceOut, "pretrained_model", "craft_config.json")).files.embodiment_stats).toEqual(["craft_embodiment_1_normalizer.safetensors"]);
+    expect((await readPretrained(twiceOut)).embodimentStats).toEqual([gripper]);
+    twice.dispose();
     // a policy saved with one robot fewer drops the stale file
     const single = await loadPi0FastPolicy(out, {});
     const narrowed = createPi0FastPolicy({ config: single.config, stats: arm, fastTokenizer: fast, parameters: single.getParameters({ includeFrozen: true }) });
