@@ -1,33 +1,51 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { makeSyntheticDataset } from "@craft/datasets";
+import { makeSyntheticDataset, type SyntheticTask } from "@craft/datasets";
 import { loadPi0FastPolicy } from "@craft/policy-pi0fast";
 import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
-import { anchorCacheStep, epsilonStep, evaluateStep, openAnchorStep, trainStep } from "../pipeline.js";
+import { anchorCacheStep, epsilonStep, evaluateStep, openAnchorStep, successStep, trainStep, type EnvRef } from "../pipeline.js";
 import { openTaskDataset } from "../datasetSetup.js";
 import { resolvePretrainedDir } from "../policySetup.js";
-import { SMOKE_EVAL_FRAMES, SMOKE_STEPS, smokeRun } from "../smoke.js";
+import type { EvalInfo } from "../rollout.js";
+import { SMOKE_EVAL_EPISODES, SMOKE_EVAL_FRAMES, SMOKE_STEPS, smokeRun } from "../smoke.js";
 
-export const QUICKSTART_FLAGS = ["output_dir", "pretrain_steps", "steps", "batch_size", "seed", "policy.device", "episodes"] as const;
+export const QUICKSTART_FLAGS = ["output_dir", "pretrain_steps", "steps", "batch_size", "seed", "policy.device", "episodes", "eval.n_episodes"] as const;
 
+/**
+ * The quickstart's sizes: the README's main job, and its CRAFT_SMOKE=1 cut (seconds of compute,
+ * same phases). `policy`: the tiny preset's fields the two-target pair needs (see the cli README,
+ * "What it takes for a policy to act").
+ */
+const QUICKSTART_SIZES = {
+  full: { pretrain_steps: 400, steps: 150, batch_size: 16, episodes: 60, anchorSamples: 256, evalFrames: 64, evalEpisodes: 20 },
+  smoke: { pretrain_steps: SMOKE_STEPS, steps: SMOKE_STEPS, batch_size: 4, episodes: 2, anchorSamples: 16, evalFrames: SMOKE_EVAL_FRAMES, evalEpisodes: SMOKE_EVAL_EPISODES },
+} as const;
+
+/** The tiny preset as the pair needs it: the whole prompt fits (instruction + 6 state bins ≈ 60 bytes). */
+const QUICKSTART_POLICY = { tokenizer_max_length: 72, scale_decoder_inputs: true, n_action_steps: 5 } as const;
+
+const { full } = QUICKSTART_SIZES;
 export const QUICKSTART_HELP = `craft quickstart — the main job end to end on the embedded default (wasm, no GPU, no ffmpeg)
 
-  1. synthetic datasets: task A "reach" (the skill to keep) and task B "push" (the new task)
+  One table with a red and a blue target: the same images, state and actions; only the instruction differs.
+  1. synthetic datasets of scripted expert rollouts: task A "reach the red target" (the skill to keep)
+     and task B "reach the blue target" (the new task)
   2. a tiny pi0-FAST trained on A (the base policy)
-  3. an anchor cache of A frames
-  4. CRaFT fine-tuning of the base on B, the anchor loss held under ε; then both tasks are evaluated
+  3. an anchor cache of A frames, and ε from the base's own anchor loss
+  4. CRaFT fine-tuning of the base on B, the anchor loss held under ε
+  5. closed loop in the simulated two-target scene: the base and the CRaFT policy, on A and on B
+  The last lines give the success rate before and after for both instructions, and how often A's
+  instruction sent the arm to the blue target (the forgetting CRaFT is there to prevent).
 
-Usage: craft quickstart [--output_dir=outputs/quickstart] [--pretrain_steps=150] [--steps=80] [--batch_size=8]
+Usage: craft quickstart [--output_dir=outputs/quickstart] [--pretrain_steps=${full.pretrain_steps}] [--steps=${full.steps}] [--batch_size=${full.batch_size}]
+                        [--episodes=${full.episodes}] [--eval.n_episodes=${full.evalEpisodes}] [--seed=1]
 With CRAFT_SMOKE=1 in the environment the defaults shrink to seconds (2 + 2 steps, 2 episodes).
 Accepted flags:
 ${QUICKSTART_FLAGS.map((f) => `  --${f}`).join("\n")}
 `;
 
-/** Defaults: the README's main job, and its CRAFT_SMOKE=1 cut (seconds of compute, same phases). */
-const QUICKSTART_SIZES = {
-  full: { pretrain_steps: 150, steps: 80, episodes: 12, anchorSamples: 128, evalFrames: 64 },
-  smoke: { pretrain_steps: SMOKE_STEPS, steps: SMOKE_STEPS, episodes: 2, anchorSamples: 16, evalFrames: SMOKE_EVAL_FRAMES },
-} as const;
+const percent = (info: EvalInfo) => `${info.aggregated.pc_success.toFixed(0)}%`;
+const wentTo = (info: EvalInfo, outcome: "other_target" | "invalid_decode") => info.per_episode.filter((e) => e.outcome === outcome).length;
 
 export async function runQuickstart(args: ParsedArgs): Promise<number> {
   rejectUnknownFlags(args.flags, QUICKSTART_FLAGS, "quickstart");
@@ -40,30 +58,34 @@ export async function runQuickstart(args: ParsedArgs): Promise<number> {
   const out = String(args.flags.get("output_dir") ?? "outputs/quickstart");
   const pretrainSteps = get("pretrain_steps", sizes.pretrain_steps);
   const steps = get("steps", sizes.steps);
-  const batchSize = get("batch_size", 8);
+  const batchSize = get("batch_size", sizes.batch_size);
   const seed = get("seed", 1);
   const episodes = get("episodes", sizes.episodes);
+  const evalEpisodes = get("eval.n_episodes", sizes.evalEpisodes);
   const maxFrames = sizes.evalFrames;
   const device = String(args.flags.get("policy.device") ?? "auto");
-  const reach = join(out, "data", "reach");
-  const push = join(out, "data", "push");
-  const anchorCache = join(out, "data", "reach-anchors");
+  const data = (task: SyntheticTask) => join(out, "data", task);
+  const [taskA, taskB]: SyntheticTask[] = ["reach_red", "reach_blue"];
+  const anchorCache = join(out, "data", `${taskA}-anchors`);
   const log = (s: string) => console.error(`[quickstart] ${s}`);
 
   if (sizes === QUICKSTART_SIZES.smoke) log(`CRAFT_SMOKE=1: smoke sizes (${JSON.stringify(sizes)}); unset it for the real job`);
-  log(`1/4 synthetic datasets in ${join(out, "data")}`);
-  if (!existsSync(join(reach, "meta", "info.json"))) await makeSyntheticDataset(reach, { task: "reach", episodes, seed, overwrite: true });
-  if (!existsSync(join(push, "meta", "info.json"))) await makeSyntheticDataset(push, { task: "push", episodes, seed: seed + 1, overwrite: true });
+  log(`1/5 synthetic datasets in ${join(out, "data")}: ${episodes} expert episodes of each instruction`);
+  // The same seed: both datasets show the same scenes; only the instruction (and so the expert's target) differs.
+  for (const task of [taskA, taskB]) {
+    if (!existsSync(join(data(task), "meta", "info.json"))) await makeSyntheticDataset(data(task), { task, episodes, seed, overwrite: true });
+  }
 
-  const common = { batchSize, seed, logFreq: 10, device };
+  const common = { batchSize, seed, logFreq: 20, device };
   const baseDir = join(out, "base");
-  log(`2/4 base policy: ${pretrainSteps} steps on "reach" → ${baseDir}`);
+  log(`2/5 base policy: ${pretrainSteps} steps on A "reach the red target" → ${baseDir}`);
   await trainStep({
     ...common,
-    datasetRoot: reach,
+    datasetRoot: data(taskA),
     // The base's normaliser and FAST vocabulary cover the later task's action range too.
-    statsRoots: [push],
-    lr: { peak: 1e-3, decayTo: 1e-4 },
+    statsRoots: [data(taskB)],
+    policy: QUICKSTART_POLICY,
+    lr: { peak: 1e-3, decayTo: 1e-4, warmupSteps: Math.min(30, pretrainSteps) },
     steps: pretrainSteps,
     saveFreq: pretrainSteps,
     outputDir: baseDir,
@@ -72,31 +94,39 @@ export async function runQuickstart(args: ParsedArgs): Promise<number> {
   const basePolicyDir = resolvePretrainedDir(baseDir);
   const base = await loadPi0FastPolicy(basePolicyDir);
   const chunk = base.config.chunk_size;
-  log(`3/4 anchor cache of "reach" frames → ${anchorCache}`);
-  await anchorCacheStep(reach, anchorCache, { numSamples: sizes.anchorSamples, seed, chunkSize: chunk });
+  log(`3/5 anchor cache of A frames → ${anchorCache}`);
+  await anchorCacheStep(data(taskA), anchorCache, { numSamples: sizes.anchorSamples, seed, chunkSize: chunk });
   const anchors = await openAnchorStep(anchorCache, chunk);
   const { baseAnchorLoss, epsilonStart, epsilonEnd } = await epsilonStep(base, anchors, { batchSize, maxFrames });
   base.dispose();
   const craftDir = join(out, "craft");
-  log(`4/4 CRaFT on "push": ${steps} steps, base anchor loss ${baseAnchorLoss.toFixed(4)}, ε ${epsilonStart.toFixed(4)} → ${epsilonEnd.toFixed(4)} → ${craftDir}`);
+  log(`4/5 CRaFT on B "reach the blue target": ${steps} steps, base anchor loss ${baseAnchorLoss.toFixed(4)}, ε ${epsilonStart.toFixed(4)} → ${epsilonEnd.toFixed(4)} → ${craftDir}`);
   await trainStep({
     ...common,
     policyPath: basePolicyDir,
-    datasetRoot: push,
-    lr: { peak: 5e-4, decayTo: 5e-5 },
+    datasetRoot: data(taskB),
+    lr: { peak: 5e-4, decayTo: 5e-5, warmupSteps: Math.min(10, steps) },
     steps,
     saveFreq: steps,
     outputDir: craftDir,
     craft: { anchor_dataset_path: anchorCache, initial_lambda: 1.0, lambda_lr: 5.0, epsilon_start: epsilonStart, epsilon_end: epsilonEnd },
   });
 
-  const task = await openTaskDataset({ root: push, repo_id: null, episodes: null, exclude: [] }, chunk);
-  const after = await evaluateStep(craftDir, { anchor: { dataset: anchors }, task: { dataset: task } }, { batchSize, maxFrames });
+  const task = await openTaskDataset({ root: data(taskB), repo_id: null, episodes: null, exclude: [] }, chunk);
+  const after = await evaluateStep(craftDir, { anchor: { dataset: anchors, decode: false }, task: { dataset: task, decode: false } }, { batchSize, maxFrames });
+  const envs: Record<"A" | "B", EnvRef> = { A: { type: "two_target", task: "red" }, B: { type: "two_target", task: "blue" } };
+  const plan = { nEpisodes: evalEpisodes, seed: 1000, batchSize: Math.min(evalEpisodes, 10), imageSize: 64 };
+  log(`5/5 closed loop: ${evalEpisodes} episodes per instruction, base and CRaFT policies (seeds ${plan.seed}…; eval_info.json and a GIF each)`);
+  const before = await successStep(baseDir, envs, plan, join(out, "eval", "base"));
+  const now = await successStep(craftDir, envs, plan, join(out, "eval", "craft"));
+  const kept = before.A.aggregated.success_rate > 0 ? ` (keeps ${((100 * now.A.aggregated.success_rate) / before.A.aggregated.success_rate).toFixed(0)}% of the base's)` : "";
   console.log(
     [
       "",
-      `anchor ("reach") loss: base ${baseAnchorLoss.toFixed(4)} → after CRaFT ${after.anchor.loss.toFixed(4)} (ε_end ${epsilonEnd.toFixed(4)})`,
-      `task ("push") loss after CRaFT: ${after.task.loss.toFixed(4)}; action MSE (normalised) anchor ${after.anchor.action_mse_normalized.toFixed(4)}, task ${after.task.action_mse_normalized.toFixed(4)}`,
+      `anchor (A) token loss: base ${baseAnchorLoss.toFixed(4)} → after CRaFT ${after.anchor.loss.toFixed(4)} (ε_end ${epsilonEnd.toFixed(4)}); task (B) token loss after CRaFT ${after.task.loss.toFixed(4)}`,
+      `closed-loop success over ${evalEpisodes} episodes each (${join(out, "eval")}):`,
+      `  A "reach the red target"  (kept): base ${percent(before.A)} → after CRaFT ${percent(now.A)}${kept}; went to blue instead: ${wentTo(before.A, "other_target")} → ${wentTo(now.A, "other_target")}`,
+      `  B "reach the blue target" (new):  base ${percent(before.B)} → after CRaFT ${percent(now.B)}`,
       `checkpoints: ${baseDir}, ${craftDir}; plots: craft report --output_dir=${craftDir}`,
     ].join("\n"),
   );
