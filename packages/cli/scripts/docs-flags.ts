@@ -1,9 +1,9 @@
-/** `npm run docs:flags`: rewrites the README's generated flag table from the config codecs (test/help.test.ts checks it). */
+/** `npm run docs:flags`: rewrites the README's generated flag tables from the config declarations (test/help.test.ts checks them). */
 import { readFileSync, writeFileSync } from "node:fs";
-import { craftFlagTable, runFlagTable } from "../src/help.js";
+import { craftFlagTable, policyFlagTable, runFlagTable } from "../src/help.js";
 
 const readme = new URL("../README.md", import.meta.url).pathname;
-const tables: Record<string, string> = { "craft-flags": craftFlagTable(), "run-flags": runFlagTable() };
+const tables: Record<string, string> = { "craft-flags": craftFlagTable(), "run-flags": runFlagTable(), "policy-flags": policyFlagTable() };
 let text = readFileSync(readme, "utf8");
 for (const [name, table] of Object.entries(tables)) {
   const block = new RegExp(`<!-- ${name}:begin -->\\n[\\s\\S]*?<!-- ${name}:end -->`);

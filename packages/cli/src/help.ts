@@ -6,7 +6,7 @@ import { TOKENIZER_FLAGS } from "./commands/tokenizer.js";
 import { craftConfigDocs } from "@craft/craft-core";
 import { policyConfigDocs } from "@craft/policy-pi0fast";
 import { trainConfigDocs, wandbConfigDocs } from "@craft/trainer";
-import { TRAIN_FLAG_DEFAULTS, TRAIN_FLAGS } from "./runConfig.js";
+import { DEFAULT_POLICY, TRAIN_FLAG_DEFAULTS, TRAIN_FLAGS } from "./runConfig.js";
 import { DATASET_FIELDS, LEROBOT_FIELDS, RUN_FIELDS, TOKENIZER_FIELDS, sectionDocs, type FlagDoc } from "./runSections.js";
 
 const list = (flags: readonly string[]) => flags.map((f) => `  --${f}`).join("\n");
@@ -53,6 +53,16 @@ const flagTable = (rows: readonly FlagDoc[]): string =>
 
 /** The README's `--craft.*` table, from the same declaration (test/help.test.ts keeps the README equal to it). */
 export const craftFlagTable = (): string => flagTable(craftConfigDocs.map((d) => ({ flag: `craft.${d.name}`, type: d.type, default: d.default, doc: d.doc })));
+
+/** The README's `--policy.*` table: each PI0FastConfig field with its default (tiny preset) and meaning, from policyConfigDocs. */
+export const policyFlagTable = (): string =>
+  [
+    "| flag | default (`--policy.preset=tiny`) | meaning |",
+    "|---|---|---|",
+    ...Object.entries(policyConfigDocs).map(
+      ([field, doc]) => `| \`--policy.${field}\` | \`${shown(DEFAULT_POLICY[field as keyof typeof DEFAULT_POLICY])}\` | ${doc.replace(/\|/g, "\\|")} |`,
+    ),
+  ].join("\n");
 
 /** The README's `--dataset.*`, `--tokenizer.*`, run-level and LeRobot run flag table, from runSections.ts (test/help.test.ts checks it). */
 export const runFlagTable = (): string => flagTable(RUN_SECTION_DOCS);

@@ -45,7 +45,8 @@ const isTrainingHyperParameter = (k: string) => k.startsWith("optimizer_") || k.
 
 const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
 
-const DEFAULT_POLICY = (() => {
+/** The policy a run without --policy.path builds: the tiny preset with every PI0FastConfig default. */
+export const DEFAULT_POLICY: PI0FastConfig = (() => {
   const decoded = decodePI0FastConfig({ preset: "tiny" });
   if (E.isLeft(decoded)) throw new Error(decoded.left.join("; "));
   return decoded.right;

@@ -3,7 +3,7 @@ import { craftConfigDocs, defaultCraftConfig } from "@craft/craft-core";
 import { defaultTrainConfig, trainConfigDocs, wandbConfigDocs } from "@craft/trainer";
 import { describe, expect, it } from "vitest";
 import { policyConfigDocs } from "@craft/policy-pi0fast";
-import { COMMAND_HELP, craftFlagTable, runFlagTable } from "../src/help.js";
+import { COMMAND_HELP, craftFlagTable, policyFlagTable, runFlagTable } from "../src/help.js";
 import { TRAIN_FLAGS } from "../src/runConfig.js";
 import { DATASET_FIELDS, LEROBOT_FIELDS, RUN_FIELDS, TOKENIZER_FIELDS } from "../src/runSections.js";
 
@@ -50,6 +50,15 @@ describe("flag docs generated from the config codecs", () => {
     expect(table).toBe(runFlagTable());
     expect(table).toContain("| `--tokenizer.vocab_size` | int | `1024` |");
     expect(table).toContain("| `--eval_freq` | int | `null` |");
+  });
+
+  it("the README's --policy.* table is the generated one, a row per PI0FastConfig field", () => {
+    const text = readFileSync(README, "utf8");
+    const table = /<!-- policy-flags:begin -->\n([\s\S]*?)\n<!-- policy-flags:end -->/.exec(text)?.[1];
+    // Regenerate: npm run docs:flags -w @craft/cli.
+    expect(table).toBe(policyFlagTable());
+    expect(table?.split("\n")).toHaveLength(2 + Object.keys(policyConfigDocs).length);
+    expect(table).toContain(`| \`--policy.chunk_size\` | \`10\` | ${policyConfigDocs.chunk_size} |`);
   });
 
   it("the README's --craft.* table is the generated one", () => {
