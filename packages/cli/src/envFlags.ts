@@ -1,4 +1,6 @@
+import * as E from "fp-ts/lib/Either.js";
 import { isDatasetError, makeEnv } from "@craft/datasets";
+import { ENV_FIELDS, EVAL_FIELDS, decodeSection, sectionDocs } from "./runSections.js";
 
 /**
  * LeRobot's `--env.*` and `--eval.*` sections (configs/train.py `env`, `eval: EvalConfig`), as
@@ -13,19 +15,12 @@ export interface EnvEvalSpec {
   readonly batch_size: number;
 }
 
-export const ENV_EVAL_DEFAULTS = { n_episodes: 50, batch_size: 10 } as const;
+export const ENV_EVAL_DEFAULTS = { n_episodes: EVAL_FIELDS.n_episodes.default, batch_size: EVAL_FIELDS.batch_size.default } as const;
 
-/** The flags of the section; `craft train`/`train-craft` accept exactly these. */
-export const ENV_EVAL_FLAGS: readonly string[] = ["env.type", "env.task", "eval.n_episodes", "eval.batch_size"];
+/** The flags of the sections (runSections.ts); `craft train`/`train-craft` accept exactly these. */
+export const ENV_EVAL_FLAGS: readonly string[] = [...sectionDocs(ENV_FIELDS, "env."), ...sectionDocs(EVAL_FIELDS, "eval.")].map((d) => d.flag);
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u);
-
-function positiveInt(value: unknown, fallback: number, field: string, problems: string[]): number {
-  if (value === undefined) return fallback;
-  if (typeof value === "number" && Number.isInteger(value) && value > 0) return value;
-  problems.push(`${field}: expected a positive integer, got ${JSON.stringify(value)}`);
-  return fallback;
-}
 
 /**
  * Read (and remove) `env` and `eval` from nested flags. Null when no `--env.type` was given;
@@ -40,22 +35,19 @@ export function takeEnvEvalFlags(nested: Record<string, unknown>, problems: stri
   const evalFlags = isRecord(evalSection) ? evalSection : {};
   if (env !== undefined && !isRecord(env)) problems.push(`env: expected the flags --env.type and --env.task, got ${JSON.stringify(env)}`);
   if (evalSection !== undefined && !isRecord(evalSection)) problems.push(`eval: expected the flags --eval.n_episodes and --eval.batch_size, got ${JSON.stringify(evalSection)}`);
-  const nEpisodes = positiveInt(evalFlags.n_episodes, ENV_EVAL_DEFAULTS.n_episodes, "eval.n_episodes", problems);
-  const batchSize = positiveInt(evalFlags.batch_size, ENV_EVAL_DEFAULTS.batch_size, "eval.batch_size", problems);
-  const type = envFlags.type;
-  if (type === undefined || type === null) {
+  const evalDecoded = decodeSection(EVAL_FIELDS, evalFlags, "eval.");
+  if (E.isLeft(evalDecoded)) problems.push(...evalDecoded.left);
+  const { n_episodes: nEpisodes, batch_size: batchSize } = E.isRight(evalDecoded) ? evalDecoded.right : ENV_EVAL_DEFAULTS;
+  const envDecoded = decodeSection(ENV_FIELDS, envFlags, "env.");
+  if (E.isLeft(envDecoded)) {
+    problems.push(...envDecoded.left);
+    return null;
+  }
+  const { type, task } = envDecoded.right;
+  if (type === null) {
     if (envFlags.task !== undefined || Object.keys(evalFlags).length > 0) {
       problems.push(`env.type: expected the environment to evaluate in (reach | push | two_target) with --env.task/--eval.*, got nothing`);
     }
-    return null;
-  }
-  const task = envFlags.task === undefined || envFlags.task === null ? null : envFlags.task;
-  if (typeof type !== "string") {
-    problems.push(`env.type: expected reach | push | two_target, got ${JSON.stringify(type)}`);
-    return null;
-  }
-  if (task !== null && typeof task !== "string") {
-    problems.push(`env.task: expected an instruction (a string), got ${JSON.stringify(task)}`);
     return null;
   }
   try {

@@ -7,18 +7,20 @@ import { craftConfigDocs } from "@craft/craft-core";
 import { policyConfigDocs } from "@craft/policy-pi0fast";
 import { trainConfigDocs, wandbConfigDocs } from "@craft/trainer";
 import { DEFAULT_POLICY, TRAIN_FLAG_DEFAULTS, TRAIN_FLAGS } from "./runConfig.js";
-import { DATASET_FIELDS, LEROBOT_FIELDS, RUN_FIELDS, TOKENIZER_FIELDS, sectionDocs, type FlagDoc } from "./runSections.js";
+import { DATASET_FIELDS, ENV_FIELDS, EVAL_FIELDS, LEROBOT_FIELDS, RUN_FIELDS, TOKENIZER_FIELDS, sectionDocs, type FlagDoc } from "./runSections.js";
 
 const list = (flags: readonly string[]) => flags.map((f) => `  --${f}`).join("\n");
 
 const shown = (value: unknown) => (typeof value === "string" ? value : JSON.stringify(value));
 
-/** The run's sections as declared (runSections.ts): dataset, tokenizer and the run-level flags. */
+/** The run's sections as declared (runSections.ts): dataset, tokenizer, run-level, LeRobot's run flags, env and eval. */
 const RUN_SECTION_DOCS: readonly FlagDoc[] = [
   ...sectionDocs(DATASET_FIELDS, "dataset."),
   ...sectionDocs(TOKENIZER_FIELDS, "tokenizer."),
   ...sectionDocs(RUN_FIELDS, ""),
   ...sectionDocs(LEROBOT_FIELDS, ""),
+  ...sectionDocs(ENV_FIELDS, "env."),
+  ...sectionDocs(EVAL_FIELDS, "eval."),
 ];
 
 /** Each train flag's meaning, from the declaration of its section (policy, dataset, tokenizer, run, trainer). */
@@ -64,7 +66,7 @@ export const policyFlagTable = (): string =>
     ),
   ].join("\n");
 
-/** The README's `--dataset.*`, `--tokenizer.*`, run-level and LeRobot run flag table, from runSections.ts (test/help.test.ts checks it). */
+/** The README's `--dataset.*`, `--tokenizer.*`, run-level, LeRobot run, `--env.*` and `--eval.*` flag table, from runSections.ts (test/help.test.ts checks it). */
 export const runFlagTable = (): string => flagTable(RUN_SECTION_DOCS);
 
 export const GENERAL_HELP = `craft — CRaFT (Constrained Retention Fine-Tuning) for pi0-FAST, in TypeScript

@@ -122,6 +122,18 @@ export const LEROBOT_FIELDS = {
   }),
 } as const;
 
+/** LeRobot's `--env.*` section: the simulated environment (checked against datasets' makeEnv in envFlags.ts). */
+export const ENV_FIELDS = {
+  type: field({ codec: t.union([t.null, t.string]), default: null as string | null, expected: "reach | push | two_target", type: "reach \| push \| two_target", doc: "the simulated environment to evaluate in closed loop" }),
+  task: field({ codec: t.union([t.null, t.string]), default: null as string | null, expected: "an instruction (a string)", type: "string", doc: "the instruction where the scene has several (two_target: red or blue)" }),
+} as const;
+
+/** LeRobot's `--eval.*` section (EvalConfig). */
+export const EVAL_FIELDS = {
+  n_episodes: field({ codec: positive(true), default: 50, expected: "a positive integer", type: "int", doc: "episodes per evaluation" }),
+  batch_size: field({ codec: positive(true), default: 10, expected: "a positive integer", type: "int", doc: "environments run side by side" }),
+} as const;
+
 /** Run-level flags outside any section. */
 export const RUN_FIELDS = {
   distributed: field({

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { parseArgs } from "../src/flags.js";
 import { resolveRunConfig, TRAIN_FLAG_DEFAULTS, TRAIN_FLAGS } from "../src/runConfig.js";
-import { DATASET_FIELDS, RUN_FIELDS, TOKENIZER_FIELDS } from "../src/runSections.js";
+import { DATASET_FIELDS, ENV_FIELDS, EVAL_FIELDS, RUN_FIELDS, TOKENIZER_FIELDS } from "../src/runSections.js";
 import { problemsOf } from "./helpers.js";
 
 const base = ["--dataset.root=/nonexistent/data", "--output_dir=/tmp/never-written", "--steps=5"];
@@ -53,9 +53,24 @@ describe("run sections declared once", () => {
     expect(problems).toEqual(["dataset.root: expected a LeRobot dataset directory (or --dataset.repo_id=<owner/name> in the LeRobot cache), got nothing"]);
   });
 
+  it("env and eval decode from their declarations; a bad value is one line naming the flag", () => {
+    const config = run("--env.type=two_target", "--env.task=red", "--eval.batch_size=2");
+    expect(config.env).toEqual({ type: "two_target", task: "red", n_episodes: EVAL_FIELDS.n_episodes.default, batch_size: 2 });
+    expect(run().env).toBeNull();
+    expect(problemsOf(() => run("--env.type=reach", "--eval.n_episodes=0"))).toEqual(["eval.n_episodes: expected a positive integer, got 0"]);
+    expect(problemsOf(() => run("--env.type=5"))).toEqual(["env.type: expected reach | push | two_target, got 5"]);
+    expect(problemsOf(() => run("--env.type=pusht"))).toEqual(['env.type: expected reach | push | two_target, got "pusht"']);
+    expect(problemsOf(() => run("--eval.n_episodes=3"))).toEqual([
+      "env.type: expected the environment to evaluate in (reach | push | two_target) with --env.task/--eval.*, got nothing",
+    ]);
+  });
+
   it("the accepted flags and --help defaults come from the declarations", () => {
     for (const key of Object.keys(DATASET_FIELDS)) expect(TRAIN_FLAGS).toContain(`dataset.${key}`);
     for (const key of Object.keys(TOKENIZER_FIELDS)) expect(TRAIN_FLAGS).toContain(`tokenizer.${key}`);
+    for (const key of Object.keys(ENV_FIELDS)) expect(TRAIN_FLAGS).toContain(`env.${key}`);
+    for (const key of Object.keys(EVAL_FIELDS)) expect(TRAIN_FLAGS).toContain(`eval.${key}`);
+    expect(TRAIN_FLAG_DEFAULTS.get("eval.n_episodes")).toBe(EVAL_FIELDS.n_episodes.default);
     expect(TRAIN_FLAG_DEFAULTS.get("tokenizer.scale")).toBe(TOKENIZER_FIELDS.scale.default);
     expect(TRAIN_FLAG_DEFAULTS.get("distributed")).toBe("auto");
     expect(TRAIN_FLAG_DEFAULTS.has("dataset.root")).toBe(false);
