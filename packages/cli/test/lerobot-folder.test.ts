@@ -193,6 +193,13 @@ describe("craft eval --rename_map", () => {
     const closedLoop = await craft([...env, `--output_dir=${tmp("env-eval")}`, rename]);
     expect(closedLoop.code, closedLoop.stderr).toBe(0);
     expect(closedLoop.stdout).toMatch(/^reach ".*": success .* over 1 episodes/);
+    // and in training: --eval_freq's environment check sees the renamed camera as well
+    const trainEnv = ["train", `--policy.path=${folder}`, `--dataset.root=${data.reach}`, "--batch_size=4", "--steps=1", "--env.type=reach", "--eval_freq=1", "--eval.n_episodes=1", "--eval.batch_size=1"];
+    const trainedUnrenamed = await craft([...trainEnv, `--output_dir=${join(tmp("renamed-train"), "a")}`]);
+    expect(trainedUnrenamed.code).not.toBe(0);
+    expect(trainedUnrenamed.stderr).toContain('camera "observation.images.base_0_rgb": the environment "reach" renders only "observation.images.front"');
+    const trained = await craft([...trainEnv, `--output_dir=${join(tmp("renamed-train"), "b")}`, rename]);
+    expect(trained.code, trained.stderr).toBe(0);
     const bad = await evalJson(folder, ["--rename_map=[1]"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("--rename_map: expected a JSON object of key renames");

@@ -228,7 +228,7 @@ async function dumpFinalState(dir: string, comm: Communicator, result: TrainResu
 function periodicEvaluation(run: RunConfig, policy: Pi0FastPolicy, main: boolean): StepEndHook | undefined {
   if (run.env === null) return undefined;
   const origin = `env.type=${run.env.type}: the policy of this run (${run.policyPath !== null ? `policy.path ${run.policyPath}` : `built for ${datasetRoot(run.dataset)}`})`;
-  checkPolicyMatchesEnv(policy, makeEnv({ type: run.env.type, task: run.env.task }), run.policyPath ?? "", origin);
+  checkPolicyMatchesEnv(policy, makeEnv({ type: run.env.type, task: run.env.task }), run.policyPath ?? "", origin, run.dataset.rename_map);
   // LeRobot's TrainPipelineConfig default: with an environment and no --eval_freq, every 20 000 steps; 0 turns it off.
   const evalFreq = run.lerobot.eval_freq ?? 20_000;
   if (!main || evalFreq === 0) return undefined;
