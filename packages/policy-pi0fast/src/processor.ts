@@ -22,8 +22,12 @@
  *   without the BOS position.
  * - Decoding cuts the generation at the first "|" (or EOS), drops every "Action: " (as LeRobot's
  *   detokenize_actions), maps ids back to FAST tokens and decodes relaxed (zero-pad / truncate in
- *   DCT space, as LeRobot's decode_actions_with_fast) over chunk_size, the length the tokens were
- *   encoded at, keeping the first n_action_steps.
+ *   DCT space, as LeRobot's decode_actions_with_fast) over n_action_steps, as LeRobot's
+ *   select_action passes it. A generation is valid when it spells the chunk_size × D
+ *   coefficients the policy was trained to emit; with n_action_steps < chunk_size only the first
+ *   n_action_steps × D (the lowest frequencies) are inverted, over n_action_steps steps — LeRobot's
+ *   behaviour, which rescales the chunk by √(chunk_size / n_action_steps), so craft's presets keep
+ *   the two equal.
  */
 import type { ModelInputs, TextTokenizer } from "./inputs";
 import type { FastTokenizer } from "./fast/tokenizer";
@@ -347,13 +351,10 @@ export function createProcessor(config: ProcessorConfig, deps: ProcessorDeps): P
           if (t < 0 || t >= fast.vocabSize) valid = false;
           else fastTokens.push(t);
         }
-        // The tokens spell the DCT of a whole chunk_size chunk: invert it over chunk_size steps and
-        // keep the first n_action_steps. (LeRobot's detokenize_actions passes n_action_steps as the
-        // DCT length, which rescales every step by √(chunk_size / n) and drops the high frequencies
-        // whenever n_action_steps < chunk_size; the two agree when they are equal.)
-        const decoded = fast.decode(fastTokens, { chunkSize: config.chunk_size, actionDim });
+        // relaxed over n_action_steps steps, as LeRobot's detokenize_actions (see the header)
+        const decoded = fast.decode(fastTokens, { chunkSize: n, actionDim });
         if (!valid || decoded.unknown > 0 || decoded.coefficients !== config.chunk_size * actionDim) invalid += 1;
-        actions.set(embodiment.action.unnormalize(decoded.actions.subarray(0, n * actionDim)), b * n * actionDim);
+        actions.set(embodiment.action.unnormalize(decoded.actions), b * n * actionDim);
       });
       return { actions, invalid };
     },
