@@ -23,39 +23,33 @@ export const ENV_EVAL_FLAGS: readonly string[] = [...sectionDocs(ENV_FIELDS, "en
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u);
 
 /**
- * Read (and remove) `env` and `eval` from nested flags. Null when no `--env.type` was given;
- * every bad value is one line in `problems` naming the flag, the expected value and what came.
+ * Decodes the `env` and `eval` sections of nested flags: null when no `--env.type` was given;
+ * every bad value is one line naming the flag, the expected value and what came.
  */
-export function takeEnvEvalFlags(nested: Record<string, unknown>, problems: string[]): EnvEvalSpec | null {
-  const env = nested.env;
-  const evalSection = nested.eval;
-  delete nested.env;
-  delete nested.eval;
+export function decodeEnvEvalSections(nested: Readonly<Record<string, unknown>>): E.Either<string[], EnvEvalSpec | null> {
+  const { env, eval: evalSection } = nested;
+  const problems: string[] = [];
   const envFlags = isRecord(env) ? env : {};
   const evalFlags = isRecord(evalSection) ? evalSection : {};
   if (env !== undefined && !isRecord(env)) problems.push(`env: expected the flags --env.type and --env.task, got ${JSON.stringify(env)}`);
   if (evalSection !== undefined && !isRecord(evalSection)) problems.push(`eval: expected the flags --eval.n_episodes and --eval.batch_size, got ${JSON.stringify(evalSection)}`);
   const evalDecoded = decodeSection(EVAL_FIELDS, evalFlags, "eval.");
   if (E.isLeft(evalDecoded)) problems.push(...evalDecoded.left);
-  const { n_episodes: nEpisodes, batch_size: batchSize } = E.isRight(evalDecoded) ? evalDecoded.right : ENV_EVAL_DEFAULTS;
   const envDecoded = decodeSection(ENV_FIELDS, envFlags, "env.");
-  if (E.isLeft(envDecoded)) {
-    problems.push(...envDecoded.left);
-    return null;
-  }
+  if (E.isLeft(envDecoded)) return E.left([...problems, ...envDecoded.left]);
   const { type, task } = envDecoded.right;
   if (type === null) {
     if (envFlags.task !== undefined || Object.keys(evalFlags).length > 0) {
       problems.push(`env.type: expected the environment to evaluate in (reach | push | two_target) with --env.task/--eval.*, got nothing`);
     }
-    return null;
+    return problems.length > 0 ? E.left(problems) : E.right(null);
   }
   try {
     makeEnv({ type, task });
   } catch (err) {
     if (!isDatasetError(err)) throw err;
-    problems.push(`${err.field}: expected ${err.expected}, got ${err.actual ?? "nothing"}`);
-    return null;
+    return E.left([...problems, `${err.field}: expected ${err.expected}, got ${err.actual ?? "nothing"}`]);
   }
-  return { type, task, n_episodes: nEpisodes, batch_size: batchSize };
+  if (problems.length > 0 || E.isLeft(evalDecoded)) return E.left(problems);
+  return E.right({ type, task, n_episodes: evalDecoded.right.n_episodes, batch_size: evalDecoded.right.batch_size });
 }

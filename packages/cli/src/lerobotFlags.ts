@@ -7,15 +7,12 @@
  * `--policy.{dtype,push_to_hub,repo_id,…}` are PI0FastConfig fields.)
  */
 import * as E from "fp-ts/lib/Either.js";
-import { LEROBOT_FIELDS, decodeSection } from "./runSections.js";
+import { LEROBOT_DATASET_FIELDS, LEROBOT_FIELDS, decodeSection, sectionDocs, type PolicySection } from "./runSections.js";
 
+/** The flags of LeRobot's run-level and dataset declarations (runSections.ts); image_transforms takes its fields as `--dataset.image_transforms.*`. */
 export const LEROBOT_TRAIN_FLAGS: readonly string[] = [
-  "job_name",
-  "rename_map",
-  "num_workers",
-  "eval_freq",
-  "dataset.image_transforms.",
-  "dataset.revision",
+  ...sectionDocs(LEROBOT_FIELDS, "").map((d) => d.flag),
+  ...sectionDocs(LEROBOT_DATASET_FIELDS, "dataset.").map((d) => (d.type === "object" ? `${d.flag}.` : d.flag)),
   "policy.pretrained_path",
 ];
 
@@ -41,21 +38,32 @@ export function renameMapOf(raw: unknown, problems: string[]): Record<string, st
 }
 
 /**
- * Read LeRobot's run-level flags out of the nested flags (they are removed from `nested`), and
- * the push-to-Hub request from the policy flags (`pushToHub`/`repoId`: the flag, else the config).
+ * The push-to-Hub request of the decoded policy section: its push_to_hub/repo_id/private flags, else
+ * the new policy's config (a checkpoint's own are not read here, as LeRobot re-reads them at push).
  */
-export function takeLeRobotFlags(
-  nested: Record<string, unknown>,
-  policy: { readonly push_to_hub?: unknown; readonly repo_id?: unknown; readonly private?: unknown; readonly explicitPush: boolean },
-  problems: string[],
-): LeRobotRunFlags {
+function pushRequest(policy: PolicySection, notices: string[]): LeRobotRunFlags["push"] {
+  const given = policy.overrides;
+  const pushToHub = given.push_to_hub ?? policy.config?.push_to_hub;
+  const repoId = given.repo_id ?? policy.config?.repo_id;
+  if (pushToHub !== true) return null;
+  if (typeof repoId === "string" && repoId !== "") return { repo_id: repoId, private: given.private === true };
+  // LeRobot refuses this pair (its default push_to_hub is true); a saved train_config.json carries
+  // that default, so here it is a notice, not an error.
+  if (given.push_to_hub === true) notices.push("--policy.push_to_hub=true without --policy.repo_id=ORG/NAME: nothing will be uploaded");
+  return null;
+}
+
+/**
+ * LeRobot's run-level flags (LEROBOT_FIELDS), its dataset fields craft does not use
+ * (LEROBOT_DATASET_FIELDS) and the push-to-Hub request of the decoded policy section; the flags that
+ * have no effect here get one notice each.
+ */
+export function decodeLeRobotFlags(nested: Readonly<Record<string, unknown>>, policy: E.Either<string[], PolicySection>): E.Either<string[], LeRobotRunFlags> {
+  const run = decodeSection(LEROBOT_FIELDS, nested, "");
+  const dataset = decodeSection(LEROBOT_DATASET_FIELDS, nested.dataset, "dataset.");
+  if (E.isLeft(run) || E.isLeft(dataset)) return E.left([...(E.isLeft(run) ? run.left : []), ...(E.isLeft(dataset) ? dataset.left : [])]);
   const notices: string[] = [];
-  const decoded = decodeSection(LEROBOT_FIELDS, nested, "");
-  for (const key of Object.keys(LEROBOT_FIELDS)) delete nested[key];
-  if (E.isLeft(decoded)) problems.push(...decoded.left);
-  const { job_name: jobName, rename_map: renameMap, num_workers: numWorkers, eval_freq: evalFreq } = E.isRight(decoded)
-    ? decoded.right
-    : { job_name: null, rename_map: {}, num_workers: null, eval_freq: null };
+  const { job_name: jobName, rename_map: renameMap, num_workers: numWorkers, eval_freq: evalFreq } = run.right;
   if (numWorkers !== null) notices.push(`--num_workers=${numWorkers}: accepted for LeRobot compatibility; craft reads frames in-process with prefetch, so it has no effect`);
 
   // With --env.type the run evaluates in that environment every eval_freq steps (envFlags.ts); without, as LeRobot on real data, it cannot.
@@ -63,33 +71,8 @@ export function takeLeRobotFlags(
   if (evalFreq !== null && evalFreq > 0 && !hasEnv) {
     notices.push(`--eval_freq=${evalFreq}: accepted; without --env.type there is no environment to evaluate in during training (give --env.type=reach|push|two_target, or run craft eval --env.type=… on the checkpoints)`);
   }
-
-  const dataset = isRecord(nested.dataset) ? nested.dataset : {};
-  const transforms = dataset.image_transforms ?? {};
-  delete dataset.image_transforms;
-  delete dataset.revision;
-  let imageTransforms: Record<string, unknown> = {};
-  if (!isRecord(transforms)) problems.push(`dataset.image_transforms: expected LeRobot's ImageTransformsConfig fields, got ${JSON.stringify(transforms)}`);
-  else {
-    imageTransforms = transforms;
-    if (transforms.enable === true) notices.push("--dataset.image_transforms.enable=true: image augmentations are not implemented in craft; frames are used as recorded");
-  }
-
-  let push: LeRobotRunFlags["push"] = null;
-  if (policy.push_to_hub === true) {
-    if (typeof policy.repo_id === "string" && policy.repo_id !== "") push = { repo_id: policy.repo_id, private: policy.private === true };
-    // LeRobot refuses this pair (its default push_to_hub is true); a saved train_config.json carries
-    // that default, so here it is a notice, not an error.
-    else if (policy.explicitPush) notices.push("--policy.push_to_hub=true without --policy.repo_id=ORG/NAME: nothing will be uploaded");
-  }
-  return {
-    job_name: jobName,
-    rename_map: renameMap,
-    num_workers: numWorkers,
-    eval_freq: evalFreq,
-    image_transforms: imageTransforms,
-    push,
-    notices,
-  };
+  const imageTransforms = dataset.right.image_transforms;
+  if (imageTransforms.enable === true) notices.push("--dataset.image_transforms.enable=true: image augmentations are not implemented in craft; frames are used as recorded");
+  const push = E.isRight(policy) ? pushRequest(policy.right, notices) : null;
+  return E.right({ job_name: jobName, rename_map: renameMap, num_workers: numWorkers, eval_freq: evalFreq, image_transforms: imageTransforms, push, notices });
 }
-

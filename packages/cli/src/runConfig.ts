@@ -5,9 +5,20 @@ import { decodePI0FastConfig, type PI0FastConfig } from "@craft/policy-pi0fast";
 import { decodeTrainConfig, defaultTrainConfig, type TrainConfig } from "@craft/trainer";
 import { ConfigError } from "./errors.js";
 import { deepMerge, rejectUnknownFlags, toNested, UsageError, type ParsedArgs } from "./flags.js";
-import { LEROBOT_TRAIN_FLAGS, takeLeRobotFlags, type LeRobotRunFlags } from "./lerobotFlags.js";
-import { ENV_EVAL_DEFAULTS, ENV_EVAL_FLAGS, takeEnvEvalFlags, type EnvEvalSpec } from "./envFlags.js";
-import { DATASET_FIELDS, RUN_FIELDS, TOKENIZER_FIELDS, decodeSection, sectionDocs, type DatasetSection, type TokenizerSection } from "./runSections.js";
+import { LEROBOT_TRAIN_FLAGS, decodeLeRobotFlags, type LeRobotRunFlags } from "./lerobotFlags.js";
+import { ENV_EVAL_DEFAULTS, ENV_EVAL_FLAGS, decodeEnvEvalSections, type EnvEvalSpec } from "./envFlags.js";
+import {
+  DATASET_FIELDS,
+  LEROBOT_FIELDS,
+  RUN_FIELDS,
+  TOKENIZER_FIELDS,
+  decodePolicySection,
+  decodeSection,
+  sectionDocs,
+  type DatasetSection,
+  type PolicySection,
+  type TokenizerSection,
+} from "./runSections.js";
 
 /** Where the frames come from (the `dataset` section, runSections.ts), with LeRobot's `--rename_map`. */
 export interface DatasetSpec extends DatasetSection {
@@ -38,10 +49,6 @@ export interface RunConfig {
   /** LeRobot's `env`/`eval` sections: the simulated environment evaluated every `lerobot.eval_freq` steps; null without --env.type. */
   readonly env: EnvEvalSpec | null;
 }
-
-/** Policy fields that may be changed when starting from a checkpoint (training hyper-parameters, device). */
-const POLICY_OVERRIDABLE_FROM_PATH = new Set(["device", "type", "dtype", "push_to_hub", "repo_id", "private", "tags", "license", "pretrained_revision"]);
-const isTrainingHyperParameter = (k: string) => k.startsWith("optimizer_") || k.startsWith("scheduler_");
 
 const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
 
@@ -89,12 +96,6 @@ export const TRAIN_FLAGS: readonly string[] = [
   "overwrite",
 ];
 
-const optionalString = (value: unknown, field: string): string | null => {
-  if (value === undefined || value === null) return null;
-  if (typeof value === "string" && value.length > 0) return value;
-  throw new ConfigError([`${field}: expected a path (string), got ${JSON.stringify(value)}`]);
-};
-
 /** Flags (and an optional --config_path JSON under them) → a validated run configuration. */
 export function resolveRunConfig(args: ParsedArgs, command: string, options: { craft: boolean }): RunConfig {
   rejectUnknownFlags(args.flags, TRAIN_FLAGS, command);
@@ -137,87 +138,90 @@ function savedToFlags(saved: Record<string, unknown>): Record<string, unknown> {
   return rest;
 }
 
-function fromNested(nested: Record<string, unknown>, command: string, options: { craft: boolean }): RunConfig {
-  const problems: string[] = [];
-  const policyFlags = { ...((nested.policy as Record<string, unknown>) ?? {}) };
-  const policyPath = optionalString(policyFlags.path, "policy.path");
-  delete policyFlags.path;
-  if (policyFlags.type !== undefined && policyFlags.type !== "pi0_fast") {
-    problems.push(`policy.type: expected "pi0_fast" (the only policy craft-ts ships), got ${JSON.stringify(policyFlags.type)}`);
-  }
-  let policy: PI0FastConfig | null = null;
-  if (policyPath === null) {
-    const decoded = decodePI0FastConfig({ preset: "tiny", ...policyFlags });
-    if (E.isLeft(decoded)) problems.push(...decoded.left);
-    else policy = decoded.right;
-  } else {
-    for (const key of Object.keys(policyFlags)) {
-      if (!POLICY_OVERRIDABLE_FROM_PATH.has(key) && !isTrainingHyperParameter(key)) {
-        problems.push(
-          `policy.${key}: cannot be changed with --policy.path (the checkpoint's config.json defines the model); only policy.device, policy.optimizer_* and policy.scheduler_* may be overridden`,
-        );
-      }
-    }
-  }
+/** Top-level keys the sections other than the trainer's own claim (the trainer decodes the rest). */
+const NON_TRAINER_KEYS = new Set(["policy", "dataset", "tokenizer", "craft", "config_path", "env", "eval", ...Object.keys(RUN_FIELDS), ...Object.keys(LEROBOT_FIELDS)]);
 
-  const lerobot = takeLeRobotFlags(
-    nested,
-    { push_to_hub: policyFlags.push_to_hub ?? policy?.push_to_hub, repo_id: policyFlags.repo_id ?? policy?.repo_id, private: policyFlags.private, explicitPush: policyFlags.push_to_hub === true },
-    problems,
-  );
-  const env = takeEnvEvalFlags(nested, problems);
-  const datasetSection = decodeSection(DATASET_FIELDS, nested.dataset, "dataset.");
-  const tokenizerSection = decodeSection(TOKENIZER_FIELDS, nested.tokenizer, "tokenizer.");
-  const runSection = decodeSection(RUN_FIELDS, nested, "");
-  for (const section of [datasetSection, tokenizerSection, runSection]) if (E.isLeft(section)) problems.push(...section.left);
-  const dataset: DatasetSpec | null = E.isRight(datasetSection) ? { ...datasetSection.right, rename_map: lerobot.rename_map } : null;
-  if (dataset !== null && dataset.root === null && dataset.repo_id === null) {
-    problems.push("dataset.root: expected a LeRobot dataset directory (or --dataset.repo_id=<owner/name> in the LeRobot cache), got nothing");
-  }
+/** Problems of every section in section order, or the values of all of them (applicative: nothing short-circuits). */
+function allSections<T extends Record<string, E.Either<string[], unknown>>>(
+  sections: T,
+): E.Either<string[], { [K in keyof T]: T[K] extends E.Either<string[], infer A> ? A : never }> {
+  const problems = Object.values(sections).flatMap((s) => (E.isLeft(s) ? s.left : []));
+  if (problems.length > 0) return E.left(problems);
+  return E.right(Object.fromEntries(Object.entries(sections).map(([k, s]) => [k, (s as E.Right<unknown>).right])) as never);
+}
 
+/** The trainer section (trainer fields, craft, wandb; AdamW from the policy's optimizer_* fields), one decode by the trainer's codec. */
+function decodeTrainerSection(nested: Readonly<Record<string, unknown>>, policy: E.Either<string[], PolicySection>, command: string, options: { craft: boolean }) {
+  const trainerFlags = Object.fromEntries(Object.entries(nested).filter(([k]) => !NON_TRAINER_KEYS.has(k)));
+  const given = E.isRight(policy) ? policy.right.overrides : isRecord(nested.policy) ? nested.policy : {};
+  const config = E.isRight(policy) ? policy.right.config : null;
+  const pick = <K extends keyof PI0FastConfig>(k: K): PI0FastConfig[K] => ((given as Partial<PI0FastConfig>)[k] ?? config?.[k] ?? DEFAULT_POLICY[k]) as PI0FastConfig[K];
   const craftInput = isRecord(nested.craft) ? { ...nested.craft } : nested.craft;
   if (options.craft && isRecord(craftInput)) craftInput.enable = true;
-
-  const hyper = policy ?? (policyFlags as Partial<PI0FastConfig>);
-  const pick = <K extends keyof PI0FastConfig>(k: K, d: PI0FastConfig[K]): PI0FastConfig[K] =>
-    ((policyFlags as Partial<PI0FastConfig>)[k] ?? (hyper as Partial<PI0FastConfig>)[k] ?? d) as PI0FastConfig[K];
-  const { policy: _p, dataset: _d, tokenizer: _t, distributed: _x, craft: _c, config_path: _cp, overwrite: _o, ...trainerFlags } = nested;
-  const defaultOutputDir = (name: string) => `outputs/train/${new Date().toISOString().replace(/[:.]/g, "-")}_${name}`;
-  const decodedTrain = decodeTrainConfig({
+  return decodeTrainConfig({
     ...trainerFlags,
     output_dir: trainerFlags.output_dir ?? defaultOutputDir(command),
-    grad_clip_norm: pick("optimizer_grad_clip_norm", DEFAULT_POLICY.optimizer_grad_clip_norm),
-    optimizer: {
-      lr: pick("optimizer_lr", DEFAULT_POLICY.optimizer_lr),
-      betas: pick("optimizer_betas", DEFAULT_POLICY.optimizer_betas),
-      eps: pick("optimizer_eps", DEFAULT_POLICY.optimizer_eps),
-      weight_decay: pick("optimizer_weight_decay", DEFAULT_POLICY.optimizer_weight_decay),
-    },
+    grad_clip_norm: pick("optimizer_grad_clip_norm"),
+    optimizer: { lr: pick("optimizer_lr"), betas: pick("optimizer_betas"), eps: pick("optimizer_eps"), weight_decay: pick("optimizer_weight_decay") },
     craft: craftInput ?? (options.craft ? { enable: true } : undefined),
   });
-  let train: TrainConfig | null = null;
-  if (E.isLeft(decodedTrain)) problems.push(...decodedTrain.left);
-  else train = decodedTrain.right;
+}
 
-  const craftEnabled = train?.craft.enable === true;
-  // `craft train --craft.enable=true` is a CRaFT run: named so in its record and default directory.
-  const effectiveCommand = craftEnabled && command === "train" ? "train-craft" : command;
-  if (train !== null && trainerFlags.output_dir === undefined && effectiveCommand !== command) train = { ...train, output_dir: defaultOutputDir(effectiveCommand) };
-  if (craftEnabled && train !== null && train.craft.anchor_dataset_path === null && train.steps > 1) {
+const defaultOutputDir = (name: string) => `outputs/train/${new Date().toISOString().replace(/[:.]/g, "-")}_${name}`;
+
+/** Rules across sections, checked on those that decoded (a missing dataset is reported beside a bad flag). */
+function crossSectionProblems(dataset: E.Either<string[], DatasetSection>, train: E.Either<string[], TrainConfig>): string[] {
+  const problems: string[] = [];
+  if (E.isRight(dataset) && dataset.right.root === null && dataset.right.repo_id === null) {
+    problems.push("dataset.root: expected a LeRobot dataset directory (or --dataset.repo_id=<owner/name> in the LeRobot cache), got nothing");
+  }
+  if (E.isRight(train) && train.right.craft.enable && train.right.craft.anchor_dataset_path === null && train.right.steps > 1) {
     problems.push("craft.anchor_dataset_path: expected the anchor dataset (or anchor cache) holding the skill to retain, got nothing");
   }
-  if (problems.length > 0 || train === null || dataset === null || E.isLeft(tokenizerSection) || E.isLeft(runSection)) throw new ConfigError(problems);
-  return {
-    command: effectiveCommand,
-    policyPath,
+  return problems;
+}
+
+/**
+ * The one decode of a nested configuration: each section by its declaration, in section order
+ * (policy, dataset, tokenizer, run-level and LeRobot's run flags, trainer with craft and wandb, env/eval),
+ * then the rules across sections; every problem of every section reported together.
+ */
+export function decodeRun(nested: Readonly<Record<string, unknown>>, command: string, options: { craft: boolean }): E.Either<string[], RunConfig> {
+  const policy = decodePolicySection(nested.policy);
+  const sections = {
     policy,
-    policyOverrides: policyFlags,
-    dataset,
-    tokenizer: tokenizerSection.right,
-    distributed: runSection.right.distributed,
-    overwrite: runSection.right.overwrite,
+    dataset: decodeSection(DATASET_FIELDS, nested.dataset, "dataset."),
+    tokenizer: decodeSection(TOKENIZER_FIELDS, nested.tokenizer, "tokenizer."),
+    run: decodeSection(RUN_FIELDS, nested, ""),
+    lerobot: decodeLeRobotFlags(nested, policy),
+    train: decodeTrainerSection(nested, policy, command, options),
+    env: decodeEnvEvalSections(nested),
+  };
+  const cross = crossSectionProblems(sections.dataset, sections.train);
+  const decoded = allSections(sections);
+  if (E.isLeft(decoded) || cross.length > 0) return E.left([...(E.isLeft(decoded) ? decoded.left : []), ...cross]);
+  const { policy: p, dataset, tokenizer, run, lerobot, env } = decoded.right;
+  let train = decoded.right.train;
+  // `craft train --craft.enable=true` is a CRaFT run: named so in its record and default directory.
+  const effectiveCommand = train.craft.enable && command === "train" ? "train-craft" : command;
+  if (nested.output_dir === undefined && effectiveCommand !== command) train = { ...train, output_dir: defaultOutputDir(effectiveCommand) };
+  return E.right({
+    command: effectiveCommand,
+    policyPath: p.path,
+    policy: p.config,
+    policyOverrides: p.overrides,
+    dataset: { ...dataset, rename_map: lerobot.rename_map },
+    tokenizer,
+    distributed: run.distributed,
+    overwrite: run.overwrite,
     train,
     lerobot,
     env,
-  };
+  });
+}
+
+function fromNested(nested: Readonly<Record<string, unknown>>, command: string, options: { craft: boolean }): RunConfig {
+  const decoded = decodeRun(nested, command, options);
+  if (E.isLeft(decoded)) throw new ConfigError(decoded.left);
+  return decoded.right;
 }

@@ -9,6 +9,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
 import { parseEpisodeList } from "@craft/datasets";
+import { decodePI0FastConfig, type PI0FastConfig } from "@craft/policy-pi0fast";
 
 /** One flag of a section: what it accepts, its default, what an error says was expected, what it means. */
 export interface SectionField<A> {
@@ -122,6 +123,18 @@ export const LEROBOT_FIELDS = {
   }),
 } as const;
 
+/** LeRobot's `--dataset.*` fields (DatasetConfig) that craft accepts beside its own so LeRobot command lines run unchanged. */
+export const LEROBOT_DATASET_FIELDS = {
+  image_transforms: field({
+    codec: t.UnknownRecord as t.Decoder<unknown, Readonly<Record<string, unknown>>>,
+    default: {} as Readonly<Record<string, unknown>>,
+    expected: "LeRobot's ImageTransformsConfig fields",
+    type: "object",
+    doc: "LeRobot's image augmentations (--dataset.image_transforms.enable, .max_num_transforms, …); accepted, frames are used as recorded",
+  }),
+  revision: field({ codec: t.unknown, default: null as unknown, expected: "a Hub revision", type: "string", doc: "LeRobot's dataset revision; accepted, the cached snapshot is read as is" }),
+} as const;
+
 /** LeRobot's `--env.*` section: the simulated environment (checked against datasets' makeEnv in envFlags.ts). */
 export const ENV_FIELDS = {
   type: field({ codec: t.union([t.null, t.string]), default: null as string | null, expected: "reach | push | two_target", type: "reach \| push \| two_target", doc: "the simulated environment to evaluate in closed loop" }),
@@ -145,6 +158,79 @@ export const RUN_FIELDS = {
   }),
   overwrite: field({ codec: t.boolean, default: false, expected: "true or false", type: "bool", doc: "replace the run already in output_dir (otherwise such a directory is refused)" }),
 } as const;
+
+/**
+ * `--policy.*` as the run reads it, beside PI0FastConfig's own codec (the policy package): where the
+ * policy comes from and which policy it is. The model fields themselves are PI0FastConfig's.
+ */
+export const POLICY_FIELDS = {
+  path: field({
+    codec: optionalPath,
+    default: null as string | null,
+    expected: "a path (string)",
+    type: "path",
+    doc: "a pretrained_model folder, a run's checkpoint or a Hub id ORG/NAME to start from",
+  }),
+  type: field({
+    codec: t.literal("pi0_fast"),
+    default: "pi0_fast" as const,
+    expected: '"pi0_fast" (the only policy craft-ts ships)',
+    type: "pi0_fast",
+    doc: "policy type; pi0_fast is the only one craft-ts ships",
+  }),
+} as const;
+
+/**
+ * With `--policy.path` the checkpoint's config.json defines the model; these PI0FastConfig fields
+ * may still be given (as LeRobot lets a fine-tune change its training hyper-parameters and device).
+ */
+export const POLICY_FROM_PATH = {
+  fields: ["device", "type", "dtype", "push_to_hub", "repo_id", "private", "tags", "license", "pretrained_revision"],
+  prefixes: ["optimizer_", "scheduler_"],
+  expected: "only policy.device, policy.optimizer_* and policy.scheduler_* may be overridden",
+} as const;
+
+const overridableFromPath = (key: string): boolean =>
+  (POLICY_FROM_PATH.fields as readonly string[]).includes(key) || POLICY_FROM_PATH.prefixes.some((p) => key.startsWith(p));
+
+/** The decoded policy section: a checkpoint to start from with its overrides, or a new policy's whole config. */
+export interface PolicySection {
+  readonly path: string | null;
+  /** The new policy's config (preset tiny, then the flags); null with `path` (the checkpoint's config.json, read later). */
+  readonly config: PI0FastConfig | null;
+  /** The PI0FastConfig flags as given (with `path`: only overridable fields). */
+  readonly overrides: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Decodes `--policy.*`: the run fields (POLICY_FIELDS), then either every PI0FastConfig field of a
+ * new policy (its codec, preset tiny by default) or, with `--policy.path`, only the fields
+ * POLICY_FROM_PATH allows. One line per problem, all of them together.
+ */
+export function decodePolicySection(raw: unknown, prefix = "policy."): E.Either<string[], PolicySection> {
+  const input = typeof raw === "object" && raw !== null && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
+  const { path: _path, ...overrides } = input;
+  const source = decodeSection({ path: POLICY_FIELDS.path }, input, prefix);
+  const kind = decodeSection({ type: POLICY_FIELDS.type }, input, prefix);
+  const problems = [source, kind].flatMap((d) => (E.isLeft(d) ? d.left : []));
+  if (E.isLeft(source)) return E.left(problems);
+  const path = source.right.path;
+  let config: PI0FastConfig | null = null;
+  if (path === null) {
+    // A bad type is reported once, by its declaration above.
+    const { type: _type, ...fields } = overrides;
+    const decoded = decodePI0FastConfig({ preset: "tiny", ...(E.isRight(kind) ? overrides : fields) }, prefix);
+    if (E.isLeft(decoded)) problems.push(...decoded.left);
+    else config = decoded.right;
+  } else {
+    for (const key of Object.keys(overrides)) {
+      if (!overridableFromPath(key)) {
+        problems.push(`${prefix}${key}: cannot be changed with --policy.path (the checkpoint's config.json defines the model); ${POLICY_FROM_PATH.expected}`);
+      }
+    }
+  }
+  return problems.length > 0 ? E.left(problems) : E.right({ path, config, overrides });
+}
 
 export type DatasetSection = SectionOf<typeof DATASET_FIELDS>;
 export type TokenizerSection = SectionOf<typeof TOKENIZER_FIELDS>;

@@ -1,8 +1,9 @@
 /** The dataset, tokenizer and run-level sections decode from their one declaration (runSections.ts): defaults, values, one line per problem. */
 import { describe, expect, it } from "vitest";
 import { parseArgs } from "../src/flags.js";
-import { resolveRunConfig, TRAIN_FLAG_DEFAULTS, TRAIN_FLAGS } from "../src/runConfig.js";
-import { DATASET_FIELDS, ENV_FIELDS, EVAL_FIELDS, RUN_FIELDS, TOKENIZER_FIELDS } from "../src/runSections.js";
+import * as E from "fp-ts/lib/Either.js";
+import { decodeRun, resolveRunConfig, TRAIN_FLAG_DEFAULTS, TRAIN_FLAGS } from "../src/runConfig.js";
+import { DATASET_FIELDS, ENV_FIELDS, EVAL_FIELDS, POLICY_FROM_PATH, RUN_FIELDS, TOKENIZER_FIELDS } from "../src/runSections.js";
 import { problemsOf } from "./helpers.js";
 
 const base = ["--dataset.root=/nonexistent/data", "--output_dir=/tmp/never-written", "--steps=5"];
@@ -74,5 +75,46 @@ describe("run sections declared once", () => {
     expect(TRAIN_FLAG_DEFAULTS.get("tokenizer.scale")).toBe(TOKENIZER_FIELDS.scale.default);
     expect(TRAIN_FLAG_DEFAULTS.get("distributed")).toBe("auto");
     expect(TRAIN_FLAG_DEFAULTS.has("dataset.root")).toBe(false);
+  });
+
+  it("--policy.path lets exactly the declared fields change; each other field is one line saying which may", () => {
+    const fromPath = (...flags: string[]) => run("--policy.path=/nonexistent/ckpt", ...flags);
+    const allowed = [...POLICY_FROM_PATH.fields.map((f) => `--policy.${f}=${f === "type" ? "pi0_fast" : "x"}`), "--policy.optimizer_lr=0.001", "--policy.scheduler_warmup_steps=3"];
+    const config = fromPath(...allowed);
+    expect(config.policyPath).toBe("/nonexistent/ckpt");
+    expect(config.policy).toBeNull();
+    expect(config.policyOverrides).toMatchObject({ device: "x", optimizer_lr: 0.001, scheduler_warmup_steps: 3 });
+    expect(config.train.optimizer.lr).toBe(0.001);
+    expect(problemsOf(() => fromPath("--policy.chunk_size=5", "--policy.vision.width=8", "--policy.optimizer_lr=0.001"))).toEqual([
+      "policy.chunk_size: cannot be changed with --policy.path (the checkpoint's config.json defines the model); only policy.device, policy.optimizer_* and policy.scheduler_* may be overridden",
+      "policy.vision: cannot be changed with --policy.path (the checkpoint's config.json defines the model); only policy.device, policy.optimizer_* and policy.scheduler_* may be overridden",
+    ]);
+  });
+
+  it("the policy's own run fields are declared: a bad path or type is one line each", () => {
+    expect(problemsOf(() => run("--policy.path=5"))).toEqual(["policy.path: expected a path (string), got 5"]);
+    expect(problemsOf(() => run("--policy.type=act"))).toEqual(['policy.type: expected "pi0_fast" (the only policy craft-ts ships), got "act"']);
+    expect(problemsOf(() => run("--policy.path=/ckpt", "--policy.type=act"))).toEqual(['policy.type: expected "pi0_fast" (the only policy craft-ts ships), got "act"']);
+    expect(run("--policy.chunk_size=7", "--policy.n_action_steps=7").policy).toMatchObject({ preset: "tiny", chunk_size: 7, n_action_steps: 7 });
+  });
+
+  it("one decode: every section's problems together, in section order, and the input is left as given", () => {
+    const nested = {
+      policy: { chunk_size: 0 },
+      dataset: { episodes: 1.5, image_transforms: 5 },
+      tokenizer: { scale: -1 },
+      distributed: "nccl",
+      num_workers: -1,
+      steps: 0,
+      craft: { lambda_lr: "fast" },
+      env: { type: "reach" },
+      eval: { n_episodes: 0 },
+    };
+    const before = JSON.stringify(nested);
+    const decoded = decodeRun(nested, "train", { craft: false });
+    expect(JSON.stringify(nested)).toBe(before);
+    if (E.isRight(decoded)) throw new Error("expected problems");
+    const fields = decoded.left.map((p) => p.split(":")[0].replace(/^field `(.*)`$/, "$1"));
+    expect(fields).toEqual(["policy.chunk_size", "dataset.episodes", "tokenizer.scale", "distributed", "num_workers", "dataset.image_transforms", "steps", "craft.lambda_lr", "eval.n_episodes"]);
   });
 });

@@ -1,8 +1,9 @@
 import { mkdir, writeFile } from "node:fs/promises";
+import * as E from "fp-ts/lib/Either.js";
 import { dirname, join } from "node:path";
 import { makeEnv } from "@craft/datasets";
 import { rejectUnknownFlags, toNested, UsageError, type ParsedArgs } from "../flags.js";
-import { takeEnvEvalFlags } from "../envFlags.js";
+import { decodeEnvEvalSections } from "../envFlags.js";
 import { ConfigError } from "../errors.js";
 import { evaluateOn, type EvaluationReport } from "../evaluation.js";
 import { checkPolicyMatchesEnv, evaluateInEnv, pi0FastClosedLoop, writeEvalInfo } from "../rollout.js";
@@ -73,9 +74,9 @@ const progressLine = (done: number, total: number, successes: number) => {
 /** `craft eval --env.type=…`: success rate of a checkpoint in closed loop; eval_info.json and rollout videos in output_dir. */
 async function runEnvEval(args: ParsedArgs, policyPath: string): Promise<number> {
   rejectUnknownFlags(args.flags, ENV_EVAL_FLAGS, "eval --env.type");
-  const problems: string[] = [];
-  const spec = takeEnvEvalFlags(toNested(args.flags), problems);
-  if (problems.length > 0 || spec === null) throw new ConfigError(problems);
+  const decoded = decodeEnvEvalSections(toNested(args.flags));
+  if (E.isLeft(decoded) || decoded.right === null) throw new ConfigError(E.isLeft(decoded) ? decoded.left : []);
+  const spec = decoded.right;
   const { type: envType, task: envTask, batch_size: batchSize } = spec;
   const env = makeEnv({ type: envType, task: envTask });
   const nEpisodes = smokeCap("--eval.n_episodes", spec.n_episodes, SMOKE_EVAL_EPISODES);
