@@ -26,6 +26,25 @@ export const EPSILON_END_FACTOR = 1.2;
 /** ε_start = 1.5 × the base's anchor loss: a looser bound while the task gradient is largest, tightening to ε_end. */
 export const EPSILON_START_FACTOR = 1.5;
 
+/**
+ * The policy the instruction-conditioned pair is trained with (quickstart and experiment): the tiny
+ * preset narrowed to what this task needs and a 2-core CPU can train — 1.07M parameters, a
+ * 32-pixel camera cut into 4-pixel patches, chunks of 5 with all 5 executed (LeRobot decodes over
+ * n_action_steps, so the two are equal), the whole prompt kept (instruction + state ≈ 60 bytes),
+ * and decoder inputs scaled by √width. Measured in the cli README ("What it takes for a policy to
+ * act"): with it the loss starts to depend on the camera after ≈ 400 steps of 16; the 4.8M tiny
+ * preset on 64-pixel frames still ignored the camera after 200.
+ */
+export const PAIR_POLICY = {
+  image_resolution: [32, 32],
+  vision: { image_size: 32, patch_size: 4, width: 64, depth: 1, mlp_dim: 256, heads: 2 },
+  decoder: { width: 128, depth: 3, mlp_dim: 512, heads: 2, kv_heads: 1, head_dim: 64, vocab_size: 2048 },
+  chunk_size: 5,
+  n_action_steps: 5,
+  tokenizer_max_length: 72,
+  scale_decoder_inputs: true,
+} as const;
+
 /** Learning rates of one training: AdamW's peak, the cosine schedule's floor, its warmup. */
 export interface LearningRates {
   readonly peak: number;

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { makeSyntheticDataset, type SyntheticTask } from "@craft/datasets";
 import { loadPi0FastPolicy } from "@craft/policy-pi0fast";
 import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
-import { anchorCacheStep, epsilonStep, evaluateStep, openAnchorStep, successStep, trainStep, type EnvRef } from "../pipeline.js";
+import { anchorCacheStep, epsilonStep, evaluateStep, openAnchorStep, PAIR_POLICY, successStep, trainStep, type EnvRef } from "../pipeline.js";
 import { openTaskDataset } from "../datasetSetup.js";
 import { resolvePretrainedDir } from "../policySetup.js";
 import type { EvalInfo } from "../rollout.js";
@@ -13,24 +13,23 @@ export const QUICKSTART_FLAGS = ["output_dir", "pretrain_steps", "steps", "batch
 
 /**
  * The quickstart's sizes: the README's main job, and its CRAFT_SMOKE=1 cut (seconds of compute,
- * same phases). `policy`: the tiny preset's fields the two-target pair needs (see the cli README,
- * "What it takes for a policy to act").
+ * same phases). The policy is PAIR_POLICY (pipeline.ts).
  */
 const QUICKSTART_SIZES = {
-  full: { pretrain_steps: 400, steps: 150, batch_size: 16, episodes: 60, anchorSamples: 256, evalFrames: 64, evalEpisodes: 20 },
+  full: { pretrain_steps: 400, steps: 60, batch_size: 16, episodes: 60, anchorSamples: 256, evalFrames: 64, evalEpisodes: 20 },
   smoke: { pretrain_steps: SMOKE_STEPS, steps: SMOKE_STEPS, batch_size: 4, episodes: 2, anchorSamples: 16, evalFrames: SMOKE_EVAL_FRAMES, evalEpisodes: SMOKE_EVAL_EPISODES },
 } as const;
 
-/** The tiny preset as the pair needs it: the whole prompt fits (instruction + 6 state bins ≈ 60 bytes). */
-const QUICKSTART_POLICY = { tokenizer_max_length: 72, scale_decoder_inputs: true, n_action_steps: 5 } as const;
 
 const { full } = QUICKSTART_SIZES;
+/** The scenes' camera: 64 pixels, as the synthetic datasets' default (the policy resizes to 32). */
+const IMAGE_SIZE = 64;
 export const QUICKSTART_HELP = `craft quickstart — the main job end to end on the embedded default (wasm, no GPU, no ffmpeg)
 
   One table with a red and a blue target: the same images, state and actions; only the instruction differs.
   1. synthetic datasets of scripted expert rollouts: task A "reach the red target" (the skill to keep)
      and task B "reach the blue target" (the new task)
-  2. a tiny pi0-FAST trained on A (the base policy)
+  2. a small pi0-FAST (1.07M parameters, PAIR_POLICY) trained on A: the base policy
   3. an anchor cache of A frames, and ε from the base's own anchor loss
   4. CRaFT fine-tuning of the base on B, the anchor loss held under ε
   5. closed loop in the simulated two-target scene: the base and the CRaFT policy, on A and on B
@@ -73,7 +72,7 @@ export async function runQuickstart(args: ParsedArgs): Promise<number> {
   log(`1/5 synthetic datasets in ${join(out, "data")}: ${episodes} expert episodes of each instruction`);
   // The same seed: both datasets show the same scenes; only the instruction (and so the expert's target) differs.
   for (const task of [taskA, taskB]) {
-    if (!existsSync(join(data(task), "meta", "info.json"))) await makeSyntheticDataset(data(task), { task, episodes, seed, overwrite: true });
+    if (!existsSync(join(data(task), "meta", "info.json"))) await makeSyntheticDataset(data(task), { task, episodes, seed, imageSize: IMAGE_SIZE, overwrite: true });
   }
 
   const common = { batchSize, seed, logFreq: 20, device };
@@ -84,7 +83,7 @@ export async function runQuickstart(args: ParsedArgs): Promise<number> {
     datasetRoot: data(taskA),
     // The base's normaliser and FAST vocabulary cover the later task's action range too.
     statsRoots: [data(taskB)],
-    policy: QUICKSTART_POLICY,
+    policy: PAIR_POLICY,
     lr: { peak: 1e-3, decayTo: 1e-4, warmupSteps: Math.min(30, pretrainSteps) },
     steps: pretrainSteps,
     saveFreq: pretrainSteps,
@@ -115,7 +114,7 @@ export async function runQuickstart(args: ParsedArgs): Promise<number> {
   const task = await openTaskDataset({ root: data(taskB), repo_id: null, episodes: null, exclude: [] }, chunk);
   const after = await evaluateStep(craftDir, { anchor: { dataset: anchors, decode: false }, task: { dataset: task, decode: false } }, { batchSize, maxFrames });
   const envs: Record<"A" | "B", EnvRef> = { A: { type: "two_target", task: "red" }, B: { type: "two_target", task: "blue" } };
-  const plan = { nEpisodes: evalEpisodes, seed: 1000, batchSize: Math.min(evalEpisodes, 10), imageSize: 64 };
+  const plan = { nEpisodes: evalEpisodes, seed: 1000, batchSize: Math.min(evalEpisodes, 10), imageSize: IMAGE_SIZE };
   log(`5/5 closed loop: ${evalEpisodes} episodes per instruction, base and CRaFT policies (seeds ${plan.seed}…; eval_info.json and a GIF each)`);
   const before = await successStep(baseDir, envs, plan, join(out, "eval", "base"));
   const now = await successStep(craftDir, envs, plan, join(out, "eval", "craft"));

@@ -19,6 +19,7 @@ import {
   type EnvRef,
   type EpsilonBounds,
   type SuccessPlan,
+  PAIR_POLICY,
 } from "../pipeline.js";
 import { openTaskDataset } from "../datasetSetup.js";
 import { resolvePretrainedDir } from "../policySetup.js";
@@ -30,9 +31,9 @@ export type RetentionMethod = "naive" | "replay" | "craft" | "craft_no_surgery" 
 export const RETENTION_METHODS: readonly RetentionMethod[] = ["naive", "replay", "craft", "craft_no_surgery", "craft_distill"];
 
 /**
- * Sizes of the experiment: `smoke` is the smallest run that still shows the effect (the CI test;
- * a micro model on 32-pixel frames), `quick` one seed of the tiny model in a few minutes, `full` the
- * three-seed study.
+ * Sizes of the experiment: `smoke` is the smallest run that exercises every phase (the CI test;
+ * a micro model on 32-pixel frames), `quick` one seed and `full` three seeds of PAIR_POLICY, the
+ * model the quickstart trains (see pipeline.ts and the cli README for what it reaches).
  */
 export interface RetentionPreset {
   /** Camera frames of the synthetic datasets are imageSize × imageSize. */
@@ -89,31 +90,31 @@ export const RETENTION_PRESETS: Readonly<Record<RetentionPresetName, RetentionPr
   },
   quick: {
     imageSize: 64,
-    policy: {},
+    policy: PAIR_POLICY,
     lr: 1e-3,
-    episodes: 16,
-    heldOutEpisodes: 2,
-    batchSize: 8,
-    pretrainChunk: 40,
-    pretrainMaxSteps: 120,
-    plateau: 0.05,
-    finetuneSteps: 40,
+    episodes: 60,
+    heldOutEpisodes: 4,
+    batchSize: 16,
+    pretrainChunk: 100,
+    pretrainMaxSteps: 600,
+    plateau: 0.01,
+    finetuneSteps: 100,
     evalFrames: 32,
-    anchorSamples: 128,
+    anchorSamples: 256,
     seeds: [0],
     evalEpisodes: 10,
   },
   full: {
     imageSize: 64,
-    policy: {},
+    policy: PAIR_POLICY,
     lr: 1e-3,
-    episodes: 24,
+    episodes: 60,
     heldOutEpisodes: 4,
-    batchSize: 8,
-    pretrainChunk: 50,
-    pretrainMaxSteps: 200,
-    plateau: 0.02,
-    finetuneSteps: 80,
+    batchSize: 16,
+    pretrainChunk: 250,
+    pretrainMaxSteps: 3000,
+    plateau: 0.005,
+    finetuneSteps: 300,
     evalFrames: 96,
     anchorSamples: 256,
     seeds: [0, 1, 2],
