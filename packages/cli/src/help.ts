@@ -4,10 +4,21 @@ import { EXPERIMENT_FLAGS } from "./commands/experiment.js";
 import { REPORT_FLAGS } from "./commands/report.js";
 import { TOKENIZER_FLAGS } from "./commands/tokenizer.js";
 import { craftConfigDocs } from "@craft/craft-core";
-import { policyConfigDocs } from "@craft/policy-pi0fast";
+import { policyConfigDocs, policyNestedConfigDocs } from "@craft/policy-pi0fast";
 import { trainConfigDocs, wandbConfigDocs } from "@craft/trainer";
 import { DEFAULT_POLICY, TRAIN_FLAG_DEFAULTS, TRAIN_FLAGS } from "./runConfig.js";
-import { DATASET_FIELDS, ENV_FIELDS, EVAL_FIELDS, LEROBOT_FIELDS, RUN_FIELDS, TOKENIZER_FIELDS, sectionDocs, type FlagDoc } from "./runSections.js";
+import {
+  DATASET_FIELDS,
+  ENV_FIELDS,
+  EVAL_FIELDS,
+  LEROBOT_DATASET_FIELDS,
+  LEROBOT_FIELDS,
+  POLICY_FIELDS,
+  RUN_FIELDS,
+  TOKENIZER_FIELDS,
+  sectionDocs,
+  type FlagDoc,
+} from "./runSections.js";
 
 const list = (flags: readonly string[]) => flags.map((f) => `  --${f}`).join("\n");
 
@@ -19,16 +30,25 @@ const RUN_SECTION_DOCS: readonly FlagDoc[] = [
   ...sectionDocs(TOKENIZER_FIELDS, "tokenizer."),
   ...sectionDocs(RUN_FIELDS, ""),
   ...sectionDocs(LEROBOT_FIELDS, ""),
+  ...sectionDocs(LEROBOT_DATASET_FIELDS, "dataset."),
   ...sectionDocs(ENV_FIELDS, "env."),
   ...sectionDocs(EVAL_FIELDS, "eval."),
 ];
 
+/** Every `--policy.*` field's meaning, the nested groups' fields (`policy.vision.width`, …) right after their group. */
+const POLICY_FLAG_DOCS: readonly [string, string][] = Object.entries(policyConfigDocs).flatMap(([field, doc]): [string, string][] => [
+  [`policy.${field}`, doc],
+  ...Object.entries((policyNestedConfigDocs as Record<string, Record<string, string>>)[field] ?? {}).map(([sub, subDoc]): [string, string] => [`policy.${field}.${sub}`, subDoc]),
+]);
+
 /** Each train flag's meaning, from the declaration of its section (policy, dataset, tokenizer, run, trainer). */
 const TRAIN_FLAG_DOCS: ReadonlyMap<string, string> = new Map([
   ["config_path", "a saved train_config.json to run again (flags given beside it win)"],
-  ["policy.path", "a pretrained_model folder, a run's checkpoint or a Hub id ORG/NAME to start from"],
-  ...Object.entries(policyConfigDocs).map(([field, doc]): [string, string] => [`policy.${field}`, doc]),
+  ["policy.path", POLICY_FIELDS.path.doc],
+  ...POLICY_FLAG_DOCS,
   ...RUN_SECTION_DOCS.map((d): [string, string] => [d.flag, d.doc]),
+  // A group of LeRobot fields given as `--dataset.image_transforms.*`.
+  ...sectionDocs(LEROBOT_DATASET_FIELDS, "dataset.").filter((d) => d.type === "object").map((d): [string, string] => [`${d.flag}.`, d.doc]),
   ...Object.entries(trainConfigDocs),
   ...Object.entries(wandbConfigDocs).map(([field, doc]): [string, string] => [`wandb.${field}`, doc]),
 ]);
@@ -56,14 +76,19 @@ const flagTable = (rows: readonly FlagDoc[]): string =>
 /** The README's `--craft.*` table, from the same declaration (test/help.test.ts keeps the README equal to it). */
 export const craftFlagTable = (): string => flagTable(craftConfigDocs.map((d) => ({ flag: `craft.${d.name}`, type: d.type, default: d.default, doc: d.doc })));
 
+/** A policy flag's default in the tiny preset (`policy.vision.width` → DEFAULT_POLICY.vision.width). */
+const policyDefault = (flag: string): unknown =>
+  flag
+    .split(".")
+    .slice(1)
+    .reduce<unknown>((node, key) => (node as Record<string, unknown>)[key], DEFAULT_POLICY);
+
 /** The README's `--policy.*` table: each PI0FastConfig field with its default (tiny preset) and meaning, from policyConfigDocs. */
 export const policyFlagTable = (): string =>
   [
     "| flag | default (`--policy.preset=tiny`) | meaning |",
     "|---|---|---|",
-    ...Object.entries(policyConfigDocs).map(
-      ([field, doc]) => `| \`--policy.${field}\` | \`${shown(DEFAULT_POLICY[field as keyof typeof DEFAULT_POLICY])}\` | ${doc.replace(/\|/g, "\\|")} |`,
-    ),
+    ...POLICY_FLAG_DOCS.map(([flag, doc]) => `| \`--${flag}\` | \`${shown(policyDefault(flag))}\` | ${doc.replace(/\|/g, "\\|")} |`),
   ].join("\n");
 
 /** The README's `--dataset.*`, `--tokenizer.*`, run-level, LeRobot run, `--env.*` and `--eval.*` flag table, from runSections.ts (test/help.test.ts checks it). */

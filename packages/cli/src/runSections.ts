@@ -9,7 +9,7 @@
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
 import { parseEpisodeList } from "@craft/datasets";
-import { decodePI0FastConfig, type PI0FastConfig } from "@craft/policy-pi0fast";
+import { decodePI0FastConfig, policyConfigDocs, type PI0FastConfig } from "@craft/policy-pi0fast";
 
 /** One flag of a section: what it accepts, its default, what an error says was expected, what it means. */
 export interface SectionField<A> {
@@ -176,7 +176,7 @@ export const POLICY_FIELDS = {
     default: "pi0_fast" as const,
     expected: '"pi0_fast" (the only policy craft-ts ships)',
     type: "pi0_fast",
-    doc: "policy type; pi0_fast is the only one craft-ts ships",
+    doc: policyConfigDocs.type,
   }),
 } as const;
 

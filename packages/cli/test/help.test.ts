@@ -2,10 +2,10 @@ import { readFileSync } from "node:fs";
 import { craftConfigDocs, defaultCraftConfig } from "@craft/craft-core";
 import { defaultTrainConfig, trainConfigDocs, wandbConfigDocs } from "@craft/trainer";
 import { describe, expect, it } from "vitest";
-import { policyConfigDocs } from "@craft/policy-pi0fast";
+import { policyConfigDocs, policyNestedConfigDocs } from "@craft/policy-pi0fast";
 import { COMMAND_HELP, craftFlagTable, policyFlagTable, runFlagTable } from "../src/help.js";
-import { TRAIN_FLAGS } from "../src/runConfig.js";
-import { DATASET_FIELDS, LEROBOT_FIELDS, RUN_FIELDS, TOKENIZER_FIELDS } from "../src/runSections.js";
+import { DEFAULT_POLICY, TRAIN_FLAGS } from "../src/runConfig.js";
+import { DATASET_FIELDS, LEROBOT_DATASET_FIELDS, LEROBOT_FIELDS, RUN_FIELDS, TOKENIZER_FIELDS } from "../src/runSections.js";
 
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 const README = new URL("../README.md", import.meta.url).pathname;
@@ -43,6 +43,19 @@ describe("flag docs generated from the config codecs", () => {
     for (const [key, doc] of Object.entries(wandbConfigDocs)) expect(help).toMatch(new RegExp(`--wandb\\.${key}=\\S+ +${escape(doc)}\n`));
   });
 
+  it("craft train --help gives every nested policy flag (vision, decoder, normalization_mapping) its declared meaning and tiny default", () => {
+    const help = COMMAND_HELP.train;
+    const nested = TRAIN_FLAGS.filter((f) => /^policy\.(vision|decoder|normalization_mapping)\./.test(f));
+    expect(nested).toHaveLength(6 + 7 + 3);
+    for (const flag of nested) {
+      const [, group, key] = flag.split(".");
+      const doc = (policyNestedConfigDocs as Record<string, Record<string, string>>)[group][key];
+      const value = (DEFAULT_POLICY as unknown as Record<string, Record<string, unknown>>)[group][key];
+      expect(help).toMatch(new RegExp(`--${escape(flag)}=${escape(String(value))} +${escape(doc)}\n`));
+    }
+    expect(help).toMatch(new RegExp(`--dataset\\.image_transforms\\. +${escape(LEROBOT_DATASET_FIELDS.image_transforms.doc)}\n`));
+  });
+
   it("the README's --dataset.*/--tokenizer.*/run flag table is the generated one", () => {
     const text = readFileSync(README, "utf8");
     const table = /<!-- run-flags:begin -->\n([\s\S]*?)\n<!-- run-flags:end -->/.exec(text)?.[1];
@@ -57,8 +70,11 @@ describe("flag docs generated from the config codecs", () => {
     const table = /<!-- policy-flags:begin -->\n([\s\S]*?)\n<!-- policy-flags:end -->/.exec(text)?.[1];
     // Regenerate: npm run docs:flags -w @craft/cli.
     expect(table).toBe(policyFlagTable());
-    expect(table?.split("\n")).toHaveLength(2 + Object.keys(policyConfigDocs).length);
+    const nestedRows = Object.values(policyNestedConfigDocs).reduce((n, group) => n + Object.keys(group).length, 0);
+    expect(table?.split("\n")).toHaveLength(2 + Object.keys(policyConfigDocs).length + nestedRows);
     expect(table).toContain(`| \`--policy.chunk_size\` | \`10\` | ${policyConfigDocs.chunk_size} |`);
+    expect(table).toContain(`| \`--policy.decoder.kv_heads\` | \`${DEFAULT_POLICY.decoder.kv_heads}\` | ${policyNestedConfigDocs.decoder.kv_heads} |`);
+    expect(table).toContain(`| \`--policy.normalization_mapping.STATE\` | \`${DEFAULT_POLICY.normalization_mapping.STATE}\` |`);
   });
 
   it("the README's --craft.* table is the generated one", () => {

@@ -202,6 +202,39 @@ export const policyConfigDocs: { readonly [K in keyof PI0FastConfig]: string } =
   decoder: "decoder widths (width, depth, mlp_dim, heads, kv_heads, head_dim, vocab_size); from the preset",
 };
 
+/**
+ * What each field of the nested policy groups means: the `--policy.vision.*`, `--policy.decoder.*`
+ * and `--policy.normalization_mapping.*` help lines (typed against the codecs, so none is missing).
+ */
+export const policyNestedConfigDocs: {
+  readonly vision: { readonly [K in keyof VisionConfig]: string };
+  readonly decoder: { readonly [K in keyof DecoderConfig]: string };
+  readonly normalization_mapping: { readonly [K in keyof PI0FastConfig["normalization_mapping"]]: string };
+} = {
+  vision: {
+    image_size: "side of the square image the vision encoder sees (pixels)",
+    patch_size: "side of each square patch; (image_size / patch_size)² image tokens per camera",
+    width: "vision encoder hidden width",
+    depth: "vision encoder layers",
+    mlp_dim: "vision encoder MLP hidden width",
+    heads: "vision encoder attention heads",
+  },
+  decoder: {
+    width: "Gemma decoder hidden width (image tokens are projected to it)",
+    depth: "Gemma decoder layers",
+    mlp_dim: "Gemma decoder GeGLU hidden width",
+    heads: "query heads per decoder layer",
+    kv_heads: "key/value heads per decoder layer (1: multi-query attention)",
+    head_dim: "width of each attention head",
+    vocab_size: "token vocabulary (prompt and FAST action tokens; the head is tied to the embedding)",
+  },
+  normalization_mapping: {
+    VISUAL: "normalisation of camera images: IDENTITY, MEAN_STD, MIN_MAX, QUANTILES or QUANTILE10",
+    STATE: "normalisation of observation.state: IDENTITY, MEAN_STD, MIN_MAX, QUANTILES or QUANTILE10",
+    ACTION: "normalisation of action: IDENTITY, MEAN_STD, MIN_MAX, QUANTILES or QUANTILE10",
+  },
+};
+
 /** LeRobot's defaults (pi0_fast, 2025) with the real PaliGemma-3B widths. */
 const LEROBOT_DEFAULTS: Omit<PI0FastConfig, "vision" | "decoder" | "preset"> = {
   type: "pi0_fast",

@@ -11,6 +11,7 @@ export {
   decodePI0FastConfig,
   pi0FastConfig,
   policyConfigDocs,
+  policyNestedConfigDocs,
   schedulerFor,
   learningRateAt,
   type PI0FastConfig,
