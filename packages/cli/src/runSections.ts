@@ -147,6 +147,13 @@ export const EVAL_FIELDS = {
   batch_size: field({ codec: positive(true), default: 10, expected: "a positive integer", type: "int", doc: "environments run side by side" }),
 } as const;
 
+/** `craft eval`'s own flags (LeRobot's lerobot-eval), beside the env/eval sections and the policy, dataset and trainer fields it shares. */
+export const EVAL_COMMAND_FIELDS = {
+  max_episodes_rendered: field({ codec: nonNegativeInt, default: 10, expected: "a non-negative integer", type: "int", doc: "episodes of a closed-loop evaluation recorded as rollout videos" }),
+  max_frames: field({ codec: positive(true), default: 64, expected: "a positive integer", type: "int", doc: "frames evaluated per dataset (loss and decoded-action error)" }),
+  output: field({ codec: optionalPath, default: null as string | null, expected: "a path (string)", type: "path", doc: "a JSON file for the dataset evaluation's results" }),
+} as const;
+
 /** Run-level flags outside any section. */
 export const RUN_FIELDS = {
   distributed: field({

@@ -3,9 +3,10 @@ import { craftConfigDocs, defaultCraftConfig } from "@craft/craft-core";
 import { defaultTrainConfig, trainConfigDocs, wandbConfigDocs } from "@craft/trainer";
 import { describe, expect, it } from "vitest";
 import { policyConfigDocs, policyNestedConfigDocs } from "@craft/policy-pi0fast";
+import { ENV_EVAL_FLAGS, EVAL_FLAGS } from "../src/commands/eval.js";
 import { COMMAND_HELP, craftFlagTable, policyFlagTable, runFlagTable } from "../src/help.js";
 import { DEFAULT_POLICY, TRAIN_FLAGS } from "../src/runConfig.js";
-import { DATASET_FIELDS, LEROBOT_DATASET_FIELDS, LEROBOT_FIELDS, RUN_FIELDS, TOKENIZER_FIELDS } from "../src/runSections.js";
+import { DATASET_FIELDS, ENV_FIELDS, EVAL_COMMAND_FIELDS, EVAL_FIELDS, LEROBOT_DATASET_FIELDS, LEROBOT_FIELDS, RUN_FIELDS, TOKENIZER_FIELDS } from "../src/runSections.js";
 
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 const README = new URL("../README.md", import.meta.url).pathname;
@@ -82,5 +83,33 @@ describe("flag docs generated from the config codecs", () => {
     const table = /<!-- craft-flags:begin -->\n([\s\S]*?)\n<!-- craft-flags:end -->/.exec(text)?.[1];
     // Regenerate: replace the block with the output of craftFlagTable() (src/help.ts).
     expect(table).toBe(craftFlagTable());
+  });
+
+  it("craft eval's flag lists are the declared fields, in the order --help lists them", () => {
+    expect(ENV_EVAL_FLAGS).toEqual([
+      "policy.path",
+      "policy.device",
+      ...Object.keys(ENV_FIELDS).map((k) => `env.${k}`),
+      ...Object.keys(EVAL_FIELDS).map((k) => `eval.${k}`),
+      "eval.max_episodes_rendered",
+      "output_dir",
+      "seed",
+      "rename_map",
+    ]);
+    expect(EVAL_FLAGS).toEqual([
+      "policy.path",
+      "policy.device",
+      "dataset.root",
+      "dataset.repo_id",
+      "dataset.exclude",
+      "dataset.episodes",
+      "craft.anchor_dataset_path",
+      "batch_size",
+      "max_frames",
+      "output",
+      "rename_map",
+    ]);
+    expect(COMMAND_HELP.eval).toContain(ENV_EVAL_FLAGS.map((f) => `  --${f}`).join("\n"));
+    expect(EVAL_COMMAND_FIELDS.max_episodes_rendered.default).toBe(10);
   });
 });

@@ -3,7 +3,11 @@ import * as E from "fp-ts/lib/Either.js";
 import { dirname, join } from "node:path";
 import { makeEnv } from "@craft/datasets";
 import { rejectUnknownFlags, toNested, UsageError, type ParsedArgs } from "../flags.js";
-import { decodeEnvEvalSections } from "../envFlags.js";
+import { defaultCraftConfig } from "@craft/craft-core";
+import { policyConfigDocs } from "@craft/policy-pi0fast";
+import { trainConfigDocs } from "@craft/trainer";
+import { decodeEnvEvalSections, ENV_EVAL_FLAGS as ENV_SECTION_FLAGS } from "../envFlags.js";
+import { DATASET_FIELDS, EVAL_COMMAND_FIELDS, LEROBOT_FIELDS, POLICY_FIELDS } from "../runSections.js";
 import { ConfigError } from "../errors.js";
 import { evaluateOn, type EvaluationReport } from "../evaluation.js";
 import { checkPolicyMatchesEnv, evaluateInEnv, pi0FastClosedLoop, writeEvalInfo } from "../rollout.js";
@@ -13,33 +17,30 @@ import { loadPretrainedPolicy } from "../policySetup.js";
 import { renameMapOf } from "../lerobotFlags.js";
 import { SMOKE_EVAL_EPISODES, SMOKE_EVAL_FRAMES, smokeCap } from "../smoke.js";
 
-export const EVAL_FLAGS = [
-  "policy.path",
-  "policy.device",
-  "dataset.root",
-  "dataset.repo_id",
-  "dataset.exclude",
-  "dataset.episodes",
-  "craft.anchor_dataset_path",
-  "batch_size",
-  "max_frames",
-  "output",
-  "rename_map",
-] as const;
+/** Flag names of the declared fields `keys` of a section (type-checked against the declaration). */
+const flagsOf = <F extends object>(_fields: F, prefix: string, keys: readonly (keyof F & string)[]): string[] => keys.map((k) => `${prefix}${k}`);
 
-/** Closed loop in a simulated environment, as LeRobot's lerobot-eval. */
-export const ENV_EVAL_FLAGS = [
-  "policy.path",
-  "policy.device",
-  "env.type",
-  "env.task",
-  "eval.n_episodes",
-  "eval.batch_size",
-  "eval.max_episodes_rendered",
-  "output_dir",
-  "seed",
-  "rename_map",
-] as const;
+/** The checkpoint to evaluate and its backend (POLICY_FIELDS.path, PI0FastConfig's device). */
+const POLICY_FLAGS = [...flagsOf(POLICY_FIELDS, "policy.", ["path"]), ...flagsOf(policyConfigDocs, "policy.", ["device"])];
+
+/** On datasets: loss and decoded-action error, with the train run's dataset, anchor and batch flags. */
+export const EVAL_FLAGS: readonly string[] = [
+  ...POLICY_FLAGS,
+  ...flagsOf(DATASET_FIELDS, "dataset.", ["root", "repo_id", "exclude", "episodes"]),
+  ...flagsOf(defaultCraftConfig, "craft.", ["anchor_dataset_path"]),
+  ...flagsOf(trainConfigDocs, "", ["batch_size"]),
+  ...flagsOf(EVAL_COMMAND_FIELDS, "", ["max_frames", "output"]),
+  ...flagsOf(LEROBOT_FIELDS, "", ["rename_map"]),
+];
+
+/** Closed loop in a simulated environment, as LeRobot's lerobot-eval: the env/eval sections (envFlags.ts) and the run's seed and output_dir. */
+export const ENV_EVAL_FLAGS: readonly string[] = [
+  ...POLICY_FLAGS,
+  ...ENV_SECTION_FLAGS,
+  ...flagsOf(EVAL_COMMAND_FIELDS, "eval.", ["max_episodes_rendered"]),
+  ...flagsOf(trainConfigDocs, "", ["output_dir", "seed"]),
+  ...flagsOf(LEROBOT_FIELDS, "", ["rename_map"]),
+];
 
 const strFlag = (args: ParsedArgs, key: string): string | null => {
   const v = args.flags.get(key);
@@ -80,7 +81,7 @@ async function runEnvEval(args: ParsedArgs, policyPath: string): Promise<number>
   const { type: envType, task: envTask, batch_size: batchSize } = spec;
   const env = makeEnv({ type: envType, task: envTask });
   const nEpisodes = smokeCap("--eval.n_episodes", spec.n_episodes, SMOKE_EVAL_EPISODES);
-  const maxRendered = intFlag(args, "eval.max_episodes_rendered", 10, 0);
+  const maxRendered = intFlag(args, "eval.max_episodes_rendered", EVAL_COMMAND_FIELDS.max_episodes_rendered.default, 0);
   const seed = intFlag(args, "seed", 1000, 0);
   const outputDir = strFlag(args, "output_dir") ?? join("outputs", "eval", `${envType}${envTask ? `_${envTask}` : ""}`);
   const device = (strFlag(args, "policy.device") ?? "auto") as "auto";
@@ -129,7 +130,7 @@ export async function runEval(args: ParsedArgs): Promise<number> {
   const exclude = (args.flags.get("dataset.exclude") as string[] | undefined) ?? [];
   const episodes = episodesFlag(args.flags.get("dataset.episodes"));
   const batchSize = intFlag(args, "batch_size", 8);
-  const maxFrames = smokeCap("--max_frames", intFlag(args, "max_frames", 64), SMOKE_EVAL_FRAMES);
+  const maxFrames = smokeCap("--max_frames", intFlag(args, "max_frames", EVAL_COMMAND_FIELDS.max_frames.default), SMOKE_EVAL_FRAMES);
   const results: Record<string, EvaluationReport & { dataset: string }> = {};
   const spec = { root: strFlag(args, "dataset.root"), repo_id: strFlag(args, "dataset.repo_id"), episodes, exclude };
   if (spec.root !== null || spec.repo_id !== null) {
