@@ -117,12 +117,14 @@ export function resolveRunConfig(args: ParsedArgs, command: string, options: { c
 }
 
 /**
- * The one decode: a nested configuration (flags and `--config_path` merged, or the typed values a
- * pipeline step builds) → a validated run. `craft train --craft.enable=true` becomes a CRaFT run here,
- * after decoding, like `craft train-craft`.
+ * A nested configuration (flags and `--config_path` merged, or the typed values a pipeline step
+ * builds) → a validated run, by the one decode (decodeRun); every problem together in one
+ * ConfigError, the notices on stderr.
  */
 export function runConfigFrom(nested: Readonly<Record<string, unknown>>, command: string, options: { craft: boolean }): RunConfig {
-  const run = fromNested(nested, command, options);
+  const decoded = decodeRun(nested, command, options);
+  if (E.isLeft(decoded)) throw new ConfigError(decoded.left);
+  const run = decoded.right;
   for (const notice of run.lerobot.notices) console.error(`[craft] notice: ${notice}`);
   return run;
 }
@@ -184,7 +186,9 @@ function crossSectionProblems(dataset: E.Either<string[], DatasetSection>, train
 /**
  * The one decode of a nested configuration: each section by its declaration, in section order
  * (policy, dataset, tokenizer, run-level and LeRobot's run flags, trainer with craft and wandb, env/eval),
- * then the rules across sections; every problem of every section reported together.
+ * then the rules across sections; every problem of every section reported together. The craft
+ * section is decoded once, by the trainer's codec (TrainConfigCodec.craft). `craft train
+ * --craft.enable=true` becomes a CRaFT run here, after decoding, like `craft train-craft`.
  */
 export function decodeRun(nested: Readonly<Record<string, unknown>>, command: string, options: { craft: boolean }): E.Either<string[], RunConfig> {
   const policy = decodePolicySection(nested.policy);
@@ -220,8 +224,3 @@ export function decodeRun(nested: Readonly<Record<string, unknown>>, command: st
   });
 }
 
-function fromNested(nested: Readonly<Record<string, unknown>>, command: string, options: { craft: boolean }): RunConfig {
-  const decoded = decodeRun(nested, command, options);
-  if (E.isLeft(decoded)) throw new ConfigError(decoded.left);
-  return decoded.right;
-}

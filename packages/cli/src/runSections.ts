@@ -1,10 +1,12 @@
 /**
- * The run sections the cli owns, declared once (STYLE: "Configuration declared once"): `dataset`,
- * `tokenizer`, and the run-level `distributed`/`overwrite` flags. Each field is its io-ts codec,
- * its default, what an error says it expected, and its one-line meaning; the run decode
- * (runConfig.ts), `--help` and the README flag tables (help.ts, scripts/docs-flags.ts) all read
- * these declarations. The other sections are declared beside their code: policy (the policy
- * package's PI0FastConfig codec and policyConfigDocs), trainer (trainConfigDocs), craft (craftConfigDocs).
+ * The run sections the cli owns, declared once (STYLE: "Configuration declared once"): the policy's
+ * run fields and what `--policy.path` lets change, `dataset`, `tokenizer`, LeRobot's run and dataset
+ * flags, `env`/`eval`, `craft eval`'s own fields and the run-level `distributed`/`overwrite`. Each field
+ * is its io-ts codec, its default, what an error says it expected, and its one-line meaning; the one
+ * run decode (runConfig.ts decodeRun), `--help` and the README flag tables (help.ts,
+ * scripts/docs-flags.ts) all read these declarations. The other sections are declared beside their
+ * code: the policy model (the policy package's PI0FastConfig codec, policyConfigDocs and
+ * policyNestedConfigDocs), trainer (trainConfigDocs, wandbConfigDocs), craft (craftConfigDocs).
  */
 import * as E from "fp-ts/lib/Either.js";
 import * as t from "io-ts";
