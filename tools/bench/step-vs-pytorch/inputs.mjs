@@ -1,5 +1,5 @@
 // Synthetic model inputs shared by the step bench, the profile and the A/B (same shapes as step.py).
-/** ModelInputs (src/inputs.ts), one camera, full prompt, 48 action targets of 64; the same every call (seeded). */
+/** ModelInputs (src/inputs.ts), one camera, full prompt, 3/4 of the action block as targets (48 of 64 for tiny); the same every call (seeded). */
 export function syntheticInputs(config, BATCH) {
   let s = 12345;
   const rand = () => ((s = (s * 1103515245 + 12345) >>> 0) / 4294967296);
@@ -11,7 +11,7 @@ export function syntheticInputs(config, BATCH) {
   const actionMask = new Uint8Array(BATCH * la);
   const lossMask = new Uint8Array(BATCH * la);
   for (let b = 0; b < BATCH; b++)
-    for (let t = 0; t < 49; t++) {
+    for (let t = 0; t <= Math.floor((la * 3) / 4); t++) {
       actionMask[b * la + t] = 1;
       lossMask[b * la + t] = t > 0 ? 1 : 0;
     }

@@ -1,5 +1,5 @@
-// Training step of the `tiny` preset shapes: tfjs (this project's backend) vs PyTorch, same run.
-// Usage (from packages/policy-pi0fast): npm run bench:step -- [--steps 6] [--modes all]
+// Training step of the `tiny` (or `--preset small`) shapes: tfjs (this project's backend) vs PyTorch, same run.
+// Usage (from packages/policy-pi0fast): npm run bench:step -- [--steps 6] [--modes all] [--preset small]
 //   modes: "ours" (default: wasm + our kernels + OpenBLAS when built), "all" (adds stock wasm
 //   and our kernels without BLAS, for the before/after table) or "kernels" (all but stock wasm).
 import { spawnSync } from "node:child_process";
@@ -18,6 +18,10 @@ const arg = (name, fallback) => {
   return i >= 0 ? argv[i + 1] : fallback;
 };
 const STEPS = Number(arg("steps", "6"));
+const PRESET = arg("preset", "tiny");
+if (!["tiny", "small"].includes(PRESET)) throw new Error(`--preset: expected tiny | small, got ${PRESET}`);
+/** The 2 cores' physical matmul limit the `small` row is held against (issue 17): ≈ 300 GFLOP/s. */
+const PEAK_GFLOPS = 300;
 const BATCH = 8;
 /** A row timed while the 1-minute load average exceeded this on either side is "not comparable". */
 const IDLE_LOAD = 1.5;
@@ -52,7 +56,7 @@ async function packagePolicy(tf) {
   const needed = ["pi0FastConfig", "initParameters", "parameterShapes", "actionLoss"].filter((n) => typeof pkg[n] !== "function");
   if (needed.length > 0) return { reason: `dist does not export ${needed.join(", ")}` };
   try {
-    const config = pkg.pi0FastConfig({ preset: "tiny" });
+    const config = pkg.pi0FastConfig({ preset: PRESET });
     const twin = await import(pathToFileURL(join(here, "tfjs-twin.mjs")).href);
     const shapes = pkg.parameterShapes(config);
     const values = pkg.initParameters(config, 0);
@@ -62,8 +66,9 @@ async function packagePolicy(tf) {
     const adamw = twin.makeAdamW(params);
     const vars = Object.values(params);
     return {
-      name: `package model (actionLoss, preset tiny: ${config.decoder.depth}×${config.decoder.width} decoder, ${inputs.promptLength} prompt + ${inputs.actionLength} action tokens)`,
+      name: `package model (actionLoss, preset ${PRESET}: ${config.decoder.depth}×${config.decoder.width} decoder, ${inputs.promptLength} prompt + ${inputs.actionLength} action tokens)`,
       params: vars.reduce((s, v) => s + v.size, 0),
+      flops: typeof pkg.modelFlops === "function" ? pkg.modelFlops(config, { batchSize: BATCH, cameras: 1, promptLength: inputs.promptLength, actionLength: inputs.actionLength }).trainingStep : null,
       step: () => {
         const { value, grads } = tf.variableGrads(() => pkg.actionLoss(params, config, inputs).loss, vars);
         adamw(grads);
@@ -103,6 +108,7 @@ async function child(mode) {
   const backend = await import(pathToFileURL(process.env.PI0FAST_ENTRY).href);
   const info = await backend.initBackend("wasm", MODES[mode]);
   const fromPackage = await packagePolicy(tf);
+  if (fromPackage.step === undefined && PRESET !== "tiny") throw new Error(`--preset ${PRESET} needs the package model: ${fromPackage.reason}`);
   const model = fromPackage.step !== undefined ? fromPackage : await standalone(tf);
   const times = [];
   const cpuTimes = [];
@@ -129,6 +135,7 @@ async function child(mode) {
       fallbackReason: fromPackage.reason ?? null,
       backend: backend.describeBackend(info),
       params: model.params,
+      flops: model.flops ?? null,
       step_ms_median: times[Math.floor(times.length / 2)],
       step_ms_best: times[0],
       cpu_ms_median: cpuTimes[Math.floor(cpuTimes.length / 2)],
@@ -143,7 +150,7 @@ async function child(mode) {
 function runPython(threads) {
   const python = ["/usr/bin/python3", "python3"].find((p) => spawnSync(p, ["-c", "import torch"]).status === 0);
   if (python === undefined) return { error: "PyTorch not importable (apt-get install python3-torch libopenblas0-pthread)" };
-  const r = spawnSync(python, [join(here, "step.py"), "--steps", String(STEPS), "--threads", String(threads)], { encoding: "utf8" });
+  const r = spawnSync(python, [join(here, "step.py"), "--steps", String(STEPS), "--threads", String(threads), "--preset", PRESET], { encoding: "utf8" });
   const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
   return line === undefined ? { error: r.stderr.trim().split("\n").slice(-2).join(" ") } : JSON.parse(line);
 }
@@ -168,7 +175,7 @@ if (argv[0] === "--child") {
   const runs = modes.flatMap((mode) => (mode.includes("OpenBLAS") ? threadCounts.map((t) => ({ mode, threads: t })) : [{ mode, threads: 1 }]));
   for (const { mode, threads } of runs) {
     const loadBefore = loadavg()[0];
-    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--child", mode, "--steps", String(STEPS)], {
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--child", mode, "--steps", String(STEPS), "--preset", PRESET], {
       encoding: "utf8",
       cwd: packageDir,
       env: { ...process.env, PI0FAST_ENTRY: entry, OPENBLAS_NUM_THREADS: String(threads) },
@@ -201,7 +208,7 @@ function printTable(rows) {
   const torchRow = fastest(torchRows);
   const torchCpu1 = torchRows.find((r) => r.threads === 1);
   const pad = (s, n) => String(s).padEnd(n);
-  console.log(`\nbatch ${BATCH}, ${STEPS} timed steps after 2 warm-up, ${cpus().length} cores; × PyTorch is against its fastest row (${torchRow?.impl ?? "none"})`);
+  console.log(`\npreset ${PRESET}, batch ${BATCH}, ${STEPS} timed steps after 2 warm-up, ${cpus().length} cores; × PyTorch is against its fastest row (${torchRow?.impl ?? "none"})`);
   console.log(pad("implementation", 50) + pad("params", 10) + pad("median ms", 11) + pad("best ms", 9) + pad("× PyTorch", 11) + pad("cpu ms", 8) + pad("cpu × PT 1t", 13) + pad("load", 12) + pad("RSS MB", 8) + "loss first→last");
   for (const r of rows) {
     const ratio = torchRow ? (r.step_ms_median / torchRow.step_ms_median).toFixed(2) : "-";
@@ -213,6 +220,14 @@ function printTable(rows) {
         `${r.loss_first.toFixed(3)}→${r.loss_last.toFixed(3)}` + (r.tensor_leak ? `  LEAK ${r.tensor_leak} tensors/step` : "") +
         (comparable(r) ? "" : "  not comparable (load > 1.5)"),
     );
+  }
+  // Achieved matmul rate against the 2 cores' physical limit (the reference issue 17 names for `small`).
+  const flops = rows.find((r) => r.flops)?.flops;
+  if (flops) {
+    for (const r of rows) {
+      const gflops = flops / (r.step_ms_median / 1000) / 1e9;
+      console.log(`GFLOP/s ${r.impl}: ${gflops.toFixed(1)} of the model's ${(flops / 1e9).toFixed(1)} GFLOP a step (matmuls, analytic), ${((100 * gflops) / PEAK_GFLOPS).toFixed(0)}% of ≈ ${PEAK_GFLOPS} GFLOP/s${comparable(r) ? "" : " (not comparable: load > 1.5)"}`);
+    }
   }
   // Threads: only the BLAS matmuls (and PyTorch's own kernels) use a second core; every other wasm
   // kernel (elementwise, softmax, norms, transposes, gathers) runs on Node's main thread.
