@@ -91,6 +91,12 @@ describe("run sections declared once", () => {
     ]);
   });
 
+  it("the push to the Hub is read from the decoded policy section, from a checkpoint's overrides too", () => {
+    expect(run("--policy.path=/ckpt", "--policy.push_to_hub=true", "--policy.repo_id=me/p", "--policy.private=true").lerobot.push).toEqual({ repo_id: "me/p", private: true });
+    expect(run("--policy.path=/ckpt", "--policy.repo_id=me/p").lerobot.push).toBeNull();
+    expect(run("--policy.push_to_hub=true", "--policy.repo_id=me/p").lerobot.push).toEqual({ repo_id: "me/p", private: false });
+  });
+
   it("the policy's own run fields are declared: a bad path or type is one line each", () => {
     expect(problemsOf(() => run("--policy.path=5"))).toEqual(["policy.path: expected a path (string), got 5"]);
     expect(problemsOf(() => run("--policy.type=act"))).toEqual(['policy.type: expected "pi0_fast" (the only policy craft-ts ships), got "act"']);
