@@ -10,19 +10,10 @@
  * and the state bins cut from them, match it bit for bit.
  */
 
-/** Per-feature statistics as in meta/stats.json (same shape as @craft/datasets' FeatureStats). */
-export interface FeatureStats {
-  readonly mean?: readonly number[];
-  readonly std?: readonly number[];
-  readonly min?: readonly number[];
-  readonly max?: readonly number[];
-  readonly q01?: readonly number[];
-  readonly q10?: readonly number[];
-  readonly q90?: readonly number[];
-  readonly q99?: readonly number[];
-  readonly count?: readonly number[];
-}
-export type DatasetStats = Readonly<Record<string, FeatureStats>>;
+import type { DatasetStats, FeatureStats } from "@craft/data-contract";
+
+/** Per-feature statistics as in meta/stats.json, declared once in @craft/data-contract. */
+export type { DatasetStats, FeatureStats };
 
 /** LeRobot's NormalizationMode (configs/types.py). */
 export type NormalizationMode = "IDENTITY" | "MEAN_STD" | "MIN_MAX" | "QUANTILES" | "QUANTILE10";

@@ -36,16 +36,10 @@ import type { DecodeConstraint } from "./model/pi0fast";
 import { featureNormalizer, type DatasetStats, type NormalizationMode, type Normalizer } from "./normalize";
 import { resizeWithPad } from "./image";
 
-export interface ArrayTensor {
-  readonly data: Float32Array | Uint8Array | Int32Array;
-  readonly shape: readonly number[];
-}
-/** Structurally the batch of @craft/datasets (the policy does not depend on it). */
-export interface Batch {
-  readonly size: number;
-  readonly features: Readonly<Record<string, ArrayTensor>>;
-  readonly task: readonly string[];
-}
+import type { ArrayTensor, Batch } from "@craft/data-contract";
+
+/** The batch @craft/datasets yields, declared once in @craft/data-contract (the policy does not depend on datasets). */
+export type { ArrayTensor, Batch };
 
 export interface ProcessorConfig {
   readonly chunk_size: number;
