@@ -99,8 +99,8 @@ export const GENERAL_HELP = `craft — CRaFT (Constrained Retention Fine-Tuning)
 Usage: craft <command> [--flag=value ...]    (flags in LeRobot's dotted style; --help on any command)
 
 Commands:
-  quickstart                 the main job on the embedded default: synthetic anchor and task sets, a tiny
-                             pi0-FAST trained on the anchor skill, then fine-tuned on the new task with CRaFT
+  quickstart                 the main job on the embedded default: a small pi0-FAST trained on "reach the red
+                             target", fine-tuned on "reach the blue target" with CRaFT; losses and closed-loop success
   train                      baseline fine-tuning (LeRobot's lerobot_train)
   train-craft                CRaFT fine-tuning: train with --craft.enable=true and --craft.* flags
   eval                       closed-loop success in a simulated environment (--env.type=reach|push|two_target),
