@@ -6,7 +6,7 @@ import { describeBackend, initBackend, type BackendInfo, type PI0FastConfig } fr
  */
 export async function startBackend(device: PI0FastConfig["device"], quiet = false): Promise<BackendInfo> {
   const stock = process.env.CRAFT_WASM_KERNELS === "stock";
-  const info = await initBackend(device, stock ? { patchKernels: "missing-only", nativeBlas: false, perBatchWasm: false } : {});
+  const info = await initBackend(device, stock ? { patchKernels: "missing-only", nativeBlas: false, onnxruntime: false, perBatchWasm: false } : {});
   if (!quiet) console.error(`[craft] backend: ${describeBackend(info)}`);
   return info;
 }

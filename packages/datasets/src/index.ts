@@ -16,6 +16,9 @@ export { writeDataset, type WriteDatasetOptions, type WriteEpisode, type WriteFe
 export { makeSyntheticDataset, syntheticEpisodes, SYNTHETIC_TASKS, type SyntheticTask, type SyntheticOptions } from "./synthetic.js";
 export {
   makeEnv,
+  STATIONS,
+  STATION_JITTER,
+  SUCCESS_RADIUS,
   type MakeEnvOptions,
   type SimEnv,
   type EnvSpec,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { makeEnv, syntheticEpisodes, type SimEnv } from "../src/index.js";
+import { makeEnv, STATIONS, STATION_JITTER, SUCCESS_RADIUS, syntheticEpisodes, type SimEnv } from "../src/index.js";
 import { seededUniform } from "../src/random.js";
 
 type Outcome = "success" | "other_target" | "timeout";
@@ -60,6 +60,25 @@ describe("simulated environments", () => {
     expect(outcomes.every((o) => o.reward === 0)).toBe(true);
     expect(red.spec.instruction).toBe("reach the red target");
     expect(blue.spec.instruction).toBe("reach the blue target");
+  });
+
+  it("two-target scene: the targets stand at their stations, so instruction and state decide where to go", () => {
+    // An arm that ignores the camera and glides to the named station (never looking where the target
+    // sits within ±STATION_JITTER) succeeds, and the other station is the other target.
+    expect(STATION_JITTER * Math.SQRT2).toBeLessThan(SUCCESS_RADIUS);
+    const roll = (env: SimEnv, seed: number, station: readonly [number, number]) => {
+      let [x, y, z] = env.reset(seed)["observation.state"];
+      for (;;) {
+        const r = env.step([x! + 0.3 * (station[0] - x!), y! + 0.3 * (station[1] - y!), z! + 0.2 * (0.2 - z!), 1, 0, 0]);
+        [x, y, z] = r.observation["observation.state"];
+        if (r.terminated || r.truncated) return r.info.outcome;
+      }
+    };
+    const red = makeEnv({ type: "two_target", task: "red", imageSize: 8 });
+    const outcomes = Array.from({ length: 100 }, (_, i) => roll(red, 3000 + i, STATIONS.red));
+    expect(outcomes.filter((o) => o === "success").length).toBeGreaterThanOrEqual(98);
+    const wrong = Array.from({ length: 100 }, (_, i) => roll(red, 3000 + i, STATIONS.blue));
+    expect(wrong.filter((o) => o === "other_target").length).toBeGreaterThanOrEqual(98);
   });
 
   it("observations are the dataset features, deterministic from the seed", () => {

@@ -15,3 +15,4 @@ export {
   type BackendOptions,
 } from "./backend/index";
 export { loadNativeBlas, type NativeBlas, type NativeBlasLoad } from "./backend/nativeBlas";
+export { loadOrtBlas, fusedMatMulModel } from "./backend/ortBlas";

@@ -19,17 +19,28 @@ describe("initBackend", () => {
       expect(info.blas).toMatch(/OpenBLAS/);
       expect(info.threads).toBeGreaterThanOrEqual(1);
     } else {
-      expect(info.blas).toBeNull();
+      // No OpenBLAS addon: ONNX Runtime's sgemm from the npm package takes its place.
+      expect(info.blas).toMatch(/^ONNX Runtime .* MLAS/);
       expect(info.notes?.join(" ")).toContain(blas.reason);
     }
     // The wasm binaries were found in node_modules: a real op runs.
     expect(Array.from(tf.tidy(() => tf.matMul(tf.tensor2d([[1, 2]]), tf.tensor2d([[3], [4]]))).dataSync())).toEqual([11]);
   });
 
-  test("wasm without BLAS still routes transposed matmuls through our kernel", async () => {
+  test("without the OpenBLAS addon, wasm matmuls go to ONNX Runtime's MLAS (npm, no system packages)", async () => {
     const info = await initBackend("wasm", { nativeBlas: false });
+    expect(info.blas).toMatch(/^ONNX Runtime \d+\.\d+\.\d+ MLAS \(onnxruntime-node\)$/);
+    expect(info.notes).toContain("OpenBLAS addon: disabled by options");
+    const y = tf.tidy(() => tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[1, 0], [1, 1]]), true, true));
+    expect(Array.from(y.dataSync())).toEqual([1, 4, 2, 6]);
+    y.dispose();
+  });
+
+  test("wasm without any BLAS still routes transposed matmuls through our kernel", async () => {
+    const info = await initBackend("wasm", { nativeBlas: false, onnxruntime: false });
     expect(info.blas).toBeNull();
     expect(info.notes).toContain("OpenBLAS addon: disabled by options");
+    expect(info.notes).toContain("ONNX Runtime sgemm: disabled by options");
     const y = tf.tidy(() => tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[1, 0], [1, 1]]), true, true));
     expect(Array.from(y.dataSync())).toEqual([1, 4, 2, 6]);
     y.dispose();

@@ -1,7 +1,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops";
 import { beforeAll, describe, expect, test } from "vitest";
-import { initBackend, loadNativeBlas, registerWasmKernelPatches } from "../src/backend-index";
+import { initBackend, loadNativeBlas, loadOrtBlas, registerWasmKernelPatches, type NativeBlasLoad } from "../src/backend-index";
 import { matMulRouting } from "../src/backend/matmulPaths";
 import { applyRope, maskedSoftmax, ropeTables } from "../src/model/attention";
 import { layerNorm, rmsNorm } from "../src/model/ops";
@@ -42,17 +42,24 @@ function expectClose(actual: Float32Array[], expected: Float32Array[], tolerance
   });
 }
 
-const blas = loadNativeBlas();
-/** Every routing the patched matmuls can take on this machine (BLAS only where the addon is built). */
-const modes: Array<{ name: string; blas: boolean; perBatchWasm: boolean }> = [
-  { name: "explicit transposes + stock kernel", blas: false, perBatchWasm: false },
-  { name: "explicit transposes + per-batch stock kernel", blas: false, perBatchWasm: true },
-  ...(blas._tag === "Loaded" ? [{ name: "OpenBLAS addon", blas: true, perBatchWasm: false }] : []),
+const openBlas = loadNativeBlas();
+const ortBlas = loadOrtBlas();
+/** Every routing the patched matmuls can take on this machine (OpenBLAS only where the addon is built). */
+const modes: Array<{ name: string; blas: NativeBlasLoad | null; perBatchWasm: boolean }> = [
+  { name: "explicit transposes + stock kernel", blas: null, perBatchWasm: false },
+  { name: "explicit transposes + per-batch stock kernel", blas: null, perBatchWasm: true },
+  ...(openBlas._tag === "Loaded" ? [{ name: "OpenBLAS addon", blas: openBlas, perBatchWasm: false }] : []),
+  // onnxruntime-node is an npm dependency, so it loads wherever `npm ci` ran.
+  { name: "ONNX Runtime MLAS", blas: ortBlas, perBatchWasm: false },
 ];
+
+test("ONNX Runtime's sgemm loads from the npm package (no system packages)", () => {
+  expect(ortBlas._tag === "Loaded" ? ortBlas.blas.config() : ortBlas.reason).toMatch(/^ONNX Runtime \d+\.\d+\.\d+ MLAS/);
+});
 
 function route(mode: (typeof modes)[number]): void {
   registerWasmKernelPatches({
-    blas: mode.blas ? blas : { _tag: "Unavailable", reason: "test" },
+    blas: mode.blas ?? { _tag: "Unavailable", reason: "test" },
     perBatchWasm: mode.perBatchWasm,
   });
 }

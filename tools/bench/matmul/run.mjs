@@ -28,9 +28,10 @@ async function backendEntry() {
 }
 
 const MODES = {
-  stock: { patchKernels: false, nativeBlas: false },
-  transposes: { nativeBlas: false, perBatchWasm: false },
-  "per-batch": { nativeBlas: false, perBatchWasm: true },
+  stock: { patchKernels: false, nativeBlas: false, onnxruntime: false },
+  transposes: { nativeBlas: false, onnxruntime: false, perBatchWasm: false },
+  "per-batch": { nativeBlas: false, onnxruntime: false, perBatchWasm: true },
+  onnxruntime: { nativeBlas: false, perBatchWasm: false },
   openblas: { nativeBlas: true, perBatchWasm: false },
 };
 

@@ -33,6 +33,8 @@ const tf = await import("@tensorflow/tfjs-core");
 const backend = await import(pathToFileURL(process.env.PI0FAST_ENTRY ?? join(here, "dist/backend/backend-index.js")).href);
 const info = await backend.initBackend("wasm", {
   nativeBlas: !argv.includes("--no-blas"),
+  // --no-blas: the wasm kernels alone (neither OpenBLAS nor ONNX Runtime's sgemm).
+  onnxruntime: !argv.includes("--no-blas"),
   ...(argv.includes("--stock") ? { patchKernels: "missing-only" } : {}),
 });
 // --model <entry>: another build of the package (e.g. ab.mjs's dist/before/out/index.js).

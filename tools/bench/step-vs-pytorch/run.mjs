@@ -23,12 +23,29 @@ if (!["tiny", "small"].includes(PRESET)) throw new Error(`--preset: expected tin
 /** The 2 cores' physical matmul limit the `small` row is held against (issue 17): ≈ 300 GFLOP/s. */
 const PEAK_GFLOPS = 300;
 const BATCH = 8;
-/** A row timed while the 1-minute load average exceeded this on either side is "not comparable". */
+/**
+ * A row is "not comparable" when other work loaded the machine: the 1-minute load average above
+ * this before it, or after it above this plus the row's own threads (the load average counts the
+ * benchmark's own running threads too, so a 2-thread row lifts it towards 2 by itself).
+ */
 const IDLE_LOAD = 1.5;
+/** Before each row, wait (at most SETTLE_MAX_S) for the previous row's load to decay below this. */
+const SETTLE_LOAD = Number(arg("settle", "0.5"));
+const SETTLE_MAX_S = 180;
+
+/** Waits for the 1-minute load average to fall to SETTLE_LOAD (a previous row's threads decay with a 1-minute time constant). */
+function settle() {
+  const start = Date.now();
+  while (loadavg()[0] > SETTLE_LOAD && Date.now() - start < SETTLE_MAX_S * 1000) {
+    spawnSync("sleep", ["5"]);
+  }
+  return loadavg()[0];
+}
 
 const MODES = {
-  "wasm stock": { patchKernels: "missing-only", nativeBlas: false },
-  "wasm + kernels": { nativeBlas: false, perBatchWasm: true },
+  "wasm stock": { patchKernels: "missing-only", nativeBlas: false, onnxruntime: false },
+  "wasm + kernels": { nativeBlas: false, onnxruntime: false, perBatchWasm: true },
+  "wasm + kernels + ONNX Runtime": { nativeBlas: false, perBatchWasm: true },
   "wasm + kernels + OpenBLAS": { nativeBlas: true, perBatchWasm: true },
 };
 
@@ -167,18 +184,19 @@ if (argv[0] === "--child") {
   const threadCounts = [...new Set(arg("threads", `${cpus().length},1`).split(",").map(Number))];
   const rows = [];
   for (const threads of threadCounts) {
-    const loadBefore = loadavg()[0];
+    const loadBefore = settle();
     const torch = runPython(threads);
     if (torch.error) console.log(`PyTorch: ${torch.error}`);
     else rows.push({ ...torch, impl: `${torch.impl} ${threads} thread(s)`, threads, loadBefore, loadAfter: loadavg()[0] });
   }
-  const runs = modes.flatMap((mode) => (mode.includes("OpenBLAS") ? threadCounts.map((t) => ({ mode, threads: t })) : [{ mode, threads: 1 }]));
+  const threaded = (mode) => mode.includes("OpenBLAS") || mode.includes("ONNX Runtime");
+  const runs = modes.flatMap((mode) => (threaded(mode) ? threadCounts.map((t) => ({ mode, threads: t })) : [{ mode, threads: 1 }]));
   for (const { mode, threads } of runs) {
-    const loadBefore = loadavg()[0];
+    const loadBefore = settle();
     const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--child", mode, "--steps", String(STEPS), "--preset", PRESET], {
       encoding: "utf8",
       cwd: packageDir,
-      env: { ...process.env, PI0FAST_ENTRY: entry, OPENBLAS_NUM_THREADS: String(threads) },
+      env: { ...process.env, PI0FAST_ENTRY: entry, OPENBLAS_NUM_THREADS: String(threads), PI0FAST_ONNXRUNTIME_THREADS: String(threads) },
       maxBuffer: 1 << 24,
     });
     const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
@@ -187,7 +205,7 @@ if (argv[0] === "--child") {
       continue;
     }
     const parsed = JSON.parse(line);
-    if (mode.includes("OpenBLAS")) parsed.impl += ` ${threads} thread(s)`;
+    if (threaded(mode)) parsed.impl += ` ${threads} thread(s)`;
     Object.assign(parsed, { threads, loadBefore, loadAfter: loadavg()[0] });
     console.log(`${parsed.impl}: ${parsed.backend}\n  model: ${parsed.model}${parsed.fallbackReason ? ` (package policy not used: ${parsed.fallbackReason})` : ""}`);
     rows.push(parsed);
@@ -196,13 +214,13 @@ if (argv[0] === "--child") {
 }
 
 /**
- * The comparison table. Wall-clock ratios hold only on an idle machine: a row whose load average
- * (1 min, before or after it) exceeded IDLE_LOAD is marked "not comparable". The CPU-time column of
+ * The comparison table. Wall-clock ratios hold only on an idle machine: a row loaded by other work
+ * (see IDLE_LOAD) is marked "not comparable". The CPU-time column of
  * the 1-thread rows resists contention better (no thread waits for a core), and is the figure to
  * compare on a shared machine; it is still inflated by cache and memory-bandwidth sharing.
  */
 function printTable(rows) {
-  const comparable = (r) => Math.max(r.loadBefore, r.loadAfter) <= IDLE_LOAD;
+  const comparable = (r) => r.loadBefore <= IDLE_LOAD && r.loadAfter <= IDLE_LOAD + r.threads;
   const fastest = (rs) => (rs.length > 0 ? rs.reduce((a, b) => (a.step_ms_median <= b.step_ms_median ? a : b)) : undefined);
   const torchRows = rows.filter((r) => r.impl.startsWith("pytorch"));
   const torchRow = fastest(torchRows);

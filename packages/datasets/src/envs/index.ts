@@ -48,6 +48,6 @@ export const makeEnv = (options: MakeEnvOptions): SimEnv => {
 };
 
 export { ARM_NAMES, MAX_STEP } from "./arm.js";
-export { SUCCESS_RADIUS, SUCCESS_HEIGHT, SETTLE_STEP, MIN_TARGET_SEPARATION, TARGET_COLORS, reachInstruction, type TargetColor } from "./reach.js";
+export { SUCCESS_RADIUS, SUCCESS_HEIGHT, SETTLE_STEP, STATIONS, STATION_JITTER, TARGET_COLORS, reachInstruction, type TargetColor } from "./reach.js";
 export { GOAL_X, PUSH_INSTRUCTION } from "./push.js";
 export type { SimEnv, EnvSpec, EnvObservation, StepResult, StepInfo, EnvOutcome, EnvType } from "./types.js";

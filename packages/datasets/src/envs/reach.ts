@@ -8,17 +8,26 @@ import type { EnvOutcome, EnvSpec } from "./types.js";
  * target in the table plane, lowered below SUCCESS_HEIGHT, and moved less than SETTLE_STEP in that
  * tick — it arrived and stopped there, rather than swept through (which random actions would).
  *
- * `reach` has one red target. `two_target` has a red and a blue one in every episode, with the
- * same images, state and actions; only the instruction says which to reach. Reaching the other one
- * ends the episode as its own outcome, `other_target`: the signature of an instruction forgotten.
+ * `reach` has one red target, anywhere on the table. `two_target` has a red and a blue one in every
+ * episode, with the same images, state and actions; only the instruction says which to reach.
+ * Like two baskets on a work table, they stand at fixed stations (STATIONS), each placed within
+ * ±STATION_JITTER of its own: where to go is decided by the instruction and the arm's state, as in
+ * the forgetting pi0 users report ("place it in the red basket" going to the new blue one).
+ * Reaching the other one ends the episode as its own outcome, `other_target`: the signature of an
+ * instruction forgotten.
  */
 export const SUCCESS_RADIUS = 0.1;
 export const SUCCESS_HEIGHT = 0.35;
 export const SETTLE_STEP = 0.05;
-/** Two-target scenes keep their targets at least this far apart, so reaching one never counts for both. */
-export const MIN_TARGET_SEPARATION = 0.6;
 
 export type TargetColor = "red" | "blue";
+/** The two-target scene's stations (table units): red at the back left, blue at the front right. */
+export const STATIONS: Readonly<Record<TargetColor, readonly [number, number]>> = { red: [-0.4, 0.4], blue: [0.4, -0.4] };
+/**
+ * How far (in x and in y) a two-target scene's target may sit from its station. Smaller than
+ * SUCCESS_RADIUS / √2, so an arm that settles on the station is inside the target wherever it sits.
+ */
+export const STATION_JITTER = 0.05;
 export const TARGET_COLORS: readonly TargetColor[] = ["red", "blue"];
 export const reachInstruction = (color: TargetColor): string => `reach the ${color} target`;
 
@@ -53,16 +62,11 @@ export class ReachEnv extends ArmScene {
   protected place(rand: () => number): void {
     const draw = () => rand() * 1.6 - 0.8;
     this.pose = { ee: [draw(), draw(), 0.8 + rand() * 0.2], gripper: 1, wrist: 0 };
-    this.targets = [];
-    for (const color of this.colors) {
-      let x = draw();
-      let y = draw();
-      while (this.targets.some((t) => Math.hypot(t.x - x, t.y - y) < MIN_TARGET_SEPARATION)) {
-        x = draw();
-        y = draw();
-      }
-      this.targets.push({ color, x, y });
-    }
+    const jitter = () => (rand() * 2 - 1) * STATION_JITTER;
+    this.targets =
+      this.colors.length > 1
+        ? this.colors.map((color) => ({ color, x: STATIONS[color][0] + jitter(), y: STATIONS[color][1] + jitter() }))
+        : this.colors.map((color) => ({ color, x: draw(), y: draw() }));
   }
 
   protected outcomeAfterMove(before: ArmPose["ee"]): EnvOutcome {

@@ -12,6 +12,7 @@ import { registerUnsortedSegmentSum } from "./kernels/UnsortedSegmentSum";
 import { matMulRouting } from "./matmulPaths";
 import { moduleDirectory } from "./moduleLocation";
 import { loadNativeBlas, type NativeBlasLoad } from "./nativeBlas";
+import { loadOrtBlas } from "./ortBlas";
 import { importOptional, probeWebGpu, startWebGpu } from "./webgpuBackend";
 
 export {
@@ -33,6 +34,11 @@ export type BackendDevice = "auto" | "gpu" | "webgpu" | "wasm" | "cpu";
 export interface BackendOptions {
   /** Use the OpenBLAS addon for wasm matmuls when it loads (default true). */
   readonly nativeBlas?: boolean;
+  /**
+   * Without the OpenBLAS addon, use ONNX Runtime's MLAS sgemm (the `onnxruntime-node` npm
+   * package, no system packages) when it loads (default true; PI0FAST_ONNXRUNTIME=0 turns it off).
+   */
+  readonly onnxruntime?: boolean;
   /** Without BLAS, split batched matmuls into 2-D stock calls (default true). */
   readonly perBatchWasm?: boolean;
   /**
@@ -193,9 +199,13 @@ async function tryWasm(device: BackendDevice, options: BackendOptions): Promise<
     const dir = wasmBinaryDirectory();
     if (dir !== undefined && typeof process !== "undefined" && process.versions?.node !== undefined) wasm.setWasmPaths(dir);
     const notes: string[] = [];
-    const blas: NativeBlasLoad =
+    const openBlas: NativeBlasLoad =
       options.nativeBlas === false ? { _tag: "Unavailable", reason: "disabled by options" } : loadNativeBlas();
-    if (blas._tag === "Unavailable") notes.push(`OpenBLAS addon: ${blas.reason}`);
+    if (openBlas._tag === "Unavailable") notes.push(`OpenBLAS addon: ${openBlas.reason}`);
+    const ortBlas: NativeBlasLoad | null =
+      openBlas._tag === "Loaded" ? null : options.onnxruntime === false ? { _tag: "Unavailable", reason: "disabled by options" } : loadOrtBlas();
+    if (ortBlas?._tag === "Unavailable") notes.push(`ONNX Runtime sgemm: ${ortBlas.reason}`);
+    const blas = ortBlas ?? openBlas;
     const kernels =
       options.patchKernels === false
         ? []
@@ -203,15 +213,15 @@ async function tryWasm(device: BackendDevice, options: BackendOptions): Promise<
           ? registerMissingWasmKernels()
           : registerWasmKernelPatches({ blas, perBatchWasm: options.perBatchWasm ?? true });
     await activate("wasm");
-    const usesBlas = blas._tag === "Loaded" && (options.patchKernels ?? true) === true;
+    const inUse = blas._tag === "Loaded" && (options.patchKernels ?? true) === true ? blas.blas : null;
     return {
       ok: true,
       info: {
         name: "wasm",
         device,
         kernels,
-        threads: usesBlas ? blas.blas.threads() : wasm.getThreadsCount(),
-        blas: usesBlas ? blas.blas.config() : null,
+        threads: inUse !== null ? inUse.threads() : wasm.getThreadsCount(),
+        blas: inUse !== null ? inUse.config() : null,
         adapter: null,
         notes,
       },
