@@ -49,7 +49,7 @@ describe("simulated environments", () => {
     const blue = makeEnv({ type: "two_target", task: "blue", imageSize: 8 });
     const rand = seededUniform(13);
     const outcomes = Array.from({ length: 100 }, (_, i) => {
-      blue.reset(2000 + i); // the same scene as red's: targets are drawn independently of the instruction
+      blue.reset(2000 + i); // the same scene as red's: the scene is drawn independently of the instruction
       return rollout(red, 2000 + i, () => {
         const a = blue.expertAction(() => rand() - 0.5);
         blue.step(a);

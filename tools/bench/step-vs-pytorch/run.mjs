@@ -178,7 +178,16 @@ if (argv[0] === "--child") {
   const entry = backendEntry();
   const modesArg = arg("modes", "ours");
   const modes =
-    modesArg === "all" ? Object.keys(MODES) : modesArg === "ours" ? ["wasm + kernels + OpenBLAS"] : Object.keys(MODES).filter((m) => m !== "wasm stock");
+    modesArg === "all"
+      ? Object.keys(MODES)
+      : modesArg === "ours"
+        ? ["wasm + kernels + OpenBLAS"]
+        : modesArg === "kernels"
+          ? Object.keys(MODES).filter((m) => m !== "wasm stock")
+          : modesArg.split(",").map((m) => {
+              if (!(m in MODES)) throw new Error(`--modes: expected all | ours | kernels | a comma list of ${Object.keys(MODES).join(" | ")}, got ${m}`);
+              return m;
+            });
   // Threads for PyTorch and OpenBLAS: the machine's cores, and 1 (on a loaded machine OpenMP and
   // OpenBLAS spin-waiting collapse with more threads than free cores; compare like with like).
   const threadCounts = [...new Set(arg("threads", `${cpus().length},1`).split(",").map(Number))];

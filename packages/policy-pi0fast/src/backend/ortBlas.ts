@@ -61,15 +61,20 @@ export function fusedMatMulModel(transA: boolean, transB: boolean, rankA: 2 | 3,
   return Uint8Array.from([...integer(1, 8), ...opset("", 17), ...opset("com.microsoft", 1), ...message(7, graph)]);
 }
 
-/** Threads of ONNX Runtime's pool: PI0FAST_ONNXRUNTIME_THREADS, else the machine's cores. */
+/**
+ * Threads of ONNX Runtime's pool: PI0FAST_ONNXRUNTIME_THREADS, else 1. Its pool wakes a sleeping
+ * thread for every product; on the project's 2-vCPU VM the tiny step took 970 ms with 1 thread and
+ * 1247 ms with 2 (1657 ms with spinning threads), so more threads are opt-in.
+ */
 const ortThreads = (): number => {
   const setting = Number(process.env.PI0FAST_ONNXRUNTIME_THREADS);
-  return Number.isInteger(setting) && setting > 0 ? setting : availableParallelism();
+  return Number.isInteger(setting) && setting > 0 ? Math.min(setting, availableParallelism()) : 1;
 };
 
 function makeOrtBlas(ort: OrtBinding, Tensor: TensorCtor, version: string): NativeBlas {
   ort.initOrt();
   const threads = ortThreads();
+  const spin = process.env.PI0FAST_ONNXRUNTIME_SPIN === "1";
   const sessions = new Map<string, OrtSession>();
   const session = (transA: boolean, transB: boolean, rankA: 2 | 3, rankB: 2 | 3): OrtSession => {
     const key = `${transA}${transB}${rankA}${rankB}`;
@@ -78,13 +83,13 @@ function makeOrtBlas(ort: OrtBinding, Tensor: TensorCtor, version: string): Nati
       s = new ort.binding.InferenceSession();
       const model = fusedMatMulModel(transA, transB, rankA, rankB);
       // A fresh Uint8Array: its buffer is a plain ArrayBuffer.
-      // No spinning: between products the step's other kernels need the cores.
+      // Spinning (PI0FAST_ONNXRUNTIME_SPIN=1) keeps the pool's threads awake between products.
       s.loadModel(model.buffer as ArrayBuffer, model.byteOffset, model.byteLength, {
         intraOpNumThreads: threads,
         interOpNumThreads: 1,
         executionMode: "sequential",
-        graphOptimizationLevel: "disabled",
-        extra: { session: { intra_op: { allow_spinning: "0" } } },
+        graphOptimizationLevel: "all",
+        extra: { session: { intra_op: { allow_spinning: spin ? "1" : "0" } } },
       });
       sessions.set(key, s);
     }
