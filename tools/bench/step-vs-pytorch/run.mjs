@@ -22,7 +22,7 @@ const PRESET = arg("preset", "tiny");
 if (!["tiny", "small"].includes(PRESET)) throw new Error(`--preset: expected tiny | small, got ${PRESET}`);
 /** The 2 cores' physical matmul limit the `small` row is held against (issue 17): ≈ 300 GFLOP/s. */
 const PEAK_GFLOPS = 300;
-const BATCH = 8;
+const BATCH = Number(arg("batch", "8"));
 /**
  * A row is "not comparable" when other work loaded the machine: the 1-minute load average above
  * this before it, or after it above this plus the row's own threads (the load average counts the
@@ -167,7 +167,7 @@ async function child(mode) {
 function runPython(threads) {
   const python = ["/usr/bin/python3", "python3"].find((p) => spawnSync(p, ["-c", "import torch"]).status === 0);
   if (python === undefined) return { error: "PyTorch not importable (apt-get install python3-torch libopenblas0-pthread)" };
-  const r = spawnSync(python, [join(here, "step.py"), "--steps", String(STEPS), "--threads", String(threads), "--preset", PRESET], { encoding: "utf8" });
+  const r = spawnSync(python, [join(here, "step.py"), "--steps", String(STEPS), "--threads", String(threads), "--preset", PRESET, "--batch", String(BATCH)], { encoding: "utf8" });
   const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
   return line === undefined ? { error: r.stderr.trim().split("\n").slice(-2).join(" ") } : JSON.parse(line);
 }
@@ -202,7 +202,7 @@ if (argv[0] === "--child") {
   const runs = modes.flatMap((mode) => (threaded(mode) ? threadCounts.map((t) => ({ mode, threads: t })) : [{ mode, threads: 1 }]));
   for (const { mode, threads } of runs) {
     const loadBefore = settle();
-    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--child", mode, "--steps", String(STEPS), "--preset", PRESET], {
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--child", mode, "--steps", String(STEPS), "--preset", PRESET, "--batch", String(BATCH)], {
       encoding: "utf8",
       cwd: packageDir,
       env: { ...process.env, PI0FAST_ENTRY: entry, OPENBLAS_NUM_THREADS: String(threads), PI0FAST_ONNXRUNTIME_THREADS: String(threads) },

@@ -40,6 +40,7 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
+    ap.add_argument("--batch", type=int, default=BATCH)
     args = ap.parse_args()
     VISION, DECODER, PROMPT, ACTIONS = PRESETS[args.preset]
     if args.threads > 0:
@@ -48,10 +49,11 @@ def main():
     model = Pi0Fast(VISION, DECODER)
     params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.AdamW(model.parameters(), lr=2.5e-5, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.01)
-    images = torch.rand(BATCH, 3, VISION["image_size"], VISION["image_size"]) * 2 - 1
-    prompt = torch.randint(0, DECODER["vocab_size"], (BATCH, PROMPT))
-    actions = torch.randint(0, DECODER["vocab_size"], (BATCH, ACTIONS))
-    action_mask = torch.ones(BATCH, ACTIONS)
+    batch = args.batch
+    images = torch.rand(batch, 3, VISION["image_size"], VISION["image_size"]) * 2 - 1
+    prompt = torch.randint(0, DECODER["vocab_size"], (batch, PROMPT))
+    actions = torch.randint(0, DECODER["vocab_size"], (batch, ACTIONS))
+    action_mask = torch.ones(batch, ACTIONS)
     # the targets of 3/4 of the action block (48 of 64 for tiny), as inputs.mjs
     action_mask[:, ACTIONS * 3 // 4:] = 0
     times, cpu_times, losses = [], [], []

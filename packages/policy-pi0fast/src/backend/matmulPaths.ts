@@ -5,7 +5,7 @@ import { float32View, sizeOf, stockKernel, transposeLastTwo, type WasmBackendLik
 
 /** How the patched matmul kernels compute; set once by registerWasmKernelPatches. */
 export interface MatMulRouting {
-  /** OpenBLAS addon, or null for the wasm kernels. */
+  /** The sgemm on the wasm heap (OpenBLAS addon, or ONNX Runtime's MLAS), or null for the wasm kernels. */
   blas: NativeBlas | null;
   /** Without BLAS: run batched matmuls as one 2-D stock call per batch (the stock batched loop is slow). */
   perBatchWasm: boolean;
@@ -13,7 +13,7 @@ export interface MatMulRouting {
 
 export const matMulRouting: MatMulRouting = { blas: null, perBatchWasm: true };
 
-/** op(A)·op(B) by cblas_sgemm straight on the wasm heap; null when the broadcast has no batch stride. */
+/** op(A)·op(B) by the sgemm (cblas_sgemm or ONNX Runtime's) straight on the wasm heap; null when the broadcast has no batch stride. */
 export function blasMatMul(
   blas: NativeBlas,
   backend: WasmBackendLike,
