@@ -9,7 +9,7 @@ import { ENV_FIELDS, EVAL_FIELDS, decodeSection, sectionDocs } from "./runSectio
  */
 export interface EnvEvalSpec {
   readonly type: string;
-  /** The instruction where a scene has several (two_target: red | blue); null for the scene's own. */
+  /** The instruction where a scene has several (two_target: red | blue | yellow); null for the scene's own. */
   readonly task: string | null;
   readonly n_episodes: number;
   readonly batch_size: number;

@@ -24,7 +24,7 @@ export function evaluationPositions(numFrames: number, maxFrames: number): numbe
 export async function evaluateOn(
   policy: Pi0FastPolicy,
   dataset: LeRobotDataset,
-  options: { batchSize: number; maxFrames: number; decode?: boolean },
+  options: { batchSize: number; maxFrames: number; decode?: boolean; loss?: "replay" | "distill" },
 ): Promise<EvaluationReport> {
   const positions = evaluationPositions(dataset.numFrames, options.maxFrames);
   // Errors normalised with the policy's own normaliser (the one rule of normalize.ts, its mode and
@@ -38,7 +38,7 @@ export async function evaluateOn(
   let counted = 0;
   for (let start = 0; start < positions.length; start += options.batchSize) {
     const batch = await dataset.getFrames(positions.slice(start, start + options.batchSize));
-    const { loss } = await policy.evaluate(batch);
+    const { loss } = await policy.evaluate(batch, { loss: options.loss ?? "replay" });
     lossSum += loss * batch.size;
     frames += batch.size;
     if (options.decode === false) continue;

@@ -4,6 +4,7 @@ import { EXPERIMENT_FLAGS } from "./commands/experiment.js";
 import { REPORT_FLAGS } from "./commands/report.js";
 import { TOKENIZER_FLAGS } from "./commands/tokenizer.js";
 import { craftConfigDocs } from "@craft/craft-core";
+import { SYNTHETIC_TASKS, TARGET_COLORS } from "@craft/datasets";
 import { policyConfigDocs, policyNestedConfigDocs } from "@craft/policy-pi0fast";
 import { trainConfigDocs, wandbConfigDocs } from "@craft/trainer";
 import { DEFAULT_POLICY, TRAIN_FLAG_DEFAULTS, TRAIN_FLAGS } from "./runConfig.js";
@@ -100,13 +101,13 @@ Usage: craft <command> [--flag=value ...]    (flags in LeRobot's dotted style; -
 
 Commands:
   quickstart                 the main job on the embedded default: a small pi0-FAST trained on "reach the red
-                             target", fine-tuned on "reach the blue target" with CRaFT; losses and closed-loop success
+                             target" (and yellow), fine-tuned on "reach the blue target" with CRaFT; losses and closed-loop success
   train                      baseline fine-tuning (LeRobot's lerobot_train)
   train-craft                CRaFT fine-tuning: train with --craft.enable=true and --craft.* flags
   eval                       closed-loop success in a simulated environment (--env.type=reach|push|two_target),
                              or loss and decoded-action error on a task and/or anchor set
   dataset info               what a LeRobot dataset holds and whether its files exist
-  dataset make-synthetic     scripted expert episodes in the simulated scenes (--task=reach|push|reach_red|reach_blue)
+  dataset make-synthetic     scripted expert episodes in the simulated scenes (--task=${SYNTHETIC_TASKS.join("|")})
   dataset build-anchor-cache frames selected from a dataset, stored ready to load, reproducible from a seed
   tokenizer fit              fit the FAST action tokenizer's BPE on a dataset
   experiment retention       naive vs replay vs CRaFT: does the policy keep its old skill?
@@ -127,7 +128,7 @@ Usage: craft train --dataset.root=DIR [--policy.preset=tiny] [--steps=N] [--batc
     a Hub id ORG/NAME (or --policy.pretrained_path) is read from the Hugging Face cache, downloaded when missing
   --policy.push_to_hub=true --policy.repo_id=ORG/NAME uploads the last pretrained_model/ after training (HF_TOKEN)
   LeRobot's --job_name, --rename_map, --num_workers, --eval_freq and --dataset.image_transforms.* are accepted
-  --env.type=reach|push|two_target [--env.task=red|blue] --eval_freq=N evaluates the policy closed loop every N steps
+  --env.type=reach|push|two_target [--env.task=${TARGET_COLORS.join("|")}] --eval_freq=N evaluates the policy closed loop every N steps
     (--eval.n_episodes, --eval.batch_size as craft eval): eval/* lines in metrics.jsonl, eval/eval_step_<step>/eval_info.json
   --config_path=train_config.json re-runs a saved configuration (flags given beside it win)
   --resume=true --output_dir=DIR continues the run from its last checkpoint (--steps beyond its step extends it)
@@ -146,7 +147,7 @@ ${craftFlagHelp()}
   eval: `craft eval — how good a checkpoint is: closed-loop success in simulation, or loss on datasets
 
 In simulation (LeRobot's lerobot-eval): the policy acts closed loop, n_action_steps actions executed per inference
-  craft eval --policy.path=DIR --env.type=reach|push|two_target [--env.task=red|blue] [--eval.n_episodes=50]
+  craft eval --policy.path=DIR --env.type=reach|push|two_target [--env.task=${TARGET_COLORS.join("|")}] [--eval.n_episodes=50]
              [--eval.batch_size=10] [--eval.max_episodes_rendered=10] [--seed=1000] [--output_dir=DIR]
   writes DIR/eval_info.json (per episode: success, outcome success|other_target|timeout|invalid_decode|nan,
   reward, length; the success rate with its 95% Wilson interval) and DIR/videos/eval_episode_{i}.mp4
@@ -162,7 +163,7 @@ ${list(EVAL_FLAGS)}
 
   craft dataset info --dataset.root=DIR
 ${list(DATASET_FLAGS.info)}
-  craft dataset make-synthetic --task=reach|push|reach_red|reach_blue --episodes=N --output=DIR [--seed=0] [--image_size=64] [--video]
+  craft dataset make-synthetic --task=${SYNTHETIC_TASKS.join("|")} --episodes=N --output=DIR [--seed=0] [--image_size=64] [--video]
 ${list(DATASET_FLAGS["make-synthetic"])}
   craft dataset build-anchor-cache --dataset.root=DIR --num_samples=N --seed=S --output=DIR [--chunk_size=10]
     [--policy.path=BASE [--teacher_top_k=64]]   (store the base's top-k action-token log-probs for --craft.retention_loss=distill)

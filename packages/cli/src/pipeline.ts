@@ -27,6 +27,15 @@ export const EPSILON_END_FACTOR = 1.2;
 export const EPSILON_START_FACTOR = 1.5;
 
 /**
+ * CRaFT's bound for the `distill` retention loss, KL(base ‖ policy) per action token on the anchor
+ * cache (nats): 0 for the base itself, so the bound is absolute rather than a multiple of the base's
+ * loss. Measured on the quickstart's pair (cli README, "What it takes for a policy to act"): the
+ * token loss fell below the base's own while the red instruction went to blue, and this bound held the
+ * instruction where the token loss did not. η_λ is large because the KL's excess over ε is ≈ 0.01.
+ */
+export const DISTILL_EPSILON = { start: 0.03, end: 0.01, lambdaLr: 50 } as const;
+
+/**
  * The policy the instruction-conditioned pair is trained with (quickstart and experiment): the tiny
  * preset narrowed to what this task needs and a 2-core CPU can train — 1.07M parameters, a
  * 32-pixel camera cut into 4-pixel patches, chunks of 5 with all 5 executed (LeRobot decodes over
@@ -145,15 +154,15 @@ export async function epsilonStep(base: Pi0FastPolicy, anchors: LeRobotDataset, 
 /** The trained policy of a run directory, measured on each named dataset. */
 export async function evaluateStep<K extends string>(
   runDir: string,
-  sets: Readonly<Record<K, { dataset: LeRobotDataset; decode?: boolean }>>,
+  sets: Readonly<Record<K, { dataset: LeRobotDataset; decode?: boolean; loss?: "replay" | "distill" }>>,
   options: { batchSize: number; maxFrames: number },
 ): Promise<Record<K, EvaluationReport>> {
   const policy = await loadPi0FastPolicy(resolvePretrainedDir(runDir));
   try {
     const reports = {} as Record<K, EvaluationReport>;
     for (const name of Object.keys(sets) as K[]) {
-      const { dataset, decode } = sets[name];
-      reports[name] = await evaluateOn(policy, dataset, { ...options, ...(decode === false ? { decode: false } : {}) });
+      const { dataset, decode, loss } = sets[name];
+      reports[name] = await evaluateOn(policy, dataset, { ...options, ...(decode === false || loss === "distill" ? { decode: false } : {}), ...(loss ? { loss } : {}) });
     }
     return reports;
   } finally {

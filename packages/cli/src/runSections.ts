@@ -82,7 +82,7 @@ export const DATASET_FIELDS = {
   stats_roots: field({
     codec: stringList,
     default: [],
-    expected: 'a list of strings such as ["observation.images.top"]',
+    expected: 'a list of paths such as ["data/reach_blue"]',
     type: "path[]",
     doc: "more datasets whose statistics the normaliser (and a fitted FAST tokenizer) must cover",
   }),

@@ -184,19 +184,22 @@ describe("--config_path", () => {
 });
 
 describe("craft quickstart (the README's main job)", () => {
-  it("runs end to end: base on red, anchor cache, CRaFT on blue, closed-loop success before and after", async () => {
+  it("runs end to end: base on red and yellow, anchor cache, CRaFT on blue, closed-loop success before and after", async () => {
     const out = join(tempDir("quickstart"), "qs");
     // CRAFT_SMOKE=1: the quickstart's own smallest sizes (2 + 2 steps, 2 episodes, 16 anchors, 8 eval frames, 2 closed-loop episodes).
     process.env.CRAFT_SMOKE = "1";
     const r = await craft(["quickstart", `--output_dir=${out}`, "--batch_size=4", "--policy.device=wasm"]).finally(() => delete process.env.CRAFT_SMOKE);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/anchor \(A\) token loss: base \d+\.\d+ → after CRaFT \d+\.\d+/);
+    expect(r.stdout).toMatch(/anchor token loss: base \d+\.\d+ → after CRaFT \d+\.\d+; KL\(base ‖ CRaFT\) on the anchors \d+\.\d+ \(ε_end 0\.01\)/);
     expect(r.stdout).toMatch(/A "reach the red target" +\(kept\): base \d+% → after CRaFT \d+%/);
-    expect(r.stdout).toMatch(/B "reach the blue target" \(new\): +base \d+% → after CRaFT \d+%/);
+    expect(r.stdout).toMatch(/B "reach the blue target" +\(new\): +base \d+% → after CRaFT \d+%/);
+    expect(r.stdout).toMatch(/"reach the yellow target" +\(kept\): base \d+% → after CRaFT \d+%/);
+    const pretrain = await craft(["dataset", "info", `--dataset.root=${join(out, "data", "reach_red_yellow")}`]);
+    expect(pretrain.stdout).toMatch(/tasks \(2\):\n +0: reach the red target\n +1: reach the yellow target\n/);
     expect(existsSync(join(out, "base", "checkpoints", "last", "pretrained_model", "model.safetensors"))).toBe(true);
-    expect(existsSync(join(out, "data", "reach_red-anchors", "anchor_manifest.json"))).toBe(true);
+    expect(existsSync(join(out, "data", "reach_red_yellow-anchors", "anchor_manifest.json"))).toBe(true);
     // the printed rates are the eval_info.json files' (2 episodes each, instructions as the datasets')
-    for (const [who, env, task] of [["base", "A", "reach the red target"], ["craft", "B", "reach the blue target"]] as const) {
+    for (const [who, env, task] of [["base", "A", "reach the red target"], ["craft", "B", "reach the blue target"], ["craft", "C", "reach the yellow target"]] as const) {
       const info = JSON.parse(readFileSync(join(out, "eval", who, env, "eval_info.json"), "utf8"));
       expect(info.env).toEqual({ type: "two_target", task });
       expect(info.per_episode).toHaveLength(2);

@@ -224,7 +224,7 @@ describe("craft eval --env.type (end to end with a trained pi0-FAST)", () => {
     const out = join(tempDir("env-eval-bad"), "eval");
     const cases: [string[], RegExp][] = [
       [["--env.type=pusht"], /^error: env\.type: expected reach \| push \| two_target, got "pusht"$/],
-      [["--env.type=two_target"], /^error: env\.task: expected the instruction of the two-target scene: red \| blue, got null$/],
+      [["--env.type=two_target"], /^error: env\.task: expected the instruction of the two-target scene: red \| blue \| yellow, got null$/],
       [["--env.type=reach", "--eval.n_episodes=0"], /^error: eval\.n_episodes: expected a positive integer, got 0$/],
       [["--env.type=reach", "--dataset.root=x"], /^error: unknown flag --dataset\.root for "craft eval --env\.type"/],
     ];

@@ -131,7 +131,7 @@ describe("craft train with --env.type and --eval_freq", () => {
     const cases: [string[], RegExp][] = [
       [["--env.type=two_target", "--env.task=red", "--eval.n_episodes=0"], /^error: eval\.n_episodes: expected a positive integer, got 0$/],
       [["--env.type=pusht"], /^error: env\.type: expected reach \| push \| two_target, got "pusht"$/],
-      [["--env.type=two_target", "--env.task=green"], /^error: env\.task: expected the instruction of the two-target scene: red \| blue, got "green"$/],
+      [["--env.type=two_target", "--env.task=green"], /^error: env\.task: expected the instruction of the two-target scene: red \| blue \| yellow, got "green"$/],
       [["--eval.n_episodes=3"], /^error: env\.type: expected the environment to evaluate in \(reach \| push \| two_target\) with --env\.task\/--eval\.\*, got nothing$/],
     ];
     for (const [flags, message] of cases) {

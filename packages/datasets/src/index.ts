@@ -18,6 +18,7 @@ export {
   makeEnv,
   STATIONS,
   STATION_JITTER,
+  TARGET_COLORS,
   SUCCESS_RADIUS,
   type MakeEnvOptions,
   type SimEnv,

@@ -10,19 +10,20 @@ import { writeDataset, type FrameValues, type WriteEpisode } from "./writer.js";
  * distributions differ on purpose (see README). `reach_red`/`reach_blue` are the two instructions
  * of the two-target scene: same images, states and actions space, only the instruction differs.
  */
-export type SyntheticTask = "reach" | "push" | "reach_red" | "reach_blue";
-export const SYNTHETIC_TASKS: readonly SyntheticTask[] = ["reach", "push", "reach_red", "reach_blue"];
+export type SyntheticTask = "reach" | "push" | "reach_red" | "reach_blue" | "reach_yellow" | "reach_red_yellow";
+export const SYNTHETIC_TASKS: readonly SyntheticTask[] = ["reach", "push", "reach_red", "reach_blue", "reach_yellow", "reach_red_yellow"];
 
 /** The environment (LeRobot's `env.type` and `env.task`) each synthetic task records. */
-export const SYNTHETIC_ENVS: Readonly<Record<SyntheticTask, { readonly type: string; readonly task: string | null }>> = {
-  reach: { type: "reach", task: null },
-  push: { type: "push", task: null },
-  reach_red: { type: "two_target", task: "red" },
-  reach_blue: { type: "two_target", task: "blue" },
+type EnvRef = { readonly type: string; readonly task: string | null };
+export const SYNTHETIC_ENVS: Readonly<Record<SyntheticTask, readonly EnvRef[]>> = {
+  reach: [{ type: "reach", task: null }],
+  push: [{ type: "push", task: null }],
+  reach_red: [{ type: "two_target", task: "red" }],
+  reach_blue: [{ type: "two_target", task: "blue" }],
+  reach_yellow: [{ type: "two_target", task: "yellow" }],
+  reach_red_yellow: [{ type: "two_target", task: "red" }, { type: "two_target", task: "yellow" }],
 };
 
-/** The instruction each task's episodes carry: its environment's own. */
-export const TASK_TEXT = Object.fromEntries(SYNTHETIC_TASKS.map((t) => [t, makeEnv(SYNTHETIC_ENVS[t]).spec.instruction])) as Readonly<Record<SyntheticTask, string>>;
 
 /** Joint-like names of the 6-dim state and action: end-effector x, y, height, gripper, wrist, reach radius. */
 export const SYNTHETIC_NAMES = ARM_NAMES;
@@ -40,20 +41,28 @@ export interface SyntheticOptions {
 }
 
 /**
- * One recorded episode: the expert acts for `length` ticks. Like a teleoperator who holds the arm
- * at the goal before stopping the recording, it keeps acting after the environment reports success.
+ * One recorded episode: the expert acts until the environment reports success, then, like a
+ * teleoperator who holds the arm at the goal a moment before stopping the recording, `hold` ticks
+ * more (at most maxEpisodeSteps in all). Most frames show the arm on its way, where the instruction
+ * decides where it goes.
  */
-const expertEpisode = (envOptions: MakeEnvOptions, envSeed: number, length: number, noise: () => number): FrameValues[] => {
+export const expertEpisode = (envOptions: MakeEnvOptions, envSeed: number, hold: number, noise: () => number): WriteEpisode => {
   const env = makeEnv(envOptions);
   let observation = env.reset(envSeed);
   const frames: FrameValues[] = [];
-  for (let f = 0; f < length; f++) {
+  let left = Infinity;
+  while (frames.length < env.spec.maxEpisodeSteps && left-- > 0) {
     const action = env.expertAction(noise);
     frames.push({ ...observation, action });
-    observation = env.step(action).observation;
+    const result = env.step(action);
+    observation = result.observation;
+    if (result.info.is_success && left === Infinity) left = hold;
   }
-  return frames;
+  return { task: env.spec.instruction, frames };
 };
+
+/** Ticks the expert holds the arm after success before the recording stops: drawn from this range. */
+export const HOLD_TICKS = [10, 20] as const;
 
 /** Episodes of a synthetic task, deterministic from the seed (no I/O). */
 export const syntheticEpisodes = (options: Omit<SyntheticOptions, "fps" | "video" | "overwrite">): WriteEpisode[] => {
@@ -63,15 +72,16 @@ export const syntheticEpisodes = (options: Omit<SyntheticOptions, "fps" | "video
   if (!Number.isInteger(options.episodes) || options.episodes < 1) {
     throw new DatasetError("InvalidOption", { file: "(make-synthetic)", field: "episodes", expected: "a positive integer", actual: String(options.episodes) });
   }
-  const envOptions = { ...SYNTHETIC_ENVS[options.task], imageSize: options.imageSize ?? 64 };
+  const envs = SYNTHETIC_ENVS[options.task].map((e) => ({ ...e, imageSize: options.imageSize ?? 64 }));
   // Seeded per scene, not per instruction: reach_red and reach_blue of one seed show the same scenes.
-  const scene = ENV_TYPES.indexOf(envOptions.type as EnvType) + 1;
+  const scene = ENV_TYPES.indexOf(envs[0]!.type as EnvType) + 1;
   const rand = seededUniform(((options.seed | 0) * 2654435761 + scene) | 0);
-  const noise = () => rand() - 0.5;
-  return Array.from({ length: options.episodes }, () => {
+  return Array.from({ length: options.episodes }, (_, i) => {
+    // Three draws an episode whatever its length: episode i shows the same scene for every instruction.
     const envSeed = Math.floor(rand() * 2 ** 32);
-    const length = 40 + Math.floor(rand() * 21);
-    return { task: TASK_TEXT[options.task], frames: expertEpisode(envOptions, envSeed, length, noise) };
+    const hold = HOLD_TICKS[0] + Math.floor(rand() * (HOLD_TICKS[1] - HOLD_TICKS[0] + 1));
+    const noiseRand = seededUniform(Math.floor(rand() * 2 ** 32) | 0);
+    return expertEpisode(envs[i % envs.length]!, envSeed, hold, () => noiseRand() - 0.5);
   });
 };
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { makeEnv, STATIONS, STATION_JITTER, SUCCESS_RADIUS, syntheticEpisodes, type SimEnv } from "../src/index.js";
 import { seededUniform } from "../src/random.js";
+import { expertEpisode, HOLD_TICKS } from "../src/synthetic.js";
 
 type Outcome = "success" | "other_target" | "timeout";
 
@@ -22,6 +23,7 @@ const SCENES = [
   { type: "push", task: null },
   { type: "two_target", task: "red" },
   { type: "two_target", task: "blue" },
+  { type: "two_target", task: "yellow" },
 ] as const;
 
 describe("simulated environments", () => {
@@ -120,7 +122,7 @@ describe("simulated environments", () => {
 
   it("unknown env types and missing instructions are one clear line", () => {
     expect(() => makeEnv({ type: "pusht" })).toThrow(/field "env\.type": expected reach \| push \| two_target, found "pusht"/);
-    expect(() => makeEnv({ type: "two_target" })).toThrow(/field "env\.task": expected the instruction of the two-target scene: red \| blue, found null/);
+    expect(() => makeEnv({ type: "two_target" })).toThrow(/field "env\.task": expected the instruction of the two-target scene: red \| blue \| yellow, found null/);
     expect(() => makeEnv({ type: "two_target", task: "green" })).toThrow(/env\.task/);
     expect(makeEnv({ type: "two_target", task: "reach the blue target" }).spec.instruction).toBe("reach the blue target");
   });
@@ -139,15 +141,43 @@ describe("synthetic datasets are expert rollouts in the environments", () => {
     }
   });
 
+  it("the recording stops `hold` ticks after the environment first reports success (replayed in a fresh environment)", () => {
+    expect(HOLD_TICKS[0]).toBeGreaterThan(0);
+    const rand = seededUniform(21);
+    for (const scene of SCENES) {
+      for (const [seed, hold] of [[5, 3], [6, 8]] as const) {
+        const ep = expertEpisode({ ...scene, imageSize: 8 }, seed, hold, () => rand() - 0.5);
+        const env = makeEnv({ ...scene, imageSize: 8 });
+        env.reset(seed);
+        const firstSuccess = ep.frames.findIndex((f) => env.step(f.action as number[]).info.is_success);
+        expect(firstSuccess).toBeGreaterThan(0);
+        expect(ep.frames.length).toBe(Math.min(firstSuccess + 1 + hold, env.spec.maxEpisodeSteps));
+        expect(ep.task).toBe(env.spec.instruction);
+      }
+    }
+  });
+
   it("reach_red and reach_blue of one seed show the same scenes; only the instruction and the actions differ", () => {
-    const red = syntheticEpisodes({ task: "reach_red", episodes: 2, seed: 9, imageSize: 16 });
-    const blue = syntheticEpisodes({ task: "reach_blue", episodes: 2, seed: 9, imageSize: 16 });
-    for (let e = 0; e < 2; e++) {
+    const red = syntheticEpisodes({ task: "reach_red", episodes: 6, seed: 9, imageSize: 16 });
+    const blue = syntheticEpisodes({ task: "reach_blue", episodes: 6, seed: 9, imageSize: 16 });
+    // episodes end at different ticks (a few after success), and still every later episode shares its scene
+    expect(red.map((e) => e.frames.length)).not.toEqual(blue.map((e) => e.frames.length));
+    for (let e = 0; e < 6; e++) {
       expect(red[e]!.frames[0]!["observation.images.front"]).toEqual(blue[e]!.frames[0]!["observation.images.front"]);
       expect(red[e]!.frames[0]!["observation.state"]).toEqual(blue[e]!.frames[0]!["observation.state"]);
       expect(red[e]!.frames[0]!.action).not.toEqual(blue[e]!.frames[0]!.action);
     }
     expect(red[0]!.task).toBe("reach the red target");
     expect(blue[0]!.task).toBe("reach the blue target");
+  });
+
+  it("reach_red_yellow alternates the red and yellow instructions, each episode its own expert's", () => {
+    const mixed = syntheticEpisodes({ task: "reach_red_yellow", episodes: 4, seed: 3, imageSize: 8 });
+    expect(mixed.map((e) => e.task)).toEqual(["reach the red target", "reach the yellow target", "reach the red target", "reach the yellow target"]);
+    for (const ep of mixed) {
+      const last = ep.frames.at(-1)!["observation.state"] as Float32Array;
+      const station = STATIONS[ep.task === "reach the red target" ? "red" : "yellow"];
+      expect(Math.hypot(last[0]! - station[0], last[1]! - station[1])).toBeLessThan(SUCCESS_RADIUS);
+    }
   });
 });

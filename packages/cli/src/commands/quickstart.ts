@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { makeSyntheticDataset, type SyntheticTask } from "@craft/datasets";
 import { loadPi0FastPolicy } from "@craft/policy-pi0fast";
 import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
-import { anchorCacheStep, epsilonStep, evaluateStep, openAnchorStep, PAIR_POLICY, successStep, trainStep, type EnvRef } from "../pipeline.js";
+import { addTeacherOutputs } from "./dataset.js";
+import { anchorCacheStep, DISTILL_EPSILON, epsilonStep, evaluateStep, openAnchorStep, PAIR_POLICY, successStep, trainStep, type EnvRef } from "../pipeline.js";
 import { openTaskDataset } from "../datasetSetup.js";
 import { resolvePretrainedDir } from "../policySetup.js";
 import type { EvalInfo } from "../rollout.js";
@@ -16,7 +17,7 @@ export const QUICKSTART_FLAGS = ["output_dir", "pretrain_steps", "steps", "batch
  * same phases). The policy is PAIR_POLICY (pipeline.ts).
  */
 const QUICKSTART_SIZES = {
-  full: { pretrain_steps: 400, steps: 60, batch_size: 16, episodes: 60, anchorSamples: 256, evalFrames: 64, evalEpisodes: 20 },
+  full: { pretrain_steps: 400, steps: 200, batch_size: 16, episodes: 80, anchorSamples: 256, evalFrames: 64, evalEpisodes: 20 },
   smoke: { pretrain_steps: SMOKE_STEPS, steps: SMOKE_STEPS, batch_size: 4, episodes: 2, anchorSamples: 16, evalFrames: SMOKE_EVAL_FRAMES, evalEpisodes: SMOKE_EVAL_EPISODES },
 } as const;
 
@@ -26,15 +27,16 @@ const { full } = QUICKSTART_SIZES;
 const IMAGE_SIZE = 64;
 export const QUICKSTART_HELP = `craft quickstart — the main job end to end on the embedded default (wasm, no GPU, no ffmpeg)
 
-  One table with a red and a blue target: the same images, state and actions; only the instruction differs.
-  1. synthetic datasets of scripted expert rollouts: task A "reach the red target" (the skill to keep)
-     and task B "reach the blue target" (the new task)
-  2. a small pi0-FAST (1.07M parameters, PAIR_POLICY) trained on A: the base policy
-  3. an anchor cache of A frames, and ε from the base's own anchor loss
-  4. CRaFT fine-tuning of the base on B, the anchor loss held under ε
-  5. closed loop in the simulated two-target scene: the base and the CRaFT policy, on A and on B
-  The last lines give the success rate before and after for both instructions, and how often A's
-  instruction sent the arm to the blue target (the forgetting CRaFT is there to prevent).
+  One table with red, blue and yellow targets: the same images, state and actions; only the instruction differs.
+  1. synthetic datasets of scripted expert rollouts: the base's instructions, task A "reach the red
+     target" (the skill to keep) and "reach the yellow target", and task B "reach the blue target"
+  2. a small pi0-FAST (1.07M parameters, PAIR_POLICY) trained on A and yellow: the base policy, which
+     reads the colour word, as a pre-trained model does
+  3. an anchor cache of the base's frames with the base's own action-token distributions on them
+  4. CRaFT fine-tuning of the base on B, the retention loss KL(base ‖ policy) on the anchors held under ε
+  5. closed loop in the simulated scene: the base and the CRaFT policy, on A, on B and on yellow
+  The last lines give the success rate before and after for each instruction, and how often A's
+  instruction sent the arm to another target (the forgetting CRaFT is there to prevent).
 
 Usage: craft quickstart [--output_dir=outputs/quickstart] [--pretrain_steps=${full.pretrain_steps}] [--steps=${full.steps}] [--batch_size=${full.batch_size}]
                         [--episodes=${full.episodes}] [--eval.n_episodes=${full.evalEpisodes}] [--seed=1]
@@ -64,20 +66,20 @@ export async function runQuickstart(args: ParsedArgs): Promise<number> {
   const maxFrames = sizes.evalFrames;
   const device = String(args.flags.get("policy.device") ?? "auto");
   const data = (task: SyntheticTask) => join(out, "data", task);
-  const [taskA, taskB]: SyntheticTask[] = ["reach_red", "reach_blue"];
+  // The base's data holds A and a second instruction (episodes of each), so the base reads the colour word.
+  const [taskA, taskB]: SyntheticTask[] = ["reach_red_yellow", "reach_blue"];
   const anchorCache = join(out, "data", `${taskA}-anchors`);
   const log = (s: string) => console.error(`[quickstart] ${s}`);
 
   if (sizes === QUICKSTART_SIZES.smoke) log(`CRAFT_SMOKE=1: smoke sizes (${JSON.stringify(sizes)}); unset it for the real job`);
   log(`1/5 synthetic datasets in ${join(out, "data")}: ${episodes} expert episodes of each instruction`);
-  // The same seed: both datasets show the same scenes; only the instruction (and so the expert's target) differs.
-  for (const task of [taskA, taskB]) {
-    if (!existsSync(join(data(task), "meta", "info.json"))) await makeSyntheticDataset(data(task), { task, episodes, seed, imageSize: IMAGE_SIZE, overwrite: true });
+  for (const [task, n] of [[taskA, 2 * episodes], [taskB, episodes]] as const) {
+    if (!existsSync(join(data(task), "meta", "info.json"))) await makeSyntheticDataset(data(task), { task, episodes: n, seed, imageSize: IMAGE_SIZE, overwrite: true });
   }
 
   const common = { batchSize, seed, logFreq: 20, device };
   const baseDir = join(out, "base");
-  log(`2/5 base policy: ${pretrainSteps} steps on A "reach the red target" → ${baseDir}`);
+  log(`2/5 base policy: ${pretrainSteps} steps on A "reach the red target" and "reach the yellow target" → ${baseDir}`);
   await trainStep({
     ...common,
     datasetRoot: data(taskA),
@@ -93,39 +95,45 @@ export async function runQuickstart(args: ParsedArgs): Promise<number> {
   const basePolicyDir = resolvePretrainedDir(baseDir);
   const base = await loadPi0FastPolicy(basePolicyDir);
   const chunk = base.config.chunk_size;
-  log(`3/5 anchor cache of A frames → ${anchorCache}`);
+  log(`3/5 anchor cache of the base's frames (red and yellow) → ${anchorCache}`);
   await anchorCacheStep(data(taskA), anchorCache, { numSamples: sizes.anchorSamples, seed, chunkSize: chunk });
+  await addTeacherOutputs(anchorCache, basePolicyDir);
   const anchors = await openAnchorStep(anchorCache, chunk);
-  const { baseAnchorLoss, epsilonStart, epsilonEnd } = await epsilonStep(base, anchors, { batchSize, maxFrames });
+  const { baseAnchorLoss } = await epsilonStep(base, anchors, { batchSize, maxFrames });
   base.dispose();
   const craftDir = join(out, "craft");
-  log(`4/5 CRaFT on B "reach the blue target": ${steps} steps, base anchor loss ${baseAnchorLoss.toFixed(4)}, ε ${epsilonStart.toFixed(4)} → ${epsilonEnd.toFixed(4)} → ${craftDir}`);
+  // The token loss is blind to where the arm goes (it fell below the base's own while red went to
+  // blue; cli README): CRaFT holds the policy's distributions on the anchors near the base's instead.
+  const { start: epsilonStart, end: epsilonEnd, lambdaLr } = DISTILL_EPSILON;
+  log(`4/5 CRaFT on B "reach the blue target": ${steps} steps, KL(base ‖ policy) on the anchors held under ε ${epsilonStart} → ${epsilonEnd} nats per token → ${craftDir}`);
   await trainStep({
     ...common,
     policyPath: basePolicyDir,
     datasetRoot: data(taskB),
-    lr: { peak: 5e-4, decayTo: 5e-5, warmupSteps: Math.min(10, steps) },
+    lr: { peak: 1e-3, decayTo: 1e-4, warmupSteps: Math.min(10, steps) },
     steps,
     saveFreq: steps,
     outputDir: craftDir,
-    craft: { anchor_dataset_path: anchorCache, initial_lambda: 1.0, lambda_lr: 5.0, epsilon_start: epsilonStart, epsilon_end: epsilonEnd },
+    craft: { anchor_dataset_path: anchorCache, retention_loss: "distill", initial_lambda: 1.0, lambda_lr: lambdaLr, epsilon_start: epsilonStart, epsilon_end: epsilonEnd },
   });
 
   const task = await openTaskDataset({ root: data(taskB), repo_id: null, episodes: null, exclude: [] }, chunk);
   const after = await evaluateStep(craftDir, { anchor: { dataset: anchors, decode: false }, task: { dataset: task, decode: false } }, { batchSize, maxFrames });
-  const envs: Record<"A" | "B", EnvRef> = { A: { type: "two_target", task: "red" }, B: { type: "two_target", task: "blue" } };
+  const kl = await evaluateStep(craftDir, { anchor: { dataset: anchors, loss: "distill" } }, { batchSize, maxFrames });
+  const envs: Record<"A" | "B" | "C", EnvRef> = { A: { type: "two_target", task: "red" }, B: { type: "two_target", task: "blue" }, C: { type: "two_target", task: "yellow" } };
   const plan = { nEpisodes: evalEpisodes, seed: 1000, batchSize: Math.min(evalEpisodes, 10), imageSize: IMAGE_SIZE };
   log(`5/5 closed loop: ${evalEpisodes} episodes per instruction, base and CRaFT policies (seeds ${plan.seed}…; eval_info.json and a GIF each)`);
   const before = await successStep(baseDir, envs, plan, join(out, "eval", "base"));
   const now = await successStep(craftDir, envs, plan, join(out, "eval", "craft"));
-  const kept = before.A.aggregated.success_rate > 0 ? ` (keeps ${((100 * now.A.aggregated.success_rate) / before.A.aggregated.success_rate).toFixed(0)}% of the base's)` : "";
+  const kept = (k: "A" | "C") => (before[k].aggregated.success_rate > 0 ? ` (keeps ${((100 * now[k].aggregated.success_rate) / before[k].aggregated.success_rate).toFixed(0)}% of the base's)` : "");
   console.log(
     [
       "",
-      `anchor (A) token loss: base ${baseAnchorLoss.toFixed(4)} → after CRaFT ${after.anchor.loss.toFixed(4)} (ε_end ${epsilonEnd.toFixed(4)}); task (B) token loss after CRaFT ${after.task.loss.toFixed(4)}`,
+      `anchor token loss: base ${baseAnchorLoss.toFixed(4)} → after CRaFT ${after.anchor.loss.toFixed(4)}; KL(base ‖ CRaFT) on the anchors ${kl.anchor.loss.toFixed(4)} (ε_end ${epsilonEnd}); task (B) token loss after CRaFT ${after.task.loss.toFixed(4)}`,
       `closed-loop success over ${evalEpisodes} episodes each (${join(out, "eval")}):`,
-      `  A "reach the red target"  (kept): base ${percent(before.A)} → after CRaFT ${percent(now.A)}${kept}; went to blue instead: ${wentTo(before.A, "other_target")} → ${wentTo(now.A, "other_target")}`,
-      `  B "reach the blue target" (new):  base ${percent(before.B)} → after CRaFT ${percent(now.B)}`,
+      `  A "reach the red target"    (kept): base ${percent(before.A)} → after CRaFT ${percent(now.A)}${kept("A")}; went to another target: ${wentTo(before.A, "other_target")} → ${wentTo(now.A, "other_target")}`,
+      `  B "reach the blue target"   (new):  base ${percent(before.B)} → after CRaFT ${percent(now.B)}`,
+      `  "reach the yellow target"   (kept): base ${percent(before.C)} → after CRaFT ${percent(now.C)}${kept("C")}`,
       `checkpoints: ${baseDir}, ${craftDir}; plots: craft report --output_dir=${craftDir}`,
     ].join("\n"),
   );

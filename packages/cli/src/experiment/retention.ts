@@ -9,6 +9,7 @@ import { addTeacherOutputs } from "../commands/dataset.js";
 import { startBackend } from "../backendSetup.js";
 import {
   anchorCacheStep,
+  DISTILL_EPSILON,
   EPSILON_END_FACTOR,
   EPSILON_START_FACTOR,
   epsilonStep,
@@ -144,7 +145,9 @@ export interface RetentionPair {
 export const RETENTION_PAIRS: readonly RetentionPair[] = [
   {
     name: "red_to_blue",
-    anchor: { dataset: "reach_red", datasetSeed: 300, env: { type: "two_target", task: "red" } },
+    // The base's data: A "reach the red target" and "reach the yellow target" in alternate episodes (a base
+    // that reads the colour word, as a pre-trained one does); A is the instruction measured.
+    anchor: { dataset: "reach_red_yellow", datasetSeed: 300, env: { type: "two_target", task: "red" } },
     task: { dataset: "reach_blue", datasetSeed: 300, env: { type: "two_target", task: "blue" } },
   },
   {
@@ -246,18 +249,18 @@ function runCraft(run: RunSpec, anchorDir: string, epsilon: EpsilonBounds): Part
       };
     }
     case "craft_distill":
-      // Retention as KL(base ‖ student) on the anchors (the cache holds the base's top-k log-probs).
-      // KL ≈ the rise of the anchor cross-entropy over the base's, so ε allows the same rise as craft's.
+      // Retention as KL(base ‖ student) on the anchors (the cache holds the base's top-k log-probs),
+      // under the quickstart's absolute bound (DISTILL_EPSILON, in nats per token: the base's own KL is 0).
       return {
         anchor_dataset_path: anchorDir,
         retention_loss: "distill",
         surgery: "project_task",
         initial_lambda: 1,
-        lambda_lr: 5,
+        lambda_lr: DISTILL_EPSILON.lambdaLr,
         lambda_max: 100,
         epsilon_schedule: "linear",
-        epsilon_start: (EPSILON_START_FACTOR - 1) * epsilon.baseAnchorLoss,
-        epsilon_end: (EPSILON_END_FACTOR - 1) * epsilon.baseAnchorLoss,
+        epsilon_start: DISTILL_EPSILON.start,
+        epsilon_end: DISTILL_EPSILON.end,
       };
   }
 }

@@ -8,8 +8,10 @@ import type { EnvOutcome, EnvSpec } from "./types.js";
  * target in the table plane, lowered below SUCCESS_HEIGHT, and moved less than SETTLE_STEP in that
  * tick — it arrived and stopped there, rather than swept through (which random actions would).
  *
- * `reach` has one red target, anywhere on the table. `two_target` has a red and a blue one in every
- * episode, with the same images, state and actions; only the instruction says which to reach.
+ * `reach` has one red target, anywhere on the table. `two_target` has a red, a blue and a yellow
+ * one in every episode, with the same images, state and actions; only the instruction says which
+ * to reach (the name is the pair it was made for: red kept, blue learned; yellow is the base's
+ * second instruction, so that the base reads the colour word).
  * Like two baskets on a work table, they stand at fixed stations (STATIONS), each placed within
  * ±STATION_JITTER of its own: where to go is decided by the instruction and the arm's state, as in
  * the forgetting pi0 users report ("place it in the red basket" going to the new blue one).
@@ -20,15 +22,15 @@ export const SUCCESS_RADIUS = 0.1;
 export const SUCCESS_HEIGHT = 0.35;
 export const SETTLE_STEP = 0.05;
 
-export type TargetColor = "red" | "blue";
-/** The two-target scene's stations (table units): red at the back left, blue at the front right. */
-export const STATIONS: Readonly<Record<TargetColor, readonly [number, number]>> = { red: [-0.4, 0.4], blue: [0.4, -0.4] };
+export type TargetColor = "red" | "blue" | "yellow";
+/** The two-target scene's stations (table units): red at the back left, blue at the front right, yellow at the back right. */
+export const STATIONS: Readonly<Record<TargetColor, readonly [number, number]>> = { red: [-0.4, 0.4], blue: [0.4, -0.4], yellow: [0.4, 0.4] };
 /**
  * How far (in x and in y) a two-target scene's target may sit from its station. Smaller than
  * SUCCESS_RADIUS / √2, so an arm that settles on the station is inside the target wherever it sits.
  */
 export const STATION_JITTER = 0.05;
-export const TARGET_COLORS: readonly TargetColor[] = ["red", "blue"];
+export const TARGET_COLORS: readonly TargetColor[] = ["red", "blue", "yellow"];
 export const reachInstruction = (color: TargetColor): string => `reach the ${color} target`;
 
 interface Target {
@@ -37,7 +39,7 @@ interface Target {
   readonly y: number;
 }
 
-const RGB: Record<TargetColor, Rgb> = { red: COLORS.red, blue: COLORS.blue };
+const RGB: Record<TargetColor, Rgb> = { red: COLORS.red, blue: COLORS.blue, yellow: COLORS.yellow };
 
 export class ReachEnv extends ArmScene {
   readonly spec: EnvSpec;

@@ -6,6 +6,7 @@ export const COLORS = {
   table: [190, 185, 175],
   red: [220, 30, 30],
   blue: [40, 60, 210],
+  yellow: [225, 195, 20],
   gripperOpen: [30, 200, 60],
   gripperClosed: [20, 110, 40],
 } as const satisfies Record<string, Rgb>;
