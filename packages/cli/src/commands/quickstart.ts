@@ -10,7 +10,7 @@ import { resolvePretrainedDir } from "../policySetup.js";
 import type { EvalInfo } from "../rollout.js";
 import { SMOKE_EVAL_EPISODES, SMOKE_EVAL_FRAMES, SMOKE_STEPS, smokeRun } from "../smoke.js";
 
-export const QUICKSTART_FLAGS = ["output_dir", "pretrain_steps", "steps", "batch_size", "seed", "policy.device", "episodes", "eval.n_episodes"] as const;
+export const QUICKSTART_FLAGS = ["output_dir", "pretrain_steps", "steps", "batch_size", "seed", "data_seed", "policy.device", "episodes", "eval.n_episodes"] as const;
 
 /**
  * The quickstart's sizes: the README's main job, and its CRAFT_SMOKE=1 cut (seconds of compute,
@@ -39,7 +39,7 @@ export const QUICKSTART_HELP = `craft quickstart — the main job end to end on 
   instruction sent the arm to another target (the forgetting CRaFT is there to prevent).
 
 Usage: craft quickstart [--output_dir=outputs/quickstart] [--pretrain_steps=${full.pretrain_steps}] [--steps=${full.steps}] [--batch_size=${full.batch_size}]
-                        [--episodes=${full.episodes}] [--eval.n_episodes=${full.evalEpisodes}] [--seed=1]
+                        [--episodes=${full.episodes}] [--eval.n_episodes=${full.evalEpisodes}] [--seed=1000] [--data_seed=1]
 With CRAFT_SMOKE=1 in the environment the defaults shrink to seconds (2 + 2 steps, 2 episodes).
 Accepted flags:
 ${QUICKSTART_FLAGS.map((f) => `  --${f}`).join("\n")}
@@ -60,7 +60,9 @@ export async function runQuickstart(args: ParsedArgs): Promise<number> {
   const pretrainSteps = get("pretrain_steps", sizes.pretrain_steps);
   const steps = get("steps", sizes.steps);
   const batchSize = get("batch_size", sizes.batch_size);
-  const seed = get("seed", 1);
+  // --seed seeds the trainings (LeRobot's default, 1000); --data_seed the recorded episodes and the anchor draw.
+  const seed = get("seed", 1000);
+  const dataSeed = get("data_seed", 1);
   const episodes = get("episodes", sizes.episodes);
   const evalEpisodes = get("eval.n_episodes", sizes.evalEpisodes);
   const maxFrames = sizes.evalFrames;
@@ -74,7 +76,7 @@ export async function runQuickstart(args: ParsedArgs): Promise<number> {
   if (sizes === QUICKSTART_SIZES.smoke) log(`CRAFT_SMOKE=1: smoke sizes (${JSON.stringify(sizes)}); unset it for the real job`);
   log(`1/5 synthetic datasets in ${join(out, "data")}: ${episodes} expert episodes of each instruction`);
   for (const [task, n] of [[taskA, 2 * episodes], [taskB, episodes]] as const) {
-    if (!existsSync(join(data(task), "meta", "info.json"))) await makeSyntheticDataset(data(task), { task, episodes: n, seed, imageSize: IMAGE_SIZE, overwrite: true });
+    if (!existsSync(join(data(task), "meta", "info.json"))) await makeSyntheticDataset(data(task), { task, episodes: n, seed: dataSeed, imageSize: IMAGE_SIZE, overwrite: true });
   }
 
   const common = { batchSize, seed, logFreq: 20, device };
@@ -96,7 +98,7 @@ export async function runQuickstart(args: ParsedArgs): Promise<number> {
   const base = await loadPi0FastPolicy(basePolicyDir);
   const chunk = base.config.chunk_size;
   log(`3/5 anchor cache of the base's frames (red and yellow) → ${anchorCache}`);
-  await anchorCacheStep(data(taskA), anchorCache, { numSamples: sizes.anchorSamples, seed, chunkSize: chunk });
+  await anchorCacheStep(data(taskA), anchorCache, { numSamples: sizes.anchorSamples, seed: dataSeed, chunkSize: chunk });
   await addTeacherOutputs(anchorCache, basePolicyDir);
   const anchors = await openAnchorStep(anchorCache, chunk);
   const { baseAnchorLoss } = await epsilonStep(base, anchors, { batchSize, maxFrames });
