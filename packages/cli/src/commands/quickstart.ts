@@ -120,8 +120,11 @@ export async function runQuickstart(args: ParsedArgs): Promise<number> {
   });
 
   const task = await openTaskDataset({ root: data(taskB), repo_id: null, episodes: null, exclude: [] }, chunk);
-  const after = await evaluateStep(craftDir, { anchor: { dataset: anchors, decode: false }, task: { dataset: task, decode: false } }, { batchSize, maxFrames });
-  const kl = await evaluateStep(craftDir, { anchor: { dataset: anchors, loss: "distill" } }, { batchSize, maxFrames });
+  const after = await evaluateStep(
+    craftDir,
+    { anchor: { dataset: anchors, decode: false }, anchorKl: { dataset: anchors, loss: "distill" }, task: { dataset: task, decode: false } },
+    { batchSize, maxFrames },
+  );
   const envs: Record<"A" | "B" | "C", EnvRef> = { A: { type: "two_target", task: "red" }, B: { type: "two_target", task: "blue" }, C: { type: "two_target", task: "yellow" } };
   const plan = { nEpisodes: evalEpisodes, seed: 1000, batchSize: Math.min(evalEpisodes, 10), imageSize: IMAGE_SIZE };
   log(`5/5 closed loop: ${evalEpisodes} episodes per instruction, base and CRaFT policies (seeds ${plan.seed}…; eval_info.json and a GIF each)`);
@@ -131,7 +134,7 @@ export async function runQuickstart(args: ParsedArgs): Promise<number> {
   console.log(
     [
       "",
-      `anchor token loss: base ${baseAnchorLoss.toFixed(4)} → after CRaFT ${after.anchor.loss.toFixed(4)}; KL(base ‖ CRaFT) on the anchors ${kl.anchor.loss.toFixed(4)} (ε_end ${epsilonEnd}); task (B) token loss after CRaFT ${after.task.loss.toFixed(4)}`,
+      `anchor token loss: base ${baseAnchorLoss.toFixed(4)} → after CRaFT ${after.anchor.loss.toFixed(4)}; KL(base ‖ CRaFT) on the anchors ${after.anchorKl.loss.toFixed(4)} (ε_end ${epsilonEnd}); task (B) token loss after CRaFT ${after.task.loss.toFixed(4)}`,
       `closed-loop success over ${evalEpisodes} episodes each (${join(out, "eval")}):`,
       `  A "reach the red target"    (kept): base ${percent(before.A)} → after CRaFT ${percent(now.A)}${kept("A")}; went to another target: ${wentTo(before.A, "other_target")} → ${wentTo(now.A, "other_target")}`,
       `  B "reach the blue target"   (new):  base ${percent(before.B)} → after CRaFT ${percent(now.B)}`,
