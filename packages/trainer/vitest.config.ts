@@ -8,8 +8,9 @@ export default defineConfig({
   },
   test: {
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
-    // Guards against hangs, not speed bounds: tests must pass on a slow, shared machine.
-    testTimeout: 600_000,
-    hookTimeout: 600_000,
+    // Guards against hangs, not speed bounds: the slowest test here takes about 10 s on the idle
+    // 2-core VM, so two minutes leave room for a busy machine.
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
   },
 });

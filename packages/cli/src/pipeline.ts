@@ -162,7 +162,7 @@ export async function evaluateStep<K extends string>(
     const reports = {} as Record<K, EvaluationReport>;
     for (const name of Object.keys(sets) as K[]) {
       const { dataset, decode, loss } = sets[name];
-      reports[name] = await evaluateOn(policy, dataset, { ...options, ...(decode === false || loss === "distill" ? { decode: false } : {}), ...(loss ? { loss } : {}) });
+      reports[name] = await evaluateOn(policy, dataset, { ...options, ...(decode === false ? { decode: false } : {}), ...(loss ? { loss } : {}) });
     }
     return reports;
   } finally {

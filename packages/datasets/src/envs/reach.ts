@@ -1,5 +1,5 @@
 import { armFeatures, type ArmPose } from "./arm.js";
-import { COLORS, type Rgb, type SceneDrawing } from "./render.js";
+import { COLORS, type SceneDrawing } from "./render.js";
 import { ArmScene } from "./scene.js";
 import type { EnvOutcome, EnvSpec } from "./types.js";
 
@@ -39,7 +39,6 @@ interface Target {
   readonly y: number;
 }
 
-const RGB: Record<TargetColor, Rgb> = { red: COLORS.red, blue: COLORS.blue, yellow: COLORS.yellow };
 
 export class ReachEnv extends ArmScene {
   readonly spec: EnvSpec;
@@ -79,7 +78,7 @@ export class ReachEnv extends ArmScene {
   }
 
   protected drawing(): SceneDrawing {
-    return { ee: this.pose.ee, gripper: this.pose.gripper, targets: this.targets.map((t) => ({ x: t.x, y: t.y, color: RGB[t.color] })) };
+    return { ee: this.pose.ee, gripper: this.pose.gripper, targets: this.targets.map((t) => ({ x: t.x, y: t.y, color: COLORS[t.color] })) };
   }
 
   /**
