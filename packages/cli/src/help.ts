@@ -174,12 +174,14 @@ ${list(DATASET_FLAGS["build-anchor-cache"])}
 Accepted flags:
 ${list(TOKENIZER_FLAGS)}
 `,
-  experiment: `craft experiment retention --output_dir=DIR [--preset=smoke|quick|full] [--seeds=[0,1,2]]
+  experiment: `craft experiment retention --output_dir=DIR [--preset=smoke|quick|full] [--seeds=[1000,1001]] [--pairs=red_to_blue] [--runs=replay,craft_token]
 
-Pre-trains a tiny pi0-FAST on task A (reach) until its held-out loss plateaus, fine-tunes it on task B
-(push) four ways — naive, replay, CRaFT, CRaFT without surgery — from the same base and seed, measures
-both tasks on held-out episodes and writes DIR/summary.json. smoke: a micro model, the CI size (minutes,
-not for conclusions); quick: one seed of the tiny model, a few minutes; full: three seeds.
+Two pairs, each "keep skill A while learning skill B": red_to_blue (one scene, only the instruction
+differs) and reach_to_push. Per pair and seed it trains a base on A, fine-tunes it on B with every
+method (naive, replay, craft, craft_no_surgery, craft_token) and sweep point (CRaFT's ε_end, replay's
+weight), runs every policy closed loop in A's and B's environment, and writes DIR/summary.json.
+smoke: a micro model, the CI size (not for conclusions); quick: one seed of the quickstart's model;
+full: three seeds. --pairs and --runs restrict it (naive and craft always run).
 
 Accepted flags:
 ${list(EXPERIMENT_FLAGS)}

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { writeReport } from "../src/index.js";
-import { CRAFT_EPSILON_END_FACTORS, EVAL_SEED, RETENTION_METHODS, RETENTION_PAIRS, RETENTION_PRESETS, REPLAY_WEIGHTS, runRetentionExperiment } from "../src/experiment/retention.js";
+import { CRAFT_EPSILON_ENDS, EVAL_SEED, RETENTION_METHODS, RETENTION_PAIRS, RETENTION_PRESETS, REPLAY_WEIGHTS, runRetentionExperiment } from "../src/experiment/retention.js";
 import { successStep } from "../src/pipeline.js";
 import { ROLLOUT_OUTCOMES } from "../src/rollout.js";
 import { decodeSummary, type MethodResult } from "../src/report/summary.js";
@@ -29,15 +29,18 @@ describe("retention experiment (smoke preset: the smallest sizes that still show
 
     for (const [pairName, pair] of Object.entries(summary.pairs!)) {
       expect(Object.keys(pair.methods).sort()).toEqual([...RETENTION_METHODS].sort());
-      expect(pair.sweeps!.craft_epsilon_end_factor!.map((p) => p.value)).toEqual([...CRAFT_EPSILON_END_FACTORS]);
+      expect(pair.sweeps!.craft_epsilon_end!.map((p) => p.value)).toEqual([...CRAFT_EPSILON_ENDS]);
       expect(pair.sweeps!.replay_weight!.map((p) => p.value)).toEqual([...REPLAY_WEIGHTS]);
-      expect(CRAFT_EPSILON_END_FACTORS.length).toBeGreaterThanOrEqual(3);
+      expect(CRAFT_EPSILON_ENDS.length).toBeGreaterThanOrEqual(3);
       expect(REPLAY_WEIGHTS.length).toBeGreaterThanOrEqual(3);
       const runs: [string, MethodResult][] = [...Object.entries(pair.methods), ...Object.values(pair.sweeps!).flatMap((points) => points.map((p): [string, MethodResult] => [p.run, p]))];
       for (const [run, result] of runs) {
         const where = `${pairName}/${run}`;
         const mean = result.mean as Means;
-        for (const key of ["anchor_loss_base", "anchor_loss_final", "task_loss_final", "epsilon_end", ...SUCCESS_KEYS]) expect(Number.isFinite(mean[key]), `${where} mean.${key}`).toBe(true);
+        for (const key of ["anchor_loss_base", "anchor_loss_final", "anchor_kl_final", "task_loss_final", ...SUCCESS_KEYS]) expect(Number.isFinite(mean[key]), `${where} mean.${key}`).toBe(true);
+        // A bound only where a run has one: CRaFT's in nats of KL, craft_token's a multiple of the base's token loss.
+        if (run === "naive" || run.startsWith("replay")) expect(mean.epsilon_end, `${where} has no ε`).toBeNull();
+        else expect(Number.isFinite(mean.epsilon_end), `${where} mean.epsilon_end`).toBe(true);
         for (const row of result.seeds!) {
           expect(existsSync(join(out, row.run_dir!, "metrics.jsonl")), `${where} metrics.jsonl`).toBe(true);
           expect(row.n_episodes).toBe(n);
@@ -65,11 +68,12 @@ describe("retention experiment (smoke preset: the smallest sizes that still show
           }
         }
       }
-      // ε_end of each CRaFT sweep point is its factor × the base's anchor loss.
-      for (const point of pair.sweeps!.craft_epsilon_end_factor!) {
-        const row = point.seeds![0]!;
-        expect(row.epsilon_end).toBeCloseTo(point.value * row.anchor_loss_base!, 9);
-      }
+      // ε_end of each CRaFT sweep point is its value (nats of KL); craft_token's is 1.2 × the base's token loss.
+      for (const point of pair.sweeps!.craft_epsilon_end!) expect(point.seeds![0]!.epsilon_end).toBe(point.value);
+      const token = pair.methods.craft_token!.seeds![0]!;
+      expect(token.epsilon_end).toBeCloseTo(1.2 * token.anchor_loss_base!, 9);
+      // The base's KL to itself is 0, so every fine-tuning's KL on the anchors is positive.
+      for (const [run, result] of runs) expect((result.mean as Means).anchor_kl_final, `${pairName}/${run} KL`).toBeGreaterThan(0);
       // Every pair states each expectation with its measured value and verdict.
       const expectations = summary.expectations!.filter((e) => e.pair === pairName);
       expect(expectations.map((e) => e.name)).toEqual(pair.expectations!.map((e) => e.name));
@@ -80,12 +84,14 @@ describe("retention experiment (smoke preset: the smallest sizes that still show
       }
     }
 
-    // On reach → push the losses still show the constraint's direction (as before the pairs were added).
-    const m = (run: string) => summary.methods[run]!.mean as Means;
-    const rise = (run: string) => m(run).anchor_loss_final - m(run).anchor_loss_base;
-    expect(rise("naive")).toBeGreaterThan(rise("craft"));
-    expect(m("craft").anchor_loss_final).toBeLessThanOrEqual(1.1 * m("craft").epsilon_end);
-    expect(m("craft").task_loss_final).toBeLessThanOrEqual(1.25 * m("naive").task_loss_final);
+    // The losses show the constraint's direction on both pairs: naive moves further from the base on
+    // the anchors than CRaFT, and CRaFT's task loss stays near naive's. (Six steps are too few for λ
+    // to bring the KL down to ε_end; the quick and full presets measure that.)
+    for (const pair of Object.values(summary.pairs!)) {
+      const m = (run: string) => pair.methods[run]!.mean as Means;
+      expect(m("naive").anchor_kl_final).toBeGreaterThan(m("craft").anchor_kl_final);
+      expect(m("craft").task_loss_final).toBeLessThanOrEqual(1.25 * m("naive").task_loss_final);
+    }
 
     // A second evaluation of the same checkpoint on the same episodes reuses eval_info.json.
     const naiveDir = join(out, summary.methods.naive!.seeds![0]!.run_dir!);

@@ -13,7 +13,7 @@ export { openDataset, type OpenDatasetOptions, type LeRobotDataset, type Dataset
 export { deltaTimestampsForChunk } from "./deltaTimestamps.js";
 export { createLoader, epochIndices, type Loader, type LoaderOptions, type LoaderPosition } from "./loader.js";
 export { writeDataset, type WriteDatasetOptions, type WriteEpisode, type WriteFeatureSpec, type FrameValues } from "./writer.js";
-export { makeSyntheticDataset, syntheticEpisodes, SYNTHETIC_TASKS, type SyntheticTask, type SyntheticOptions } from "./synthetic.js";
+export { makeSyntheticDataset, syntheticEpisodes, SYNTHETIC_ENVS, SYNTHETIC_TASKS, type SyntheticTask, type SyntheticOptions } from "./synthetic.js";
 export {
   makeEnv,
   STATIONS,

@@ -107,7 +107,7 @@ async function runEnvEval(args: ParsedArgs, policyPath: string): Promise<number>
     const [lo, hi] = a.success_rate_ci95;
     const outcomes = Object.entries(a.outcomes).filter(([, n]) => n > 0).map(([o, n]) => `${o} ${n}`).join(", ");
     console.log(
-      `${envType} "${info.env.task}": success ${(100 * a.success_rate).toFixed(1)}% (95% CI ${(100 * lo).toFixed(1)}–${(100 * hi).toFixed(1)}%) over ${a.n_episodes} episodes; ${outcomes}; ${a.invalid_decodes} invalid decodes in ${a.inferences} inferences → ${file}`,
+      `${envType} "${info.env.task}": success ${(100 * a.success_rate).toFixed(1)}% (95% CI ${(100 * lo).toFixed(1)}–${(100 * hi).toFixed(1)}%) over ${a.n_episodes} episodes; ${outcomes}; ${a.invalid_decodes} invalid decodes (${a.inferences} batched inferences) → ${file}`,
     );
     return 0;
   } finally {

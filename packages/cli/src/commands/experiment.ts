@@ -4,7 +4,18 @@ import { pairRuns } from "../report/figures.js";
 import type { MethodResult, SummaryKey } from "../report/summary.js";
 import { smokeRun } from "../smoke.js";
 
-export const EXPERIMENT_FLAGS = ["output_dir", "preset", "seeds", "policy.device"] as const;
+export const EXPERIMENT_FLAGS = ["output_dir", "preset", "seeds", "pairs", "runs", "policy.device"] as const;
+
+/** `--pairs=red_to_blue`, `--runs=replay,craft_token` or a JSON list of names → the names (checked by the experiment). */
+function names(args: ParsedArgs, flag: string): string[] | undefined {
+  const raw = args.flags.get(flag);
+  if (raw === undefined) return undefined;
+  const list = typeof raw === "string" ? raw.split(",").map((n) => n.trim()) : raw;
+  if (!Array.isArray(list) || list.length === 0 || !list.every((n) => typeof n === "string" && n !== "")) {
+    throw new UsageError(`--${flag}: expected names separated by commas, such as --${flag}=${flag === "pairs" ? "red_to_blue" : "replay,craft_token"}, got ${JSON.stringify(raw)}`);
+  }
+  return list as string[];
+}
 
 /** `craft experiment retention`: naive vs replay vs CRaFT (with and without surgery, and distill), on both pairs, with the ε_end and replay-weight sweeps. */
 export async function runExperiment(sub: string | undefined, args: ParsedArgs): Promise<number> {
@@ -28,6 +39,8 @@ export async function runExperiment(sub: string | undefined, args: ParsedArgs): 
     outputDir,
     preset: size,
     seeds: seeds as number[] | undefined,
+    pairs: names(args, "pairs"),
+    runs: names(args, "runs"),
     device: (args.flags.get("policy.device") as string | undefined) ?? "auto",
   });
   // Success rates as percentages (std in points), losses as they are.

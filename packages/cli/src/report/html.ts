@@ -48,6 +48,7 @@ const SUMMARY_LABELS: Record<SummaryKey, string> = {
   task_loss_final: "task loss (final)",
   anchor_action_mse: "anchor action MSE",
   task_action_mse: "task action MSE",
+  anchor_kl_final: "anchor KL to the base (final)",
   epsilon_end: "ε_end",
   anchor_success_base: "A success (base)",
   anchor_success: "A success (final)",

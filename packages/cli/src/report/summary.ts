@@ -16,6 +16,9 @@ export const SUMMARY_KEYS = [
   "task_loss_final",
   "anchor_action_mse",
   "task_action_mse",
+  /** KL(base ‖ policy) per action token on the anchor cache, nats (0 for the base itself). */
+  "anchor_kl_final",
+  /** The run's retention bound: nats of KL for CRaFT's distill runs, token loss for craft_token; null without one. */
   "epsilon_end",
   "anchor_success_base",
   "anchor_success",
