@@ -24,6 +24,6 @@ describe("retention on behaviour: red_to_blue, naive against CRaFT (quick preset
     // CRaFT's KL to the base on the anchors ends within 10% of its bound; naive's is far beyond it.
     expect(m("craft").anchor_kl_final!).toBeLessThanOrEqual(1.1 * m("craft").epsilon_end!);
     expect(m("naive").anchor_kl_final!).toBeGreaterThan(2 * m("craft").epsilon_end!);
-    assertExpectationDirections(pair.expectations!, "red_to_blue");
+    assertExpectationDirections(pair, "red_to_blue");
   }, 1_800_000);
 });

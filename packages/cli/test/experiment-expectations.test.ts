@@ -35,44 +35,40 @@ describe("Pareto front (both objectives maximised)", () => {
 
 describe("the experiment's expectations on one pair's means", () => {
   it("records each closed-loop expectation with its measured value, and passes when CRaFT keeps A and learns B", () => {
-    const expectations = pairExpectations(
-      "red_to_blue",
-      runs({
-        naive: [0.2, 0.9],
-        craft_no_surgery: [0.6, 0.8],
-        craft_token: [0.1, 0.9],
-        craft: [0.76, 0.85],
-        "craft_eps_end_0.005": [0.8, 0.7],
-        "craft_eps_end_0.02": [0.5, 0.9],
-        replay: [0.7, 0.6],
-        "replay_weight_0.1": [0.3, 0.85],
-        "replay_weight_0.3": [0.5, 0.7],
-      }),
-    );
+    const ran = runs({
+      naive: [0.2, 0.9],
+      craft_no_surgery: [0.6, 0.8],
+      craft_token: [0.1, 0.9],
+      craft: [0.76, 0.85],
+      "craft_eps_end_0.005": [0.8, 0.7],
+      "craft_eps_end_0.02": [0.5, 0.9],
+      replay: [0.7, 0.6],
+      "replay_weight_0.1": [0.3, 0.85],
+      "replay_weight_0.3": [0.5, 0.7],
+    });
+    const expectations = pairExpectations("red_to_blue", ran);
     const by = (prefix: string) => expectations.find((e) => e.name.startsWith(prefix))!;
     expect(by("naive keeps ≤ 50%").measured).toBeCloseTo(0.25, 12);
     expect(by("CRaFT keeps ≥ 90%").measured).toBeCloseTo(0.95, 12);
     expect(by("CRaFT's B success").measured).toBeCloseTo(-0.05, 12);
     expect(by("CRaFT's points").measured).toBe(0);
     for (const e of expectations) expect(e.pair).toBe("red_to_blue");
-    assertExpectationDirections(expectations, "red_to_blue");
+    assertExpectationDirections({ expectations, methods: ran }, "red_to_blue");
   });
 
   it("fails each expectation whose direction is wrong, and names the CRaFT points behind replay's front", () => {
-    const expectations = pairExpectations(
-      "reach_to_push",
-      runs({
-        naive: [0.7, 0.9],
-        craft_no_surgery: [0.6, 0.8],
-        craft_token: [0.1, 0.9],
-        craft: [0.5, 0.7],
-        "craft_eps_end_0.005": [0.8, 0.2],
-        "craft_eps_end_0.02": [0.2, 0.9],
-        replay: [0.6, 0.75],
-        "replay_weight_0.1": [0.3, 0.85],
-        "replay_weight_0.3": [0.5, 0.7],
-      }),
-    );
+    const ran = runs({
+      naive: [0.7, 0.9],
+      craft_no_surgery: [0.6, 0.8],
+      craft_token: [0.1, 0.9],
+      craft: [0.5, 0.7],
+      "craft_eps_end_0.005": [0.8, 0.2],
+      "craft_eps_end_0.02": [0.2, 0.9],
+      replay: [0.6, 0.75],
+      "replay_weight_0.1": [0.3, 0.85],
+      "replay_weight_0.3": [0.5, 0.7],
+    });
+    const expectations = pairExpectations("reach_to_push", ran);
     const by = (prefix: string) => expectations.find((e) => e.name.startsWith(prefix))!;
     expect(by("naive keeps ≤ 50%").passed).toBe(false);
     expect(by("CRaFT keeps ≥ 90%").passed).toBe(false);
@@ -80,7 +76,7 @@ describe("the experiment's expectations on one pair's means", () => {
     // craft (0.5, 0.7) is behind replay (0.6, 0.75); the ε_end 0.005 and 0.02 points are on or beyond the front.
     expect(by("CRaFT's points").measured).toBe(1);
     expect(String(by("CRaFT's points").detail)).toBe("behind replay's front: craft");
-    expect(() => assertExpectationDirections(expectations, "reach_to_push")).toThrow();
+    expect(() => assertExpectationDirections({ expectations, methods: ran }, "reach_to_push")).toThrow();
   });
 
   it("calls the share of A kept undefined, and the expectation failed, when the base never succeeds on A", () => {
@@ -95,7 +91,12 @@ describe("the experiment's expectations on one pair's means", () => {
     }
     // All at (0, 0): nothing dominates anything, so CRaFT is on replay's front, B within 10 points.
     expect(expectations.find((e) => e.name.startsWith("CRaFT's points"))!.passed).toBe(true);
-    expect(() => assertExpectationDirections(expectations, "red_to_blue")).toThrow();
+    expect(() => assertExpectationDirections({ expectations, methods: zero }, "red_to_blue")).toThrow();
+  });
+
+  it("asserts that CRaFT learns B: a CRaFT whose B success stays at the base's fails the directions", () => {
+    const ran = runs({ naive: [0.1, 0.9], craft: [0.75, 0] });
+    expect(() => assertExpectationDirections({ expectations: pairExpectations("red_to_blue", ran), methods: ran }, "red_to_blue")).toThrow(/CRaFT learns B/);
   });
 });
 
@@ -144,9 +145,10 @@ describe("restricting the experiment to some pairs and runs", () => {
   });
 
   it("states only the expectations its runs can answer: no Pareto comparison without the sweeps", () => {
-    const expectations = pairExpectations("red_to_blue", runs({ naive: [0.1, 0.9], craft: [0.75, 0.85] }));
+    const ran = runs({ naive: [0.1, 0.9], craft: [0.75, 0.85] });
+    const expectations = pairExpectations("red_to_blue", ran);
     expect(expectations.map((e) => e.name).some((n) => n.includes("Pareto"))).toBe(false);
     expect(expectations).toHaveLength(7);
-    assertExpectationDirections(expectations, "red_to_blue");
+    assertExpectationDirections({ expectations, methods: ran }, "red_to_blue");
   });
 });

@@ -6,7 +6,7 @@ import { makeSyntheticDataset, writeDataset } from "@craft/datasets";
 import { readSafetensors } from "@craft/policy-pi0fast";
 import { ConfigError } from "../src/errors.js";
 import { main } from "../src/index.js";
-import type { ExpectationResult } from "../src/report/summary.js";
+import type { PairResult } from "../src/report/summary.js";
 
 /** A pi0-FAST small enough for a test step in well under a second: same code, fewer and narrower layers. */
 export const MICRO_POLICY = [
@@ -113,25 +113,28 @@ export async function maxWeightDifference(runA: string, runB: string): Promise<n
 }
 
 /**
- * The direction of each closed-loop expectation of issue 14 (part 4), read from a summary's
- * `expectations` block: naive forgets A (keeps ≤ 50% of the base's A success), CRaFT keeps more of
- * A than naive, CRaFT learns B about as well as naive (within 10 points), and no CRaFT point lies
- * behind replay's Pareto front (where both sweeps ran). Whether CRaFT keeps ≥ 90% is measured and
- * reported, not asserted (cli README).
+ * The direction of each closed-loop expectation of issue 14 (part 4), from a pair of a summary:
+ * naive forgets A (keeps ≤ 50% of the base's A success), CRaFT keeps more of A than naive, CRaFT
+ * learns B (its B success above the base's, as naive's is), and no CRaFT point lies behind
+ * replay's Pareto front (where both sweeps ran). How far CRaFT gets (≥ 90% of A kept, B within 10
+ * points of naive's) is measured and reported by the experiment, not asserted here (cli README).
  */
-export function assertExpectationDirections(expectations: readonly ExpectationResult[], pair: string): void {
+export function assertExpectationDirections(pair: Pick<PairResult, "expectations" | "methods">, name: string): void {
+  const expectations = pair.expectations ?? [];
   const of = (prefix: string) => {
-    const found = expectations.find((e) => e.pair === pair && e.name.startsWith(prefix));
-    expect(found, `${pair}: expectation "${prefix}…"`).toBeDefined();
+    const found = expectations.find((e) => e.pair === name && e.name.startsWith(prefix));
+    expect(found, `${name}: expectation "${prefix}…"`).toBeDefined();
     return found!;
   };
   const naiveKept = of("naive keeps ≤ 50%");
   const craftKept = of("CRaFT keeps ≥ 90%");
-  expect(naiveKept.measured, `${pair}: naive's share of the base's A success`).not.toBeNull();
-  expect(craftKept.measured, `${pair}: CRaFT's share of the base's A success`).not.toBeNull();
-  expect(naiveKept.measured!, `${pair}: naive forgets A more than CRaFT`).toBeLessThan(craftKept.measured!);
-  expect(naiveKept.passed, `${pair}: ${naiveKept.name}`).toBe(true);
-  expect(of("CRaFT's B success is within 10 points").passed, `${pair}: CRaFT's B success against naive's`).toBe(true);
-  const pareto = expectations.find((e) => e.pair === pair && e.name.startsWith("CRaFT's points (ε_end sweep) lie on or beyond"));
-  if (pareto !== undefined) expect(pareto.passed, `${pair}: CRaFT against replay's front`).toBe(true);
+  expect(naiveKept.measured, `${name}: naive's share of the base's A success`).not.toBeNull();
+  expect(craftKept.measured, `${name}: CRaFT's share of the base's A success`).not.toBeNull();
+  expect(naiveKept.passed, `${name}: ${naiveKept.name}`).toBe(true);
+  expect(naiveKept.measured!, `${name}: naive forgets A more than CRaFT`).toBeLessThan(craftKept.measured!);
+  of("CRaFT's B success is within 10 points");
+  const craft = pair.methods.craft!.mean!;
+  expect(craft.task_success!, `${name}: CRaFT learns B (B success above the base's)`).toBeGreaterThan(craft.task_success_base!);
+  const pareto = expectations.find((e) => e.pair === name && e.name.startsWith("CRaFT's points (ε_end sweep) lie on or beyond"));
+  if (pareto !== undefined) expect(pareto.passed, `${name}: CRaFT against replay's front`).toBe(true);
 }
