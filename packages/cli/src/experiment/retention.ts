@@ -114,7 +114,7 @@ export const RETENTION_PRESETS: Readonly<Record<RetentionPresetName, RetentionPr
     batchSize: 16,
     pretrainSteps: 400,
     pretrainLr: BASE_LR,
-    finetuneSteps: 200,
+    finetuneSteps: 400,
     finetuneLr: FINETUNE_LR,
     evalFrames: 64,
     anchorSamples: 256,
