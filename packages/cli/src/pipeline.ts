@@ -61,6 +61,10 @@ export interface LearningRates {
   readonly warmupSteps?: number;
 }
 
+/** The schedules PAIR_POLICY is trained with (quickstart and experiment): cosine from 1e-3 to 1e-4 after a short warmup. */
+export const PAIR_BASE_LR = { peak: 1e-3, decayTo: 1e-4, warmupSteps: 30 } as const satisfies LearningRates;
+export const PAIR_FINETUNE_LR = { peak: 1e-3, decayTo: 1e-4, warmupSteps: 10 } as const satisfies LearningRates;
+
 /** One training, in typed values: from scratch (`policy`) or from a checkpoint (`policyPath`). */
 export interface TrainingPlan {
   readonly outputDir: string;

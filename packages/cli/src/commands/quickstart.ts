@@ -4,7 +4,7 @@ import { makeSyntheticDataset, type SyntheticTask } from "@craft/datasets";
 import { loadPi0FastPolicy } from "@craft/policy-pi0fast";
 import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
 import { addTeacherOutputs } from "./dataset.js";
-import { anchorCacheStep, DISTILL_EPSILON, epsilonStep, evaluateStep, openAnchorStep, PAIR_POLICY, successStep, trainStep, type EnvRef } from "../pipeline.js";
+import { anchorCacheStep, DISTILL_EPSILON, epsilonStep, evaluateStep, openAnchorStep, PAIR_BASE_LR, PAIR_FINETUNE_LR, PAIR_POLICY, successStep, trainStep, type EnvRef } from "../pipeline.js";
 import { openTaskDataset } from "../datasetSetup.js";
 import { resolvePretrainedDir } from "../policySetup.js";
 import type { EvalInfo } from "../rollout.js";
@@ -88,7 +88,7 @@ export async function runQuickstart(args: ParsedArgs): Promise<number> {
     // The base's normaliser and FAST vocabulary cover the later task's action range too.
     statsRoots: [data(taskB)],
     policy: PAIR_POLICY,
-    lr: { peak: 1e-3, decayTo: 1e-4, warmupSteps: Math.min(30, pretrainSteps) },
+    lr: { ...PAIR_BASE_LR, warmupSteps: Math.min(PAIR_BASE_LR.warmupSteps, pretrainSteps) },
     steps: pretrainSteps,
     saveFreq: pretrainSteps,
     outputDir: baseDir,
@@ -112,7 +112,7 @@ export async function runQuickstart(args: ParsedArgs): Promise<number> {
     ...common,
     policyPath: basePolicyDir,
     datasetRoot: data(taskB),
-    lr: { peak: 1e-3, decayTo: 1e-4, warmupSteps: Math.min(10, steps) },
+    lr: { ...PAIR_FINETUNE_LR, warmupSteps: Math.min(PAIR_FINETUNE_LR.warmupSteps, steps) },
     steps,
     saveFreq: steps,
     outputDir: craftDir,

@@ -19,6 +19,8 @@ import {
   type EpsilonBounds,
   type LearningRates,
   type SuccessPlan,
+  PAIR_BASE_LR,
+  PAIR_FINETUNE_LR,
   PAIR_POLICY,
 } from "../pipeline.js";
 import { openTaskDataset } from "../datasetSetup.js";
@@ -62,10 +64,6 @@ export interface RetentionPreset {
 export type RetentionPresetName = "smoke" | "quick" | "full";
 export const RETENTION_PRESET_NAMES: readonly RetentionPresetName[] = ["smoke", "quick", "full"];
 
-/** The quickstart's schedules (quickstart.ts): cosine from 1e-3 to 1e-4 after a short warmup. */
-const BASE_LR: LearningRates = { peak: 1e-3, decayTo: 1e-4, warmupSteps: 30 };
-const FINETUNE_LR: LearningRates = { peak: 1e-3, decayTo: 1e-4, warmupSteps: 10 };
-
 export const RETENTION_PRESETS: Readonly<Record<RetentionPresetName, RetentionPreset>> = {
   smoke: {
     imageSize: 32,
@@ -98,9 +96,9 @@ export const RETENTION_PRESETS: Readonly<Record<RetentionPresetName, RetentionPr
     heldOutEpisodes: 4,
     batchSize: 16,
     pretrainSteps: 400,
-    pretrainLr: BASE_LR,
+    pretrainLr: PAIR_BASE_LR,
     finetuneSteps: 200,
-    finetuneLr: FINETUNE_LR,
+    finetuneLr: PAIR_FINETUNE_LR,
     evalFrames: 32,
     anchorSamples: 256,
     seeds: [1000],
@@ -113,9 +111,9 @@ export const RETENTION_PRESETS: Readonly<Record<RetentionPresetName, RetentionPr
     heldOutEpisodes: 4,
     batchSize: 16,
     pretrainSteps: 400,
-    pretrainLr: BASE_LR,
+    pretrainLr: PAIR_BASE_LR,
     finetuneSteps: 400,
-    finetuneLr: FINETUNE_LR,
+    finetuneLr: PAIR_FINETUNE_LR,
     evalFrames: 64,
     anchorSamples: 256,
     seeds: [1000, 1001, 1002],
