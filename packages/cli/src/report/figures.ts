@@ -447,11 +447,12 @@ export function paretoFigure(pairName: string, pair: PairResult, kind: keyof typ
   const title = `${pairName}: ${kind === "success" ? "closed-loop success" : "loss"}, task A against task B`;
   const subtitle = [
     `one point per run (mean over ${seedCount} seed${seedCount === 1 ? "" : "s"}${seedCount > 1 ? "; faint: each seed" : ""}); better is ${axes.better}`,
-    `dashed: replay's Pareto front over its weight sweep${baseSuccess.length > 0 ? "; black cross: the base before fine-tuning" : ""}`,
-  ];
+    // The front is a line only when the replay-weight sweep ran (a run restricted by --runs may lack it).
+    [front.length > 1 ? "dashed: replay's Pareto front over its weight sweep" : "", baseSuccess.length > 0 ? "black cross: the base before fine-tuning" : ""].filter((part) => part !== "").join("; "),
+  ].filter((line) => line !== "");
   const layer: unknown[] = [
     ...(seedCount > 1 ? [{ data: { values: seeds }, mark: { type: "point", filled: true, opacity: 0.3, size: 30 }, encoding: { x, y, color } }] : []),
-    ...(front.length > 0
+    ...(front.length > 1
       ? [{ data: { values: front }, mark: { type: "line", strokeDash: [6, 4], strokeWidth: 2, color: colorOf(palette, "replay") }, encoding: { x, y, order: { field: "x", type: "quantitative" } } }]
       : []),
     { data: { values: means }, mark: { type: "point", filled: true, size: 110, opacity: 0.9 }, encoding: { x, y, color } },
