@@ -166,6 +166,7 @@ ${list(DATASET_FLAGS.info)}
   craft dataset make-synthetic --task=${SYNTHETIC_TASKS.join("|")} --episodes=N --output=DIR [--seed=0] [--image_size=64] [--video]
 ${list(DATASET_FLAGS["make-synthetic"])}
   craft dataset build-anchor-cache --dataset.root=DIR --num_samples=N --seed=S --output=DIR [--chunk_size=10]
+    [--start_frames=K]   (every episode's first K frames are anchors; the rest stratified as before)
     [--policy.path=BASE [--teacher_top_k=64]]   (store the base's top-k action-token log-probs for --craft.retention_loss=distill)
 ${list(DATASET_FLAGS["build-anchor-cache"])}
 `,

@@ -197,7 +197,10 @@ describe("craft quickstart (the README's main job)", () => {
     const pretrain = await craft(["dataset", "info", `--dataset.root=${join(out, "data", "reach_red_yellow")}`]);
     expect(pretrain.stdout).toMatch(/tasks \(2\):\n +0: reach the red target\n +1: reach the yellow target\n/);
     expect(existsSync(join(out, "base", "checkpoints", "last", "pretrained_model", "model.safetensors"))).toBe(true);
-    expect(existsSync(join(out, "data", "reach_red_yellow-anchors", "anchor_manifest.json"))).toBe(true);
+    // every episode's first frame is an anchor (4 episodes: 2 red, 2 yellow)
+    const anchors = JSON.parse(readFileSync(join(out, "data", "reach_red_yellow-anchors", "anchor_manifest.json"), "utf8"));
+    expect(anchors.selection.startFrames).toBe(1);
+    expect(anchors.selection.frameIndices.filter((f: number) => f === 0).length).toBeGreaterThanOrEqual(4);
     // the printed rates are the eval_info.json files' (2 episodes each, instructions as the datasets')
     for (const [who, env, task] of [["base", "A", "reach the red target"], ["craft", "B", "reach the blue target"], ["craft", "C", "reach the yellow target"]] as const) {
       const info = JSON.parse(readFileSync(join(out, "eval", who, env, "eval_info.json"), "utf8"));

@@ -44,6 +44,18 @@ describe("--dataset.episodes: LeRobot's list[int], one parser for every command"
     expect(new Set(manifest.selection.episodeIndices)).toEqual(new Set([1]));
   });
 
+  it("--start_frames puts every episode's first frames among the anchors, and too many is one line", async () => {
+    const out = join(tempDir("anchors"), "cache");
+    const r = await craft(["dataset", "build-anchor-cache", `--dataset.root=${reach}`, "--num_samples=8", "--start_frames=2", "--chunk_size=5", `--output=${out}`]);
+    expect(r.code, r.stderr).toBe(0);
+    const { selection } = manifestOf(out);
+    expect(selection.startFrames).toBe(2);
+    for (const e of [0, 1, 2]) expect(selection.frameIndices.filter((_: number, i: number) => selection.episodeIndices[i] === e).slice(0, 2)).toEqual([0, 1]);
+    const refused = await craft(["dataset", "build-anchor-cache", `--dataset.root=${reach}`, "--num_samples=8", "--start_frames=3", "--chunk_size=5", `--output=${join(tempDir("never"), "c")}`]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr.split("\n").filter((l) => l.startsWith("error:"))).toEqual([expect.stringMatching(/^error: InvalidOption: .*reach: field "start_frames": expected .*\(9 over 3 episodes\) fit in num_samples=8, found 3$/)]);
+  });
+
   it("an index the dataset lacks, a range, a negative or a fraction is one line naming the flag, for each command", async () => {
     const cases: [string[], RegExp][] = [
       [["dataset", "build-anchor-cache", `--dataset.root=${reach}`, "--dataset.episodes=3", `--output=${join(tempDir("never"), "c")}`], /^error: dataset\.episodes: expected episode indices in 0\.\.2 \(.*meta\/episodes\), got 3$/],

@@ -94,4 +94,23 @@ describe("pipeline steps", () => {
     // chunk_size 3 at 20 fps: the current frame and the next two, 0.05 s apart.
     expect(manifest.options.deltaTimestamps.action).toEqual([0, 0.05, 0.1]);
   });
+
+  it("a re-run reuses its anchor cache only if it is the same selection, and names the field otherwise", async () => {
+    const dir = tempDir("pipeline");
+    dirs.push(dir);
+    const root = join(dir, "reach");
+    await makeSyntheticDataset(root, { task: "reach", episodes: 3, seed: 0, imageSize: 32 });
+    const cache = join(dir, "anchors");
+    await anchorCacheStep(root, cache, { numSamples: 8, seed: 0, chunkSize: 3, startFrames: 1 });
+    const manifest = JSON.parse(readFileSync(join(cache, "anchor_manifest.json"), "utf8")) as { selection: { frameIndices: number[]; startFrames: number } };
+    expect(manifest.selection.startFrames).toBe(1);
+    expect(manifest.selection.frameIndices.filter((f) => f === 0).length).toBeGreaterThanOrEqual(3);
+    const before = readFileSync(join(cache, "anchors.parquet"));
+    await anchorCacheStep(root, cache, { numSamples: 8, seed: 0, chunkSize: 3, startFrames: 1 });
+    expect(readFileSync(join(cache, "anchors.parquet")).equals(before)).toBe(true);
+    await expect(anchorCacheStep(root, cache, { numSamples: 8, seed: 0, chunkSize: 3 })).rejects.toThrow(
+      /anchor_manifest\.json: field "selection": expected 8 anchors with start_frames=0 \(this version's\), got 8 with 1; use a new --output_dir/,
+    );
+    expect(readFileSync(join(cache, "anchors.parquet")).equals(before)).toBe(true);
+  });
 });

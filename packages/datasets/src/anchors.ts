@@ -40,7 +40,10 @@ const ManifestCodec = t.type({
   source: t.type({ root: t.string, version: t.union([t.literal("v2.1"), t.literal("v3.0")]), fps: t.number }),
   seed: t.number,
   numSamples: t.number,
-  selection: t.type({ method: t.literal("stratified-by-episode"), positions: t.array(t.number), episodeIndices: t.array(t.number), frameIndices: t.array(t.number) }),
+  selection: t.intersection([
+    t.type({ method: t.literal("stratified-by-episode"), positions: t.array(t.number), episodeIndices: t.array(t.number), frameIndices: t.array(t.number) }),
+    t.partial({ startFrames: t.number }),
+  ]),
   options: t.type({
     exclude: t.array(t.string),
     episodes: t.union([t.array(t.number), t.null]),
@@ -64,22 +67,29 @@ export interface BuildAnchorCacheOptions {
   readonly episodes?: readonly number[];
   readonly deltaTimestamps?: Readonly<Record<string, readonly number[]>>;
   readonly imageSize?: number | readonly [number, number];
+  /** Each episode's first frames always selected (see stratifiedSelection); 0 when absent. */
+  readonly startFrames?: number;
 }
 
 /**
- * Frame positions stratified over episodes: each episode gets a share of `numSamples` proportional
- * to its length (largest remainder), frames inside an episode drawn without replacement from the
- * seeded PRNG. Sorted, deterministic from (lengths, numSamples, seed).
+ * Frame positions stratified over episodes: each episode's first `startFrames` frames, then the rest
+ * of `numSamples` shared out in proportion to what is left of each episode (largest remainder),
+ * frames inside an episode drawn without replacement from the seeded PRNG. Sorted, deterministic
+ * from (lengths, numSamples, seed, startFrames). `startFrames` weights the anchors toward the frames
+ * where a policy commits to a motion (its first chunk, decided by the instruction alone).
  */
-export const stratifiedSelection = (episodes: readonly { from: number; length: number }[], numSamples: number, seed: number): number[] => {
-  const total = episodes.reduce((a, e) => a + e.length, 0);
-  const exact = episodes.map((e) => (numSamples * e.length) / total);
+export const stratifiedSelection = (episodes: readonly { from: number; length: number }[], numSamples: number, seed: number, startFrames = 0): number[] => {
+  const starts = episodes.map((e) => Math.min(startFrames, e.length));
+  const rest = episodes.map((e, i) => e.length - starts[i]!);
+  const budget = numSamples - starts.reduce((a, b) => a + b, 0);
+  const total = rest.reduce((a, b) => a + b, 0);
+  const exact = rest.map((n) => (total === 0 ? 0 : (budget * n) / total));
   const counts = exact.map(Math.floor);
-  let left = numSamples - counts.reduce((a, b) => a + b, 0);
+  let left = budget - counts.reduce((a, b) => a + b, 0);
   const order = exact.map((x, i) => [x - Math.floor(x), i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
   for (const [, i] of order) {
     if (left === 0) break;
-    if (counts[i]! < episodes[i]!.length) {
+    if (counts[i]! < rest[i]!) {
       counts[i]!++;
       left--;
     }
@@ -87,7 +97,9 @@ export const stratifiedSelection = (episodes: readonly { from: number; length: n
   const generator = shuffleGenerator(seed);
   const out: number[] = [];
   episodes.forEach((e, i) => {
-    const frames = shuffleInPlace(Int32Array.from({ length: e.length }, (_, k) => e.from + k), generator);
+    const s = starts[i]!;
+    for (let k = 0; k < s; k++) out.push(e.from + k);
+    const frames = shuffleInPlace(Int32Array.from({ length: rest[i]! }, (_, k) => e.from + s + k), generator);
     out.push(...Array.from(frames.subarray(0, counts[i]!)));
   });
   return out.sort((a, b) => a - b);
@@ -140,7 +152,17 @@ export const buildAnchorCache = async (datasetRoot: string, output: string, opti
     if (existsSync(output) && readdirSync(output).some((f) => f !== ANCHOR_MANIFEST && f !== ANCHOR_DATA && f !== ANCHOR_TEACHER)) {
       throw new DatasetError("InvalidOption", { file: output, field: "output", expected: "an empty directory or an existing anchor cache" });
     }
-    const positions = stratifiedSelection(ds.episodes, options.numSamples, options.seed);
+    const startFrames = options.startFrames ?? 0;
+    const firstFrames = ds.episodes.reduce((a, e) => a + Math.min(startFrames, e.length), 0);
+    if (!Number.isInteger(startFrames) || startFrames < 0 || firstFrames > options.numSamples) {
+      throw new DatasetError("InvalidOption", {
+        file: datasetRoot,
+        field: "start_frames",
+        expected: `an integer ≥ 0 whose frames (${firstFrames} over ${ds.episodes.length} episodes) fit in num_samples=${options.numSamples}`,
+        actual: String(startFrames),
+      });
+    }
+    const positions = stratifiedSelection(ds.episodes, options.numSamples, options.seed, startFrames);
     const batch = concatBatches(await sequential(chunksOf(positions, 256), (p) => ds.getFrames(p)));
     const columns: BuiltColumn[] = [];
     const columnSpecs: Record<string, t.TypeOf<typeof ColumnCodec>> = {};
@@ -164,7 +186,7 @@ export const buildAnchorCache = async (datasetRoot: string, output: string, opti
       source: { root: resolve(datasetRoot), version: ds.version, fps: ds.fps },
       seed: options.seed,
       numSamples: options.numSamples,
-      selection: { method: "stratified-by-episode", positions, episodeIndices: Array.from(ep), frameIndices: Array.from(fr) },
+      selection: { method: "stratified-by-episode", positions, episodeIndices: Array.from(ep), frameIndices: Array.from(fr), ...(startFrames > 0 ? { startFrames } : {}) },
       options: {
         exclude: [...(options.exclude ?? [])],
         episodes: options.episodes === undefined ? null : [...options.episodes],
@@ -186,7 +208,7 @@ export const buildAnchorCache = async (datasetRoot: string, output: string, opti
 
 export const isAnchorCache = (path: string): boolean => existsSync(join(path, ANCHOR_MANIFEST));
 
-const readManifest = (dir: string): AnchorManifest => {
+export const readAnchorManifest = (dir: string): AnchorManifest => {
   const file = join(dir, ANCHOR_MANIFEST);
   let raw: unknown;
   try {
@@ -211,7 +233,7 @@ export const addTeacherDistributions = async (
   cacheDir: string,
   teacher: { shape: readonly number[]; data: Float32Array; signature: TeacherSignatureRecord },
 ): Promise<void> => {
-  const manifest = readManifest(cacheDir);
+  const manifest = readAnchorManifest(cacheDir);
   const width = teacher.shape.reduce((a, b) => a * b, 1);
   if (teacher.data.length !== manifest.numSamples * width) {
     throw new DatasetError("InvalidOption", { file: join(cacheDir, ANCHOR_TEACHER), field: TEACHER_COLUMN, expected: `${manifest.numSamples} × ${width} floats`, actual: String(teacher.data.length) });
@@ -260,7 +282,7 @@ const sameDeltas = (a: Readonly<Record<string, readonly number[]>>, b: Readonly<
   JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());
 
 const openCache = (dir: string, options: OpenDatasetOptions): AnchorCache => {
-  const manifest = readManifest(dir);
+  const manifest = readAnchorManifest(dir);
   const file = join(dir, ANCHOR_DATA);
   if (options.deltaTimestamps !== undefined && !sameDeltas(options.deltaTimestamps, manifest.options.deltaTimestamps)) {
     throw new DatasetError("InvalidOption", {

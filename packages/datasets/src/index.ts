@@ -32,6 +32,7 @@ export {
 export {
   buildAnchorCache,
   openAnchorSet,
+  readAnchorManifest,
   addTeacherDistributions,
   checkTeacherSignature,
   TEACHER_COLUMN,

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import {
   addTeacherDistributions,
@@ -31,6 +31,24 @@ describe("anchor sets", () => {
     expect(a.filter((p) => p < 100)).toHaveLength(10);
     expect(a.filter((p) => p >= 100 && p < 400)).toHaveLength(30);
     expect(a.filter((p) => p >= 400)).toHaveLength(10);
+  });
+
+  it("select every episode's first frames with start frames, and share the rest as before", () => {
+    const eps = [{ from: 0, length: 100 }, { from: 100, length: 300 }, { from: 400, length: 100 }];
+    expect(stratifiedSelection(eps, 50, 3, 0)).toEqual(stratifiedSelection(eps, 50, 3));
+    const a = stratifiedSelection(eps, 50, 3, 2);
+    expect(a).toEqual(stratifiedSelection(eps, 50, 3, 2));
+    expect(new Set(a).size).toBe(50);
+    for (const p of [0, 1, 100, 101, 400, 401]) expect(a).toContain(p);
+    // 44 left over 98 + 298 + 98 remaining frames: 8.7, 26.5, 8.7 → 9, 26, 9 (largest remainder).
+    expect(a.filter((p) => p < 100)).toHaveLength(2 + 9);
+    expect(a.filter((p) => p >= 100 && p < 400)).toHaveLength(2 + 26);
+    expect(a.filter((p) => p >= 400)).toHaveLength(2 + 9);
+    // Every frame of a short episode is a start frame: nothing else is drawn from it.
+    const short = stratifiedSelection([{ from: 0, length: 3 }, { from: 3, length: 50 }], 10, 1, 4);
+    expect(short.filter((p) => p < 3)).toEqual([0, 1, 2]);
+    expect(short.slice(3)).toEqual(expect.arrayContaining([3, 4, 5, 6]));
+    expect(short).toHaveLength(10);
   });
 
   it("store the selected, gathered frames and read them back as the source gives them", async () => {
@@ -119,6 +137,23 @@ describe("anchor sets", () => {
     const eps = m.selection.episodeIndices;
     expect([0, 1, 2, 3].map((e) => eps.filter((x) => x === e).length)).toEqual([10, 10, 10, 10]);
     expect((await caught(() => buildAnchorCache(SO101, join(dir, "x"), { numSamples: 5000, seed: 0, exclude: SO101_VIDEO_KEYS })))._tag).toBe("InvalidOption");
+  });
+
+  it("record start frames in the manifest, and refuse more start frames than samples before writing", async () => {
+    const out = join(dir, "so101-starts");
+    const m = await buildAnchorCache(SO101, out, { numSamples: 40, seed: 0, exclude: SO101_VIDEO_KEYS, startFrames: 3 });
+    expect(m.selection.startFrames).toBe(3);
+    for (const e of [0, 1, 2, 3]) {
+      const frames = m.selection.frameIndices.filter((_, i) => m.selection.episodeIndices[i] === e);
+      expect(frames.slice(0, 3)).toEqual([0, 1, 2]);
+    }
+    expect((await openAnchorSet(out)).numFrames).toBe(40);
+    const target = join(dir, "so101-too-many-starts");
+    const e = await caught(() => buildAnchorCache(SO101, target, { numSamples: 40, seed: 0, exclude: SO101_VIDEO_KEYS, startFrames: 11 }));
+    expect(e._tag).toBe("InvalidOption");
+    expect(e.field).toBe("start_frames");
+    expect(String(e.message)).toMatch(/44 over 4 episodes.*num_samples=40/);
+    expect(existsSync(target)).toBe(false);
   });
 
   it("gather large selections in pieces without changing a value", async () => {

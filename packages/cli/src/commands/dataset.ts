@@ -44,7 +44,7 @@ const rootOf = (args: ParsedArgs): string => {
 export const DATASET_FLAGS = {
   info: ["dataset.root", "dataset.repo_id", "dataset.exclude", "dataset.episodes"],
   "make-synthetic": ["task", "episodes", "output", "seed", "fps", "image_size", "video", "overwrite"],
-  "build-anchor-cache": ["dataset.root", "dataset.repo_id", "dataset.exclude", "dataset.episodes", "num_samples", "seed", "output", "chunk_size", "policy.path", "policy.device", "teacher_top_k"],
+  "build-anchor-cache": ["dataset.root", "dataset.repo_id", "dataset.exclude", "dataset.episodes", "num_samples", "start_frames", "seed", "output", "chunk_size", "policy.path", "policy.device", "teacher_top_k"],
 } as const;
 
 export async function runDataset(sub: string | undefined, args: ParsedArgs): Promise<number> {
@@ -91,6 +91,7 @@ export async function runDataset(sub: string | undefined, args: ParsedArgs): Pro
       const manifest = await withEpisodesFlag(() =>
         buildAnchorCache(root, output, {
           numSamples: int(args, "num_samples", 256),
+          startFrames: int(args, "start_frames", 0),
           seed: int(args, "seed", 0),
           exclude,
           episodes,

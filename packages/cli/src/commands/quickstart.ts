@@ -4,7 +4,7 @@ import { makeSyntheticDataset, type SyntheticTask } from "@craft/datasets";
 import { loadPi0FastPolicy } from "@craft/policy-pi0fast";
 import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
 import { addTeacherOutputs } from "./dataset.js";
-import { anchorCacheStep, DISTILL_EPSILON, epsilonStep, evaluateStep, openAnchorStep, PAIR_BASE_LR, PAIR_FINETUNE_LR, PAIR_POLICY, successStep, trainStep, type EnvRef } from "../pipeline.js";
+import { anchorCacheStep, DISTILL_EPSILON, epsilonStep, evaluateStep, openAnchorStep, PAIR_ANCHOR_START_FRAMES, PAIR_BASE_LR, PAIR_FINETUNE_LR, PAIR_POLICY, successStep, trainStep, type EnvRef } from "../pipeline.js";
 import { openTaskDataset } from "../datasetSetup.js";
 import { resolvePretrainedDir } from "../policySetup.js";
 import type { EvalInfo } from "../rollout.js";
@@ -98,7 +98,9 @@ export async function runQuickstart(args: ParsedArgs): Promise<number> {
   const base = await loadPi0FastPolicy(basePolicyDir);
   const chunk = base.config.chunk_size;
   log(`3/5 anchor cache of the base's frames (red and yellow) → ${anchorCache}`);
-  await anchorCacheStep(data(taskA), anchorCache, { numSamples: sizes.anchorSamples, seed: dataSeed, chunkSize: chunk });
+  // Every episode's first frame is an anchor (PAIR_ANCHOR_START_FRAMES); more --episodes get more anchors.
+  const anchorSamples = Math.max(sizes.anchorSamples, 2 * episodes * PAIR_ANCHOR_START_FRAMES + sizes.anchorSamples / 4);
+  await anchorCacheStep(data(taskA), anchorCache, { numSamples: anchorSamples, startFrames: PAIR_ANCHOR_START_FRAMES, seed: dataSeed, chunkSize: chunk });
   await addTeacherOutputs(anchorCache, basePolicyDir);
   const anchors = await openAnchorStep(anchorCache, chunk);
   const { baseAnchorLoss } = await epsilonStep(base, anchors, { batchSize, maxFrames });

@@ -19,6 +19,7 @@ import {
   type EpsilonBounds,
   type LearningRates,
   type SuccessPlan,
+  PAIR_ANCHOR_START_FRAMES,
   PAIR_BASE_LR,
   PAIR_FINETUNE_LR,
   PAIR_POLICY,
@@ -414,9 +415,9 @@ async function runPairSeed(pair: RetentionPair, seed: number, ctx: PairContext):
   const base = await loadPi0FastPolicy(basePolicyDir);
   const chunk = base.config.chunk_size;
 
-  // 2. Anchor cache of A's training episodes; ε from the base's own anchor loss; the base in closed loop.
+  // 2. Anchor cache of A's training episodes (each one's first frame among them); ε from the base's own anchor loss; the base in closed loop.
   const anchorDir = join(out, "data", `${pair.anchor.dataset}-anchors-seed-${seed}`);
-  await anchorCacheStep(roots.anchor, anchorDir, { numSamples: preset.anchorSamples, seed, chunkSize: chunk, episodes: episodes.anchor.train });
+  await anchorCacheStep(roots.anchor, anchorDir, { numSamples: preset.anchorSamples, startFrames: PAIR_ANCHOR_START_FRAMES, seed, chunkSize: chunk, episodes: episodes.anchor.train });
   await addTeacherOutputs(anchorDir, basePolicyDir);
   const anchors = await openAnchorStep(anchorDir, chunk);
   const heldA = await openTaskDataset({ root: roots.anchor, repo_id: null, episodes: episodes.anchor.heldOut, exclude: [] }, chunk);
