@@ -169,24 +169,28 @@ export interface EpsilonBounds {
   readonly epsilonEnd: number;
 }
 
-/** ε from the base policy's own loss on the anchor set (token loss only, no decoding). */
-export async function epsilonStep(base: Pi0FastPolicy, anchors: LeRobotDataset, options: { batchSize: number; maxFrames: number }): Promise<EpsilonBounds> {
-  const { loss } = await evaluateOn(base, anchors, { ...options, decode: false });
+/** ε from the base policy's own loss on every frame of the anchor set (token loss only, no decoding). */
+export async function epsilonStep(base: Pi0FastPolicy, anchors: LeRobotDataset, options: { batchSize: number }): Promise<EpsilonBounds> {
+  const { loss } = await evaluateOn(base, anchors, { ...options, maxFrames: anchors.numFrames, decode: false });
   return { baseAnchorLoss: loss, epsilonStart: EPSILON_START_FACTOR * loss, epsilonEnd: EPSILON_END_FACTOR * loss };
 }
 
-/** The trained policy of a run directory, measured on each named dataset. */
+/**
+ * The trained policy of a run directory, measured on each named dataset: `options.maxFrames` of its
+ * frames, or all of them with `allFrames` (an anchor cache: the set ε bounds).
+ */
 export async function evaluateStep<K extends string>(
   runDir: string,
-  sets: Readonly<Record<K, { dataset: LeRobotDataset; decode?: boolean; loss?: "replay" | "distill" }>>,
+  sets: Readonly<Record<K, { dataset: LeRobotDataset; decode?: boolean; loss?: "replay" | "distill"; allFrames?: boolean }>>,
   options: { batchSize: number; maxFrames: number },
 ): Promise<Record<K, EvaluationReport>> {
   const policy = await loadPi0FastPolicy(resolvePretrainedDir(runDir));
   try {
     const reports = {} as Record<K, EvaluationReport>;
     for (const name of Object.keys(sets) as K[]) {
-      const { dataset, decode, loss } = sets[name];
-      reports[name] = await evaluateOn(policy, dataset, { ...options, ...(decode === false ? { decode: false } : {}), ...(loss ? { loss } : {}) });
+      const { dataset, decode, loss, allFrames } = sets[name];
+      const maxFrames = allFrames === true ? dataset.numFrames : options.maxFrames;
+      reports[name] = await evaluateOn(policy, dataset, { ...options, maxFrames, ...(decode === false ? { decode: false } : {}), ...(loss ? { loss } : {}) });
     }
     return reports;
   } finally {

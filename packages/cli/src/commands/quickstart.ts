@@ -124,7 +124,7 @@ export async function runQuickstart(args: ParsedArgs): Promise<number> {
   const task = await openTaskDataset({ root: data(taskB), repo_id: null, episodes: null, exclude: [] }, chunk);
   const after = await evaluateStep(
     craftDir,
-    { anchor: { dataset: anchors, decode: false }, anchorKl: { dataset: anchors, decode: false, loss: "distill" }, task: { dataset: task, decode: false } },
+    { anchor: { dataset: anchors, decode: false, allFrames: true }, anchorKl: { dataset: anchors, decode: false, loss: "distill", allFrames: true }, task: { dataset: task, decode: false } },
     { batchSize, maxFrames },
   );
   const envs: Record<"A" | "B" | "C", EnvRef> = { A: { type: "two_target", task: "red" }, B: { type: "two_target", task: "blue" }, C: { type: "two_target", task: "yellow" } };

@@ -454,7 +454,7 @@ async function runPairSeed(pair: RetentionPair, seed: number, ctx: PairContext):
     );
     const { anchorFinal, anchorKl, a, b } = await evaluateStep(
       runDir,
-      { anchorFinal: { dataset: anchors, decode: false }, anchorKl: { dataset: anchors, decode: false, loss: "distill" }, a: { dataset: heldA }, b: { dataset: heldB } },
+      { anchorFinal: { dataset: anchors, decode: false, allFrames: true }, anchorKl: { dataset: anchors, decode: false, loss: "distill", allFrames: true }, a: { dataset: heldA }, b: { dataset: heldB } },
       evalSizes,
     );
     const closedLoop = successFields(out, await successStep(runDir, envs, successPlan, join(runDir, "eval")));
