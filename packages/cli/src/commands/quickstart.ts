@@ -103,7 +103,7 @@ export async function runQuickstart(args: ParsedArgs): Promise<number> {
   await anchorCacheStep(data(taskA), anchorCache, { numSamples: anchorSamples, startFrames: PAIR_ANCHOR_START_FRAMES, seed: dataSeed, chunkSize: chunk });
   await addTeacherOutputs(anchorCache, basePolicyDir);
   const anchors = await openAnchorStep(anchorCache, chunk);
-  const { baseAnchorLoss } = await epsilonStep(base, anchors, { batchSize, maxFrames });
+  const { baseAnchorLoss } = await epsilonStep(base, anchors, { batchSize });
   base.dispose();
   const craftDir = join(out, "craft");
   // The token loss is blind to where the arm goes (it fell below the base's own while red went to
