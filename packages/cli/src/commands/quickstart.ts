@@ -32,7 +32,8 @@ export const QUICKSTART_HELP = `craft quickstart — the main job end to end on 
      target" (the skill to keep) and "reach the yellow target", and task B "reach the blue target"
   2. a small pi0-FAST (1.07M parameters, PAIR_POLICY) trained on A and yellow: the base policy, which
      reads the colour word, as a pre-trained model does
-  3. an anchor cache of the base's frames with the base's own action-token distributions on them
+  3. an anchor cache of the base's frames (every episode's first frame among them) with the base's own
+     action-token distributions on them
   4. CRaFT fine-tuning of the base on B, the retention loss KL(base ‖ policy) on the anchors held under ε
   5. closed loop in the simulated scene: the base and the CRaFT policy, on A, on B and on yellow
   The last lines give the success rate before and after for each instruction, and how often A's
