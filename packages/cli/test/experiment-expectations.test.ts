@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { pairExpectations, RETENTION_METHODS, RETENTION_RUNS, runRetentionExperiment } from "../src/experiment/retention.js";
-import { paretoFigure } from "../src/report/figures.js";
+import { paretoFigure, placeLabels } from "../src/report/figures.js";
 import { dominates, dominatedBy, paretoFront } from "../src/report/pareto.js";
 import type { MethodResult } from "../src/report/summary.js";
 import { assertExpectationDirections, tempDir } from "./helpers.js";
@@ -130,6 +130,54 @@ describe("Pareto figures of a pair", () => {
     // By loss, replay_weight_0.3 (1.4, 2.1) is on the front (lowest A loss); none of the three dominates another.
     expect(front("loss")).toEqual(["replay_weight_0.3", "replay", "replay_weight_0.1"]);
     expect(paretoFigure("p", pair, "loss", [])!.file).toBe("pareto_loss_p.png");
+  });
+});
+
+describe("labels of the Pareto figure", () => {
+  // The quick preset's red_to_blue figure: three CRaFT runs at (1, 1), craft_no_surgery at (0.8, 1),
+  // naive and two replay weights at (0, 1), replay at (0.2, 0.9).
+  const placed = placeLabels(
+    [
+      { x: 1, y: 1, label: "craft and 2 more runs" },
+      { x: 0.8, y: 1, label: "craft_no_surgery" },
+      { x: 0, y: 1, label: "naive and 2 more runs" },
+      { x: 0.2, y: 0.9, label: "replay" },
+      { x: 0.5, y: 0.3, label: "base" },
+    ],
+    [-0.05, 1.05],
+    [-0.05, 1.05],
+  );
+  const at = (label: string) => placed.find((p) => p.label === label)!;
+
+  it("reads leftwards from points in the right half, so that no label runs off the plot", () => {
+    expect(at("craft and 2 more runs").align).toBe("right");
+    expect(at("craft_no_surgery").align).toBe("right");
+    expect(at("naive and 2 more runs").align).toBe("left");
+    expect(at("replay").align).toBe("left");
+  });
+
+  it("moves a label that would overprint another a line away, and leaves separate ones where they are", () => {
+    // Both right-aligned labels end near x = 1 and 0.8: their text overlaps on one line.
+    expect(Math.abs(at("craft and 2 more runs").dy - at("craft_no_surgery").dy)).toBeGreaterThanOrEqual(12);
+    // Points at the top get their labels below (the title is above); one low in the plot keeps its own line above.
+    expect(at("craft and 2 more runs").dy).toBeGreaterThan(0);
+    expect(at("base").dy).toBe(-6);
+  });
+
+  it("leaves no two labels whose text spans overlap on the same line (460 × 360 pixels, ≤ 6 pixels a character)", () => {
+    const px = (v: number) => ((v + 0.05) / 1.1);
+    const span = (p: (typeof placed)[number]) => {
+      const x = px(p.x) * 460;
+      const w = 6 * p.label.length;
+      return { left: p.align === "left" ? x + 7 : x - 7 - w, right: p.align === "left" ? x + 7 + w : x - 7, baseline: 360 - px(p.y) * 360 + p.dy };
+    };
+    for (const a of placed) {
+      for (const b of placed) {
+        if (a === b) continue;
+        const [sa, sb] = [span(a), span(b)];
+        if (sa.left < sb.right && sb.left < sa.right) expect(Math.abs(sa.baseline - sb.baseline), `${a.label} / ${b.label}`).toBeGreaterThanOrEqual(12);
+      }
+    }
   });
 });
 

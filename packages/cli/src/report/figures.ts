@@ -386,6 +386,62 @@ export function pairRuns(pair: PairResult): PairRun[] {
   return runs;
 }
 
+const PARETO_WIDTH = 460;
+const PARETO_HEIGHT = 360;
+/** Pixels per label line, and per character of a 10-pixel label (an over-estimate, so that boxes err apart). */
+const LABEL_LINE = 12;
+const LABEL_CHAR = 6;
+
+const extent = (xs: readonly number[]): [number, number] => [Math.min(...xs), Math.max(...xs)];
+
+export interface PlacedLabel {
+  readonly x: number;
+  readonly y: number;
+  readonly label: string;
+  /** Text runs right of its point (left-aligned) or, in the plot's right half, left of it. */
+  readonly align: "left" | "right";
+  /** Vertical offset of the text's baseline from its point, in pixels (negative: above). */
+  readonly dy: number;
+}
+
+/**
+ * Point labels of a scatter plot, placed so that none runs off the right edge or overprints
+ * another: a label in the right half of the x domain reads leftwards from its point; labels sit
+ * just above their point (below it in the top quarter, where the title is), and one whose box (in
+ * pixels, estimated from its length) meets a label already placed moves a line further away, as
+ * many lines as it takes. Higher points are placed first.
+ */
+export function placeLabels(labels: readonly { x: number; y: number; label: string }[], xDomain: readonly [number, number], yDomain: readonly [number, number]): PlacedLabel[] {
+  const px = (v: number, [lo, hi]: readonly [number, number], size: number) => (hi > lo ? ((v - lo) / (hi - lo)) * size : size / 2);
+  const boxes: { left: number; right: number; top: number; bottom: number }[] = [];
+  const order = [...labels].sort((a, b) => b.y - a.y || a.x - b.x);
+  return order.map((l) => {
+    const x = px(l.x, xDomain, PARETO_WIDTH);
+    const y = PARETO_HEIGHT - px(l.y, yDomain, PARETO_HEIGHT);
+    const align = x > PARETO_WIDTH / 2 ? "right" : "left";
+    const width = LABEL_CHAR * l.label.length;
+    const [left, right] = align === "left" ? [x + 7, x + 7 + width] : [x - 7 - width, x - 7];
+    const below = y < PARETO_HEIGHT / 4;
+    const dyAt = (row: number) => (below ? 16 + LABEL_LINE * row : -6 - LABEL_LINE * row);
+    const boxAt = (row: number) => ({ left, right, top: y + dyAt(row) - LABEL_LINE + 2, bottom: y + dyAt(row) + 2 });
+    const meets = (a: ReturnType<typeof boxAt>) => boxes.some((b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom);
+    let row = 0;
+    while (meets(boxAt(row))) row += 1;
+    boxes.push(boxAt(row));
+    return { ...l, align, dy: dyAt(row) };
+  });
+}
+
+/** Placed labels grouped by alignment and offset: one text layer each (a text mark's align and dy are per layer). */
+const labelLayers = (labels: readonly PlacedLabel[]) => {
+  const groups = new Map<string, { align: "left" | "right"; dy: number; values: PlacedLabel[] }>();
+  for (const l of labels) {
+    const key = `${l.align} ${l.dy}`;
+    groups.set(key, { align: l.align, dy: l.dy, values: [...(groups.get(key)?.values ?? []), l] });
+  }
+  return [...groups.values()];
+};
+
 const PARETO_AXES = {
   success: {
     x: "anchor_success",
@@ -431,11 +487,15 @@ export function paretoFigure(pairName: string, pair: PairResult, kind: keyof typ
   // Runs at the same point (all at 0% success, say) share one label instead of overprinting theirs.
   const atPoint = new Map<string, typeof means>();
   for (const p of means) atPoint.set(`${p.x} ${p.y}`, [...(atPoint.get(`${p.x} ${p.y}`) ?? []), p]);
-  const labels = [...atPoint.values()].map((at) => ({
-    x: at[0]!.x,
-    y: at[0]!.y,
-    label: at.length <= 2 ? at.map((p) => p.run).join(", ") : `${at[0]!.run} and ${at.length - 1} more runs`,
-  }));
+  const labels = placeLabels(
+    [...atPoint.values()].map((at) => ({
+      x: at[0]!.x,
+      y: at[0]!.y,
+      label: at.length <= 2 ? at.map((p) => p.run).join(", ") : `${at[0]!.run} and ${at.length - 1} more runs`,
+    })),
+    kind === "success" ? [-0.05, 1.05] : extent(means.map((p) => p.x)),
+    kind === "success" ? [-0.05, 1.05] : extent(means.map((p) => p.y)),
+  );
   const shown = palette.filter((m) => means.some((p) => p.family === m)).concat([...new Set(means.map((p) => p.family))].filter((f) => !palette.includes(f)));
   const color = colorEncoding(palette, shown, "method", "family");
   const scale = kind === "success" ? { domain: [-0.05, 1.05], nice: false } : { zero: false };
@@ -456,14 +516,18 @@ export function paretoFigure(pairName: string, pair: PairResult, kind: keyof typ
       ? [{ data: { values: front }, mark: { type: "line", strokeDash: [6, 4], strokeWidth: 2, color: colorOf(palette, "replay") }, encoding: { x, y, order: { field: "x", type: "quantitative" } } }]
       : []),
     { data: { values: means }, mark: { type: "point", filled: true, size: 110, opacity: 0.9 }, encoding: { x, y, color } },
-    { data: { values: labels }, mark: { type: "text", align: "left", dx: 7, dy: -6, fontSize: 10 }, encoding: { x, y, text: { field: "label" } } },
+    ...labelLayers(labels).map(({ align, dy, values }) => ({
+      data: { values },
+      mark: { type: "text", align, dx: align === "left" ? 7 : -7, dy, fontSize: 10 },
+      encoding: { x, y, text: { field: "label" } },
+    })),
     ...(baseSuccess.length > 0 ? [{ data: { values: baseSuccess }, mark: { type: "point", shape: "cross", size: 160, color: "black", filled: true }, encoding: { x, y } }] : []),
   ];
   const spec = {
     $schema: "https://vega.github.io/schema/vega-lite/v6.json",
     title: { text: title, subtitle },
-    width: 460,
-    height: 360,
+    width: PARETO_WIDTH,
+    height: PARETO_HEIGHT,
     layer,
     config: baseConfig,
   } as TopLevelSpec;
