@@ -6,10 +6,11 @@
 //     token after "Action: " says where the arm goes), and how many distinct first tokens the
 //     frames have and how many coefficients they spell;
 //  3. in the simulated scene (--env.type, --env.task): the policy's first action against the
-//     scripted expert's, from a few resets, with the error of staying put for scale.
+//     scripted expert's, from a few resets, with the error of staying put for scale; in the
+//     two-target scene also where each chunk ends: at which station, or elsewhere.
 // Usage: node tools/diagnose/act.mjs --policy.path=DIR --dataset.root=DIR [--env.type=two_target --env.task=red] [--frames=32]
 import { initBackend, loadPi0FastPolicy, loadFastTokenizer } from "@craft/policy-pi0fast";
-import { deltaTimestampsForChunk, makeEnv, openDataset, readInfo } from "@craft/datasets";
+import { deltaTimestampsForChunk, makeEnv, openDataset, readInfo, STATIONS, SUCCESS_RADIUS } from "@craft/datasets";
 import { join } from "node:path";
 import { existsSync } from "node:fs";
 
@@ -123,5 +124,15 @@ if (envType) {
   }
   const distinct = new Set(selected.tokens.map((t) => t.join(","))).size;
   console.log(`first action vs the expert's (${envType} "${envs[0].spec.instruction}", 16 scenes): mean |error| of x and y ${policyError.toFixed(3)}, staying put ${stayError.toFixed(3)}; ${distinct} distinct chunks, ${selected.invalid} invalid decodes`);
+  if (envType === "two_target") {
+    // Where each chunk's last action points: within SUCCESS_RADIUS of a station, or elsewhere.
+    const ends = new Map();
+    for (let b = 0; b < 16; b++) {
+      const last = selected.actions.subarray(b * n * dim + (n - 1) * dim, b * n * dim + n * dim);
+      const at = Object.keys(STATIONS).find((c) => Math.hypot(last[0] - STATIONS[c][0], last[1] - STATIONS[c][1]) < SUCCESS_RADIUS);
+      ends.set(at ?? "elsewhere", (ends.get(at ?? "elsewhere") ?? 0) + 1);
+    }
+    console.log(`chunks end at: ${[...ends].sort((a, b) => b[1] - a[1]).map(([w, k]) => `${w} ${k}`).join("; ")}`);
+  }
 }
 policy.dispose();

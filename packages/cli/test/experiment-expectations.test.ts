@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { pairExpectations, RETENTION_METHODS, RETENTION_RUNS, runRetentionExperiment } from "../src/experiment/retention.js";
+import { pairExpectations, RETENTION_METHODS, RETENTION_PRESETS, RETENTION_RUNS, runRetentionExperiment } from "../src/experiment/retention.js";
 import { paretoFigure, placeLabels } from "../src/report/figures.js";
 import { dominates, dominatedBy, paretoFront } from "../src/report/pareto.js";
 import type { MethodResult } from "../src/report/summary.js";
@@ -130,6 +130,19 @@ describe("Pareto figures of a pair", () => {
     // By loss, replay_weight_0.3 (1.4, 2.1) is on the front (lowest A loss); none of the three dominates another.
     expect(front("loss")).toEqual(["replay_weight_0.3", "replay", "replay_weight_0.1"]);
     expect(paretoFigure("p", pair, "loss", [])!.file).toBe("pareto_loss_p.png");
+  });
+});
+
+describe("the presets' fine-tuning schedules", () => {
+  it("fine-tunes twice as long in full as in quick at half the rate: the same Σ lr, in smaller steps", () => {
+    const { quick, full } = RETENTION_PRESETS;
+    expect(full.finetuneSteps).toBe(2 * quick.finetuneSteps);
+    expect(full.finetuneLr.peak * full.finetuneSteps).toBeCloseTo(quick.finetuneLr.peak * quick.finetuneSteps, 12);
+    expect(full.finetuneLr.decayTo * full.finetuneSteps).toBeCloseTo(quick.finetuneLr.decayTo * quick.finetuneSteps, 12);
+    expect(full.finetuneLr.warmupSteps).toBe(quick.finetuneLr.warmupSteps);
+    // The bases are the same in both presets.
+    expect(full.pretrainLr).toEqual(quick.pretrainLr);
+    expect(full.pretrainSteps).toBe(quick.pretrainSteps);
   });
 });
 

@@ -22,6 +22,7 @@ import {
   PAIR_ANCHOR_START_FRAMES,
   PAIR_BASE_LR,
   PAIR_FINETUNE_LR,
+  PAIR_LONG_FINETUNE_LR,
   PAIR_POLICY,
 } from "../pipeline.js";
 import { openTaskDataset } from "../datasetSetup.js";
@@ -114,7 +115,7 @@ export const RETENTION_PRESETS: Readonly<Record<RetentionPresetName, RetentionPr
     pretrainSteps: 400,
     pretrainLr: PAIR_BASE_LR,
     finetuneSteps: 400,
-    finetuneLr: PAIR_FINETUNE_LR,
+    finetuneLr: PAIR_LONG_FINETUNE_LR,
     evalFrames: 64,
     anchorSamples: 256,
     seeds: [1000, 1001, 1002],
