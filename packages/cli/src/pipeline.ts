@@ -76,9 +76,11 @@ export const PAIR_BASE_LR = { peak: 1e-3, decayTo: 1e-4, warmupSteps: 30 } as co
 export const PAIR_FINETUNE_LR = { peak: 1e-3, decayTo: 1e-4, warmupSteps: 10 } as const satisfies LearningRates;
 /**
  * The same schedule at half the rate, for fine-tunings twice as long (the experiment's `full`
- * preset): the same Σ lr over the run in smaller steps. Measured (cli README, "Measured: --preset=full"):
- * 400 CRaFT steps at the full rate drifted into decoding chunks that mix red's x with blue's y and
- * stalled on both instructions (12/20 and 7/20 from seed 1000's base); at half the rate, 20/20 and 20/20.
+ * preset): the same Σ lr over the run in smaller steps. Measured (cli README, point 6 of "What it
+ * takes for a policy to act"): from seed 1000's base, 400 CRaFT steps at the full rate decoded
+ * chunks to no station and stalled (12/20 red, 7/20 blue), at half the rate 20/20 and 20/20; over
+ * the full preset's three seeds it kept A no better (72% against 74%) and raised CRaFT's B (88%
+ * against 67%).
  */
 export const PAIR_LONG_FINETUNE_LR = { peak: PAIR_FINETUNE_LR.peak / 2, decayTo: PAIR_FINETUNE_LR.decayTo / 2, warmupSteps: PAIR_FINETUNE_LR.warmupSteps } as const satisfies LearningRates;
 

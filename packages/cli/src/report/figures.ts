@@ -391,6 +391,8 @@ const PARETO_HEIGHT = 360;
 /** Pixels per label line, and per character of a 10-pixel label (an over-estimate, so that boxes err apart). */
 const LABEL_LINE = 12;
 const LABEL_CHAR = 6;
+/** Horizontal gap between a point and its label's text, in pixels. */
+const LABEL_DX = 7;
 
 const extent = (xs: readonly number[]): [number, number] => [Math.min(...xs), Math.max(...xs)];
 
@@ -420,7 +422,7 @@ export function placeLabels(labels: readonly { x: number; y: number; label: stri
     const y = PARETO_HEIGHT - px(l.y, yDomain, PARETO_HEIGHT);
     const align = x > PARETO_WIDTH / 2 ? "right" : "left";
     const width = LABEL_CHAR * l.label.length;
-    const [left, right] = align === "left" ? [x + 7, x + 7 + width] : [x - 7 - width, x - 7];
+    const [left, right] = align === "left" ? [x + LABEL_DX, x + LABEL_DX + width] : [x - LABEL_DX - width, x - LABEL_DX];
     const below = y < PARETO_HEIGHT / 4;
     const dyAt = (row: number) => (below ? 16 + LABEL_LINE * row : -6 - LABEL_LINE * row);
     const boxAt = (row: number) => ({ left, right, top: y + dyAt(row) - LABEL_LINE + 2, bottom: y + dyAt(row) + 2 });
@@ -518,7 +520,7 @@ export function paretoFigure(pairName: string, pair: PairResult, kind: keyof typ
     { data: { values: means }, mark: { type: "point", filled: true, size: 110, opacity: 0.9 }, encoding: { x, y, color } },
     ...labelLayers(labels).map(({ align, dy, values }) => ({
       data: { values },
-      mark: { type: "text", align, dx: align === "left" ? 7 : -7, dy, fontSize: 10 },
+      mark: { type: "text", align, dx: align === "left" ? LABEL_DX : -LABEL_DX, dy, fontSize: 10 },
       encoding: { x, y, text: { field: "label" } },
     })),
     ...(baseSuccess.length > 0 ? [{ data: { values: baseSuccess }, mark: { type: "point", shape: "cross", size: 160, color: "black", filled: true }, encoding: { x, y } }] : []),
