@@ -107,7 +107,8 @@ Commands:
   eval                       closed-loop success in a simulated environment (--env.type=reach|push|two_target),
                              or loss and decoded-action error on a task and/or anchor set
   dataset info               what a LeRobot dataset holds and whether its files exist
-  dataset make-synthetic     scripted expert episodes in the simulated scenes (--task=${SYNTHETIC_TASKS.join("|")})
+  dataset make-synthetic     scripted expert episodes in the simulated scenes (--task=${SYNTHETIC_TASKS.join("|")}),
+                             or a policy's own (--policy.path): anchors where the policy goes
   dataset build-anchor-cache frames selected from a dataset, stored ready to load, reproducible from a seed
   tokenizer fit              fit the FAST action tokenizer's BPE on a dataset
   experiment retention       naive vs replay vs CRaFT: does the policy keep its old skill?
@@ -164,6 +165,7 @@ ${list(EVAL_FLAGS)}
   craft dataset info --dataset.root=DIR
 ${list(DATASET_FLAGS.info)}
   craft dataset make-synthetic --task=${SYNTHETIC_TASKS.join("|")} --episodes=N --output=DIR [--seed=0] [--image_size=64] [--video]
+  craft dataset make-synthetic --task=… --episodes=N --output=DIR --policy.path=DIR   the policy acts in closed loop instead of the expert
 ${list(DATASET_FLAGS["make-synthetic"])}
   craft dataset build-anchor-cache --dataset.root=DIR --num_samples=N --seed=S --output=DIR [--chunk_size=10]
     [--start_frames=K]   (every episode's first K frames are anchors; the rest stratified as before)

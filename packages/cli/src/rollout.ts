@@ -1,6 +1,20 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { encodeVideo, hasFfmpeg, makeEnv, type Batch, type EnvObservation, type SimEnv } from "@craft/datasets";
+import {
+  checkWritableRoot,
+  encodeVideo,
+  hasFfmpeg,
+  makeEnv,
+  SYNTHETIC_ENVS,
+  SYNTHETIC_ROBOT_TYPE,
+  writeDataset,
+  type Batch,
+  type EnvObservation,
+  type FrameValues,
+  type SimEnv,
+  type SyntheticTask,
+  type WriteEpisode,
+} from "@craft/datasets";
 import * as gifenc from "gifenc";
 import { renameKey, type Pi0FastPolicy } from "@craft/policy-pi0fast";
 import type { EnvEvalSpec } from "./envFlags.js";
@@ -87,7 +101,20 @@ export interface RolloutOptions {
   readonly imageSize?: number;
   /** Called after each finished batch of episodes (progress display). */
   readonly onProgress?: (done: number, total: number, successes: number) => void;
+  /**
+   * When set, every episode is recorded as dataset frames (each observation with the action executed
+   * from it, LeRobot's `lerobot-record --policy.path` shape) and handed over when it ends.
+   */
+  readonly onRecorded?: (result: EpisodeResult, episode: WriteEpisode) => void;
 }
+
+/** One line on stderr per finished batch of episodes; a TTY gets one redrawn bar. */
+export const episodeProgressLine = (done: number, total: number, successes: number) => {
+  const filled = Math.round((done / total) * 20);
+  const text = `[${"#".repeat(filled)}${".".repeat(20 - filled)}] episodes ${done}/${total}, success ${successes}/${done}`;
+  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[2K${text}${done === total ? "\n" : ""}`);
+  else process.stderr.write(`${text}\n`);
+};
 
 /** Wilson score interval for k successes in n trials (Wilson 1927), at the normal quantile z. */
 export function wilsonInterval(k: number, n: number, z = 1.959963984540054): [number, number] {
@@ -153,6 +180,7 @@ interface Slot {
   observation: EnvObservation;
   queue: Float32Array[];
   frames: Uint8Array[] | null;
+  recorded: FrameValues[] | null;
   sumReward: number;
   maxReward: number;
   length: number;
@@ -193,6 +221,7 @@ function tick(slot: Slot, names: readonly string[]): void {
     slot.result = finish(slot, "nan", `step ${slot.length}: action[${bad}] (${names[bad] ?? bad}) is ${action[bad]}`);
     return;
   }
+  slot.recorded?.push({ ...slot.observation, action: Float32Array.from(action) });
   const r = slot.env.step(action);
   slot.observation = r.observation;
   slot.length += 1;
@@ -220,7 +249,7 @@ export async function evaluateInEnv(policy: ClosedLoopPolicy, options: RolloutOp
       const seed = options.seed + episode;
       const observation = env.reset(seed);
       const frames = options.videosDir !== null && episode < options.maxEpisodesRendered ? [observation["observation.images.front"]] : null;
-      slots.push({ env, episode, seed, observation, queue: [], frames, sumReward: 0, maxReward: 0, length: 0, invalid: 0, result: null });
+      slots.push({ env, episode, seed, observation, queue: [], frames, recorded: options.onRecorded ? [] : null, sumReward: 0, maxReward: 0, length: 0, invalid: 0, result: null });
     }
     while (slots.some((s) => s.result === null)) {
       inferences += await refill(policy, slots, size, probe.spec.instruction);
@@ -228,6 +257,7 @@ export async function evaluateInEnv(policy: ClosedLoopPolicy, options: RolloutOp
     }
     for (const slot of slots) {
       results.push(slot.result!);
+      if (slot.recorded !== null && slot.recorded.length > 0) options.onRecorded?.(slot.result!, { task: probe.spec.instruction, frames: slot.recorded });
       if (slot.frames !== null && options.videosDir !== null) videoPaths.push(await writeRolloutVideo(options.videosDir, slot.episode, slot.frames, size, probe.spec.fps, options.videoFormat ?? "auto"));
     }
     options.onProgress?.(results.length, options.nEpisodes, results.filter((r) => r.success).length);
@@ -342,4 +372,45 @@ export async function writeEvalInfo(outputDir: string, info: EvalInfo & Record<s
   const file = join(outputDir, "eval_info.json");
   await writeFile(file, `${JSON.stringify(info, null, 2)}\n`);
   return file;
+}
+
+/**
+ * A synthetic task's dataset recorded from a policy instead of the scripted expert (LeRobot's
+ * `lerobot-record --policy.path`): `episodes` closed-loop episodes, the task's instructions taking
+ * turns as in the expert datasets, each frame the observation and the action the policy executed
+ * from it, successes and failures alike. Instruction i of k plays scenes `seed + i·n_i …` (n_i its
+ * share of the episodes), so no two episodes share a scene. Returns the episodes' outcomes, in order.
+ */
+export async function recordPolicyDataset(
+  policy: ClosedLoopPolicy,
+  output: string,
+  options: { readonly task: SyntheticTask; readonly episodes: number; readonly seed: number; readonly imageSize: number; readonly batchSize: number; readonly overwrite?: boolean; readonly onProgress?: RolloutOptions["onProgress"] },
+): Promise<EpisodeResult[]> {
+  checkWritableRoot(output, options.overwrite);
+  const envs = SYNTHETIC_ENVS[options.task];
+  const shares = envs.map((_, i) => Math.floor((options.episodes - i + envs.length - 1) / envs.length));
+  const recorded: { result: EpisodeResult; episode: WriteEpisode }[][] = [];
+  let first = options.seed;
+  for (const [i, env] of envs.entries()) {
+    const own: { result: EpisodeResult; episode: WriteEpisode }[] = [];
+    await evaluateInEnv(policy, {
+      envType: env.type,
+      envTask: env.task,
+      nEpisodes: shares[i]!,
+      batchSize: options.batchSize,
+      seed: first,
+      maxEpisodesRendered: 0,
+      videosDir: null,
+      imageSize: options.imageSize,
+      onProgress: options.onProgress,
+      onRecorded: (result, episode) => own.push({ result, episode }),
+    });
+    recorded.push(own);
+    first += shares[i]!;
+  }
+  // episode j is instruction j mod k's (j div k)-th, as syntheticEpisodes orders them
+  const ordered = Array.from({ length: options.episodes }, (_, j) => recorded[j % envs.length]![Math.floor(j / envs.length)]!);
+  const { features, fps } = makeEnv({ type: envs[0]!.type, task: envs[0]!.task, imageSize: options.imageSize }).spec;
+  await writeDataset(output, { fps, robotType: SYNTHETIC_ROBOT_TYPE, features, episodes: ordered.map((r) => r.episode), overwrite: options.overwrite });
+  return ordered.map((r) => r.result);
 }

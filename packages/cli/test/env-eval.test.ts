@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { makeEnv, makeSyntheticDataset, openDataset, probeVideo, type Batch } from "@craft/datasets";
 import type { Pi0FastPolicy } from "@craft/policy-pi0fast";
-import { checkPolicyMatchesEnv, evaluateInEnv, wilsonInterval, type ClosedLoopPolicy, type EvalInfo } from "../src/rollout.js";
+import { checkPolicyMatchesEnv, evaluateInEnv, recordPolicyDataset, wilsonInterval, type ClosedLoopPolicy, type EvalInfo } from "../src/rollout.js";
 import { craft, MICRO_POLICY, sevenDimRobotDataset, tempDir } from "./helpers.js";
 
 /**
@@ -114,6 +114,37 @@ describe("closed-loop rollouts (policy-agnostic loop)", () => {
     expect(Number(stream.nb_read_frames)).toBe(info.per_episode[0]!.length + 1);
   });
 
+  it("records a policy's episodes as a dataset: instructions take turns, each frame the observation and the action executed from it", async () => {
+    const out = join(tempDir("record-policy"), "rollouts");
+    const results = await recordPolicyDataset(lookAndReach(3), out, { task: "reach_red_yellow", episodes: 3, seed: 50, imageSize: 32, batchSize: 2 });
+    // red plays scenes 50 and 51, yellow scene 52; the dataset alternates red, yellow, red
+    expect(results.map((r) => r.seed)).toEqual([50, 52, 51]);
+    // the policy follows red whatever it is told: red succeeds, yellow ends at the other target
+    expect(results.map((r) => r.outcome)).toEqual(["success", "other_target", "success"]);
+    const ds = await openDataset(out);
+    try {
+      expect(ds.episodes.map((e) => e.tasks)).toEqual([["reach the red target"], ["reach the yellow target"], ["reach the red target"]]);
+      expect(ds.episodes.map((e) => e.length)).toEqual(results.map((r) => r.length));
+      // an independent replay: the recorded actions, stepped in a fresh scene of the same seed, give back the recorded observations
+      for (const [e, episode] of ds.episodes.entries()) {
+        const env = makeEnv({ type: "two_target", task: e === 1 ? "yellow" : "red", imageSize: 32 });
+        let observation = env.reset(results[e]!.seed);
+        const frames = await ds.getFrames(Array.from({ length: episode.length }, (_, t) => episode.from + t));
+        for (let t = 0; t < episode.length; t++) {
+          expect(Array.from(frames.features["observation.state"]!.data.subarray(t * 6, (t + 1) * 6))).toEqual(Array.from(observation["observation.state"]));
+          expect(frames.features["observation.images.front"]!.data.subarray(t * 32 * 32 * 3, (t + 1) * 32 * 32 * 3)).toEqual(observation["observation.images.front"]);
+          const step = env.step(frames.features.action!.data.subarray(t * 6, (t + 1) * 6) as Float32Array);
+          observation = step.observation;
+          if (t === episode.length - 1) expect(step.terminated || step.truncated).toBe(true);
+        }
+      }
+    } finally {
+      await ds.close();
+    }
+    // nothing is rolled out over an existing dataset
+    await expect(recordPolicyDataset(lookAndReach(3), out, { task: "reach_red", episodes: 1, seed: 0, imageSize: 32, batchSize: 1 })).rejects.toThrow(/field "root": expected an empty or absent directory/);
+  });
+
   it("Wilson interval: hand-worked values", () => {
     const z2 = 1.959963984540054 ** 2;
     expect(wilsonInterval(0, 3)[0]).toBe(0);
@@ -194,6 +225,32 @@ describe("craft eval --env.type (end to end with a trained pi0-FAST)", () => {
       expect(probe.duration).toBeCloseTo((info.per_episode[i]!.length + 1) / 10, 1);
     }
   });
+
+  it("craft dataset make-synthetic --policy.path records the policy's own episodes; a policy the scene cannot feed is refused before any rollout", async () => {
+    const dir = tempDir("make-synthetic-policy");
+    const out = join(dir, "acted");
+    const r = await craft(["dataset", "make-synthetic", "--task=reach_red", "--episodes=2", "--image_size=32", "--seed=9", `--policy.path=${policyDir}`, `--output=${out}`]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/episodes 2\/2, success \d\/2/);
+    const k = Number(/2 episodes, (\d) successful/.exec(r.stdout)?.[1]);
+    const ds = await openDataset(out);
+    expect(ds.numEpisodes).toBe(2);
+    expect(ds.tasks).toEqual(["reach the red target"]);
+    await ds.close();
+    // the same scenes through craft eval: the same successes
+    const evalOut = join(dir, "eval");
+    const e = await craft(["eval", `--policy.path=${policyDir}`, "--env.type=two_target", "--env.task=red", "--eval.n_episodes=2", "--eval.max_episodes_rendered=0", "--seed=9", `--output_dir=${evalOut}`]);
+    expect(e.code, e.stderr).toBe(0);
+    const info = JSON.parse(readFileSync(join(evalOut, "eval_info.json"), "utf8")) as EvalInfo;
+    expect(info.per_episode.filter((x) => x.success).length).toBe(k);
+    const bad = await craft(["dataset", "make-synthetic", "--task=reach", "--episodes=1", `--policy.path=${otherPolicyDir}`, `--output=${join(dir, "bad")}`]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.trim()).toBe(`error: policy.path: ${otherPolicyDir}: feature "observation.state": 7 dims, the environment "reach" provides 6`);
+    expect(existsSync(join(dir, "bad"))).toBe(false);
+    const fps = await craft(["dataset", "make-synthetic", "--task=reach_red", "--fps=5", `--policy.path=${policyDir}`, `--output=${join(dir, "fps")}`]);
+    expect(fps.code).toBe(2);
+    expect(fps.stderr.split("\n")[0]).toBe("error: --fps: not with --policy.path (the environment's fps and embedded images are recorded)");
+  }, 120_000);
 
   it("CRAFT_SMOKE=1 cuts the episodes to two and says so", async () => {
     const out = join(tempDir("env-eval-smoke"), "eval");

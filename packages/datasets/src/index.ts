@@ -12,8 +12,8 @@ export { readDatasetMeta, aggregateStats, type DatasetMeta, type EpisodeInfo, ty
 export { openDataset, type OpenDatasetOptions, type LeRobotDataset, type DatasetEpisode, type FrameSource } from "./dataset.js";
 export { deltaTimestampsForChunk } from "./deltaTimestamps.js";
 export { createLoader, epochIndices, type Loader, type LoaderOptions, type LoaderPosition } from "./loader.js";
-export { writeDataset, type WriteDatasetOptions, type WriteEpisode, type WriteFeatureSpec, type FrameValues } from "./writer.js";
-export { makeSyntheticDataset, syntheticEpisodes, SYNTHETIC_ENVS, SYNTHETIC_TASKS, type SyntheticTask, type SyntheticOptions } from "./synthetic.js";
+export { checkWritableRoot, writeDataset, type WriteDatasetOptions, type WriteEpisode, type WriteFeatureSpec, type FrameValues } from "./writer.js";
+export { makeSyntheticDataset, syntheticEpisodes, SYNTHETIC_ENVS, SYNTHETIC_ROBOT_TYPE, SYNTHETIC_TASKS, type SyntheticTask, type SyntheticOptions } from "./synthetic.js";
 export {
   makeEnv,
   STATIONS,

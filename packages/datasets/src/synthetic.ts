@@ -25,6 +25,9 @@ export const SYNTHETIC_ENVS: Readonly<Record<SyntheticTask, readonly EnvRef[]>> 
 };
 
 
+/** `robot_type` in the synthetic datasets' `meta/info.json`, the expert's and a recorded policy's alike. */
+export const SYNTHETIC_ROBOT_TYPE = "craft_synthetic_arm";
+
 /** Joint-like names of the 6-dim state and action: end-effector x, y, height, gripper, wrist, reach radius. */
 export const SYNTHETIC_NAMES = ARM_NAMES;
 
@@ -89,7 +92,7 @@ export const syntheticEpisodes = (options: Omit<SyntheticOptions, "fps" | "video
 export const makeSyntheticDataset = async (output: string, options: SyntheticOptions): Promise<void> => {
   await writeDataset(output, {
     fps: options.fps ?? 10,
-    robotType: "craft_synthetic_arm",
+    robotType: SYNTHETIC_ROBOT_TYPE,
     features: armFeatures(options.imageSize ?? 64),
     episodes: syntheticEpisodes(options),
     video: options.video,

@@ -58,6 +58,13 @@ const nestImageStats = (s: FeatureStats): Record<string, unknown> =>
 
 const codecName = (c: VideoCodec) => (c === "libx264" ? "h264" : "av1");
 
+/** A dataset may be written at `root`: it is absent or empty, or `overwrite` allows replacing it. */
+export const checkWritableRoot = (root: string, overwrite = false): void => {
+  if (existsSync(root) && readdirSync(root).length > 0 && !overwrite) {
+    throw new DatasetError("InvalidOption", { file: root, field: "root", expected: "an empty or absent directory (or overwrite: true)", actual: "a non-empty directory" });
+  }
+};
+
 /**
  * Write a LeRobot v3.0 dataset: one data Parquet file, one episodes file, tasks.parquet,
  * stats.json and info.json, with images embedded as PNG or encoded to MP4.
@@ -67,10 +74,8 @@ export const writeDataset = async (root: string, options: WriteDatasetOptions): 
   const bad = (field: string, expected: string, actual: string) => new DatasetError("InvalidOption", { file: root, field, expected, actual });
   if (!(fps > 0)) throw bad("fps", "a positive number", String(fps));
   if (episodes.length === 0) throw bad("episodes", "at least one episode", "0");
-  if (existsSync(root) && readdirSync(root).length > 0) {
-    if (!options.overwrite) throw bad("root", "an empty or absent directory (or overwrite: true)", "a non-empty directory");
-    rmSync(root, { recursive: true, force: true });
-  }
+  checkWritableRoot(root, options.overwrite);
+  if (existsSync(root) && readdirSync(root).length > 0) rmSync(root, { recursive: true, force: true });
   mkdirSync(join(root, "meta"), { recursive: true });
 
   const floatKeys = Object.keys(features).filter((k) => features[k]!.dtype === "float32");

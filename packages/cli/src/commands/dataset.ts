@@ -7,9 +7,12 @@ import {
   openAnchorSet,
   readInfo,
   resolveDatasetRoot,
+  makeEnv,
+  SYNTHETIC_ENVS,
   SYNTHETIC_TASKS,
   type SyntheticTask,
 } from "@craft/datasets";
+import { checkPolicyMatchesEnv, episodeProgressLine, pi0FastClosedLoop, recordPolicyDataset } from "../rollout.js";
 import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
 import { episodesFlag, withEpisodesFlag } from "../datasetSetup.js";
 import { DEFAULT_TEACHER_TOP_K, type PI0FastConfig } from "@craft/policy-pi0fast";
@@ -43,7 +46,7 @@ const rootOf = (args: ParsedArgs): string => {
 
 export const DATASET_FLAGS = {
   info: ["dataset.root", "dataset.repo_id", "dataset.exclude", "dataset.episodes"],
-  "make-synthetic": ["task", "episodes", "output", "seed", "fps", "image_size", "video", "overwrite"],
+  "make-synthetic": ["task", "episodes", "output", "seed", "fps", "image_size", "video", "overwrite", "policy.path", "policy.device"],
   "build-anchor-cache": ["dataset.root", "dataset.repo_id", "dataset.exclude", "dataset.episodes", "num_samples", "start_frames", "seed", "output", "chunk_size", "policy.path", "policy.device", "teacher_top_k"],
 } as const;
 
@@ -65,6 +68,8 @@ export async function runDataset(sub: string | undefined, args: ParsedArgs): Pro
       }
       const output = str(args, "output");
       if (!output) throw new UsageError("--output: expected the directory to write the dataset to");
+      const policyPath = str(args, "policy.path");
+      if (policyPath !== undefined) return recordSynthetic(args, task as SyntheticTask, output, policyPath);
       await makeSyntheticDataset(output, {
         task: task as SyntheticTask,
         episodes: int(args, "episodes", 20),
@@ -146,5 +151,36 @@ export async function addTeacherOutputs(cacheDir: string, policyPath: string, to
   } finally {
     teacher.dispose();
     await anchors.close();
+  }
+}
+
+/**
+ * `craft dataset make-synthetic --policy.path=…`: the task's episodes acted by a policy in closed
+ * loop instead of the scripted expert, recorded as a dataset (see recordPolicyDataset).
+ */
+async function recordSynthetic(args: ParsedArgs, task: SyntheticTask, output: string, policyPath: string): Promise<number> {
+  for (const flag of ["fps", "video"] as const) {
+    if (args.flags.has(flag)) throw new UsageError(`--${flag}: not with --policy.path (the environment's fps and embedded images are recorded)`);
+  }
+  const imageSize = int(args, "image_size", 64);
+  await startBackend((str(args, "policy.device") ?? "auto") as PI0FastConfig["device"], true);
+  const policy = await loadPretrainedPolicy(policyPath);
+  try {
+    const env = SYNTHETIC_ENVS[task][0]!;
+    checkPolicyMatchesEnv(policy, makeEnv({ type: env.type, task: env.task, imageSize }), policyPath);
+    const results = await recordPolicyDataset(pi0FastClosedLoop(policy), output, {
+      task,
+      episodes: int(args, "episodes", 20),
+      seed: int(args, "seed", 0),
+      imageSize,
+      batchSize: 10,
+      overwrite: args.flags.get("overwrite") === true,
+      onProgress: episodeProgressLine,
+    });
+    const successes = results.filter((r) => r.success).length;
+    console.log(`wrote "${task}" acted by ${policyPath} to ${output}: ${results.length} episodes, ${successes} successful`);
+    return 0;
+  } finally {
+    policy.dispose();
   }
 }

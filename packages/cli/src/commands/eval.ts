@@ -10,7 +10,7 @@ import { decodeEnvEvalSections, ENV_EVAL_FLAGS as ENV_SECTION_FLAGS } from "../e
 import { DATASET_FIELDS, EVAL_COMMAND_FIELDS, LEROBOT_FIELDS, POLICY_FIELDS } from "../runSections.js";
 import { ConfigError } from "../errors.js";
 import { evaluateOn, type EvaluationReport } from "../evaluation.js";
-import { checkPolicyMatchesEnv, evaluateInEnv, pi0FastClosedLoop, writeEvalInfo } from "../rollout.js";
+import { checkPolicyMatchesEnv, episodeProgressLine, evaluateInEnv, pi0FastClosedLoop, writeEvalInfo } from "../rollout.js";
 import { startBackend } from "../backendSetup.js";
 import { datasetRoot, episodesFlag, openAnchors, openTaskDataset } from "../datasetSetup.js";
 import { loadPretrainedPolicy } from "../policySetup.js";
@@ -64,14 +64,6 @@ function renameMapFlag(args: ParsedArgs): Record<string, string> {
   return map;
 }
 
-/** One line on stderr per finished batch of episodes; a TTY gets one redrawn bar. */
-const progressLine = (done: number, total: number, successes: number) => {
-  const filled = Math.round((done / total) * 20);
-  const text = `[${"#".repeat(filled)}${".".repeat(20 - filled)}] episodes ${done}/${total}, success ${successes}/${done}`;
-  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[2K${text}${done === total ? "\n" : ""}`);
-  else process.stderr.write(`${text}\n`);
-};
-
 /** `craft eval --env.type=…`: success rate of a checkpoint in closed loop; eval_info.json and rollout videos in output_dir. */
 async function runEnvEval(args: ParsedArgs, policyPath: string): Promise<number> {
   rejectUnknownFlags(args.flags, ENV_EVAL_FLAGS, "eval --env.type");
@@ -99,7 +91,7 @@ async function runEnvEval(args: ParsedArgs, policyPath: string): Promise<number>
       seed,
       maxEpisodesRendered: maxRendered,
       videosDir: maxRendered > 0 ? join(outputDir, "videos") : null,
-      onProgress: progressLine,
+      onProgress: episodeProgressLine,
     });
     const seconds = (performance.now() - started) / 1000;
     const file = await writeEvalInfo(outputDir, { policy: policyPath, ...info, aggregated: { ...info.aggregated, eval_s: seconds, eval_ep_s: seconds / nEpisodes } });
