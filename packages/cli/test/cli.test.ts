@@ -212,5 +212,10 @@ describe("craft quickstart (the README's main job)", () => {
     const m = readMetrics(join(out, "craft"));
     expect(m[m.length - 1].step).toBe(2);
     expect(typeof m[m.length - 1].lambda).toBe("number");
+    // a re-run in the same output_dir finds the trainings done and prints the same lines
+    process.env.CRAFT_SMOKE = "1";
+    const again = await craft(["quickstart", `--output_dir=${out}`, "--batch_size=4", "--policy.device=wasm"]).finally(() => delete process.env.CRAFT_SMOKE);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toBe(r.stdout);
   });
 });

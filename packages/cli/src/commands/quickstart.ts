@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { makeSyntheticDataset, type SyntheticTask } from "@craft/datasets";
-import { loadPi0FastPolicy } from "@craft/policy-pi0fast";
+import { loadPi0FastPolicy, type PI0FastConfig } from "@craft/policy-pi0fast";
+import { startBackend } from "../backendSetup.js";
 import { rejectUnknownFlags, UsageError, type ParsedArgs } from "../flags.js";
 import { addTeacherOutputs } from "./dataset.js";
 import { anchorCacheStep, DISTILL_EPSILON, epsilonStep, evaluateStep, openAnchorStep, PAIR_ANCHOR_START_FRAMES, PAIR_BASE_LR, PAIR_FINETUNE_LR, PAIR_POLICY, successStep, trainStep, type EnvRef } from "../pipeline.js";
@@ -80,6 +81,8 @@ export async function runQuickstart(args: ParsedArgs): Promise<number> {
     if (!existsSync(join(data(task), "meta", "info.json"))) await makeSyntheticDataset(data(task), { task, episodes: n, seed: dataSeed, imageSize: IMAGE_SIZE, overwrite: true });
   }
 
+  // A re-run whose base is trained loads it before any training would have started the backend.
+  await startBackend(device as PI0FastConfig["device"], true);
   const common = { batchSize, seed, logFreq: 20, device };
   const baseDir = join(out, "base");
   log(`2/5 base policy: ${pretrainSteps} steps on A "reach the red target" and "reach the yellow target" → ${baseDir}`);
