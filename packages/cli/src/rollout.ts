@@ -391,6 +391,7 @@ export async function recordPolicyDataset(
   const shares = envs.map((_, i) => Math.floor((options.episodes - i + envs.length - 1) / envs.length));
   const recorded: { result: EpisodeResult; episode: WriteEpisode }[][] = [];
   let first = options.seed;
+  let successes = 0;
   for (const [i, env] of envs.entries()) {
     const own: { result: EpisodeResult; episode: WriteEpisode }[] = [];
     await evaluateInEnv(policy, {
@@ -402,9 +403,11 @@ export async function recordPolicyDataset(
       maxEpisodesRendered: 0,
       videosDir: null,
       imageSize: options.imageSize,
-      onProgress: options.onProgress,
+      // one bar over all the instructions' episodes
+      onProgress: (done, _total, ok) => options.onProgress?.(first - options.seed + done, options.episodes, successes + ok),
       onRecorded: (result, episode) => own.push({ result, episode }),
     });
+    successes += own.filter((r) => r.result.success).length;
     recorded.push(own);
     first += shares[i]!;
   }

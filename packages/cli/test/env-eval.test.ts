@@ -116,7 +116,17 @@ describe("closed-loop rollouts (policy-agnostic loop)", () => {
 
   it("records a policy's episodes as a dataset: instructions take turns, each frame the observation and the action executed from it", async () => {
     const out = join(tempDir("record-policy"), "rollouts");
-    const results = await recordPolicyDataset(lookAndReach(3), out, { task: "reach_red_yellow", episodes: 3, seed: 50, imageSize: 32, batchSize: 2 });
+    const progress: string[] = [];
+    const results = await recordPolicyDataset(lookAndReach(3), out, {
+      task: "reach_red_yellow",
+      episodes: 3,
+      seed: 50,
+      imageSize: 32,
+      batchSize: 2,
+      onProgress: (done, total, ok) => progress.push(`${done}/${total} ${ok}`),
+    });
+    // one progress count over both instructions: red's two episodes, then yellow's one
+    expect(progress).toEqual(["2/3 2", "3/3 2"]);
     // red plays scenes 50 and 51, yellow scene 52; the dataset alternates red, yellow, red
     expect(results.map((r) => r.seed)).toEqual([50, 52, 51]);
     // the policy follows red whatever it is told: red succeeds, yellow ends at the other target
