@@ -4,7 +4,7 @@
 // median, 90th percentile and largest (cli README, "What it takes for a policy to act", point 7).
 // Usage: node tools/diagnose/anchor_kl.mjs --anchors=DIR --policy.path=DIR
 import { initBackend, loadPi0FastPolicy } from "@craft/policy-pi0fast";
-import { deltaTimestampsForChunk, openAnchorSet } from "@craft/datasets";
+import { deltaTimestampsForChunk, openAnchorSet, readAnchorManifest } from "@craft/datasets";
 import { join } from "node:path";
 import { existsSync } from "node:fs";
 
@@ -17,9 +17,8 @@ const pretrained = [join(policyDir, "checkpoints", "last", "pretrained_model"), 
 
 await initBackend("auto");
 const policy = await loadPi0FastPolicy(pretrained);
-const probe = await openAnchorSet(anchorDir);
-const fps = probe.fps;
-await probe.close();
+// the source's fps from the manifest, so the cache's rows are read once
+const { fps } = readAnchorManifest(anchorDir).source;
 const anchors = await openAnchorSet(anchorDir, { deltaTimestamps: { action: deltaTimestampsForChunk(fps, policy.config.chunk_size) } });
 const groups = { "episode starts": [], "other frames": [] };
 for (let i = 0; i < anchors.numFrames; i++) {

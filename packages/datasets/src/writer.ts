@@ -75,7 +75,7 @@ export const writeDataset = async (root: string, options: WriteDatasetOptions): 
   if (!(fps > 0)) throw bad("fps", "a positive number", String(fps));
   if (episodes.length === 0) throw bad("episodes", "at least one episode", "0");
   checkWritableRoot(root, options.overwrite);
-  if (existsSync(root) && readdirSync(root).length > 0) rmSync(root, { recursive: true, force: true });
+  if (options.overwrite) rmSync(root, { recursive: true, force: true });
   mkdirSync(join(root, "meta"), { recursive: true });
 
   const floatKeys = Object.keys(features).filter((k) => features[k]!.dtype === "float32");
