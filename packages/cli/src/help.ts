@@ -165,6 +165,7 @@ ${list(EVAL_FLAGS)}
   craft dataset info --dataset.root=DIR
 ${list(DATASET_FLAGS.info)}
   craft dataset make-synthetic --task=${SYNTHETIC_TASKS.join("|")} --episodes=N --output=DIR [--seed=0] [--image_size=64] [--video]
+    [--perturbation=P]   (a share P of episodes starts after an unrecorded detour: the expert's way back from off its path)
   craft dataset make-synthetic --task=… --episodes=N --output=DIR --policy.path=DIR   the policy acts in closed loop instead of the expert
 ${list(DATASET_FLAGS["make-synthetic"])}
   craft dataset build-anchor-cache --dataset.root=DIR --num_samples=N --seed=S --output=DIR [--chunk_size=10]

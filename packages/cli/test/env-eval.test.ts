@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { makeEnv, makeSyntheticDataset, openDataset, probeVideo, type Batch } from "@craft/datasets";
+import { makeEnv, makeSyntheticDataset, openDataset, probeVideo, syntheticEpisodes, type Batch } from "@craft/datasets";
 import type { Pi0FastPolicy } from "@craft/policy-pi0fast";
 import { checkPolicyMatchesEnv, evaluateInEnv, recordPolicyDataset, wilsonInterval, type ClosedLoopPolicy, type EvalInfo } from "../src/rollout.js";
 import { craft, MICRO_POLICY, sevenDimRobotDataset, tempDir } from "./helpers.js";
@@ -179,6 +179,38 @@ describe("craft dataset make-synthetic: the two-target scene's instructions", ()
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("--task: expected one of reach, push, reach_red, reach_blue");
   });
+
+  it("--perturbation detours that share of the expert's episodes: the same scenes and instructions, other start states", async () => {
+    const dir = tempDir("perturbation");
+    const read = async (root: string) => {
+      const ds = await openDataset(root);
+      const frames = await ds.getFrames(Array.from({ length: ds.numFrames }, (_, i) => i));
+      await ds.close();
+      return frames;
+    };
+    const made = await Promise.all(
+      ["0", "1"].map(async (share) => {
+        const out = join(dir, `share-${share}`);
+        const r = await craft(["dataset", "make-synthetic", "--task=reach_red_yellow", "--episodes=4", "--image_size=16", "--seed=3", `--perturbation=${share}`, `--output=${out}`]);
+        expect(r.code, r.stderr).toBe(0);
+        return read(out);
+      }),
+    );
+    const plain = syntheticEpisodes({ task: "reach_red_yellow", episodes: 4, seed: 3, imageSize: 16 });
+    const detoured = syntheticEpisodes({ task: "reach_red_yellow", episodes: 4, seed: 3, imageSize: 16, perturbation: 1 });
+    const starts = (frames: Awaited<ReturnType<typeof read>>) => {
+      const first = Array.from(frames.features.frame_index!.data, Number).flatMap((f, i) => (f === 0 ? [i] : []));
+      return first.map((i) => Array.from(frames.features["observation.state"]!.data.subarray(i * 6, i * 6 + 6), (v) => Number(v.toFixed(5))));
+    };
+    const rounded = (eps: typeof plain) => eps.map((ep) => Array.from(ep.frames[0]!["observation.state"] as Float32Array, (v) => Number(v.toFixed(5))));
+    expect(starts(made[0]!)).toEqual(rounded(plain));
+    expect(starts(made[1]!)).toEqual(rounded(detoured));
+    expect(starts(made[1]!)).not.toEqual(starts(made[0]!));
+    const bad = await craft(["dataset", "make-synthetic", "--task=reach_red", "--perturbation=2", `--output=${join(dir, "bad")}`]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.split("\n")[0]).toBe("error: --perturbation: expected a share of episodes in [0, 1], got 2");
+    expect(existsSync(join(dir, "bad"))).toBe(false);
+  });
 });
 
 describe("craft eval --env.type (end to end with a trained pi0-FAST)", () => {
@@ -260,6 +292,9 @@ describe("craft eval --env.type (end to end with a trained pi0-FAST)", () => {
     const fps = await craft(["dataset", "make-synthetic", "--task=reach_red", "--fps=5", `--policy.path=${policyDir}`, `--output=${join(dir, "fps")}`]);
     expect(fps.code).toBe(2);
     expect(fps.stderr.split("\n")[0]).toBe("error: --fps: not with --policy.path (the environment's fps and embedded images are recorded)");
+    const detours = await craft(["dataset", "make-synthetic", "--task=reach_red", "--perturbation=0.5", `--policy.path=${policyDir}`, `--output=${join(dir, "detours")}`]);
+    expect(detours.code).toBe(2);
+    expect(detours.stderr.split("\n")[0]).toBe("error: --perturbation: not with --policy.path (it detours the scripted expert's episodes; the policy starts where the scene puts the arm)");
   }, 120_000);
 
   it("CRAFT_SMOKE=1 cuts the episodes to two and says so", async () => {

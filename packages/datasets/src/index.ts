@@ -20,6 +20,8 @@ export {
   STATION_JITTER,
   TARGET_COLORS,
   SUCCESS_RADIUS,
+  SETTLE_STEP,
+  MAX_STEP,
   type MakeEnvOptions,
   type SimEnv,
   type EnvSpec,

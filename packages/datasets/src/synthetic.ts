@@ -1,6 +1,6 @@
 import { DatasetError } from "./errors.js";
 import { ARM_NAMES, armFeatures } from "./envs/arm.js";
-import { ENV_TYPES, makeEnv, type EnvType, type MakeEnvOptions } from "./envs/index.js";
+import { ENV_TYPES, makeEnv, type EnvObservation, type EnvType, type MakeEnvOptions, type SimEnv } from "./envs/index.js";
 import { seededUniform } from "./random.js";
 import { writeDataset, type FrameValues, type WriteEpisode } from "./writer.js";
 
@@ -41,17 +41,50 @@ export interface SyntheticOptions {
   /** Encode the camera as MP4 instead of embedded PNG. */
   readonly video?: boolean;
   readonly overwrite?: boolean;
+  /**
+   * Share of episodes whose recording starts after a detour (see DETOUR_TICKS): the arm is first
+   * taken, unrecorded, towards a random point of the workspace, and the expert acts from there. 0
+   * (default) records the plain expert. Every recorded frame is the expert's own command, so the
+   * action chunks stay smooth; the detours add the states a policy that strays reaches — low and
+   * away from the target, near the wrong one — with the expert's way back (recovery data, as
+   * DART and DAgger give an imitation learner).
+   */
+  readonly perturbation?: number;
 }
+
+/** A detour lasts 1 … DETOUR_TICKS[1] ticks, each moving the arm 15% of the way to the detour's point. */
+export const DETOUR_TICKS = [1, 20] as const;
+
+/** Take the arm, unrecorded, `ticks` ticks towards a point drawn from `rand` (x, y on the table, height 0.2 … 1). */
+const detour = (env: SimEnv, observation: EnvObservation, rand: () => number): EnvObservation => {
+  const point = [rand() * 1.6 - 0.8, rand() * 1.6 - 0.8, 0.2 + rand() * 0.8];
+  const ticks = DETOUR_TICKS[0] + Math.floor(rand() * (DETOUR_TICKS[1] - DETOUR_TICKS[0] + 1));
+  let current = observation;
+  for (let t = 0; t < ticks; t++) {
+    const state = current["observation.state"] as ArrayLike<number>;
+    const x = state[0]! + 0.15 * (point[0]! - state[0]!);
+    const y = state[1]! + 0.15 * (point[1]! - state[1]!);
+    current = env.step([x, y, state[2]! + 0.15 * (point[2]! - state[2]!), 1, 0, Math.hypot(x, y)]).observation;
+  }
+  return current;
+};
 
 /**
  * One recorded episode: the expert acts until the environment reports success, then, like a
  * teleoperator who holds the arm at the goal a moment before stopping the recording, `hold` ticks
  * more (at most maxEpisodeSteps in all). Most frames show the arm on its way, where the instruction
- * decides where it goes.
+ * decides where it goes. With `detourRand`, the recording starts after a detour (see `detour`).
  */
-export const expertEpisode = (envOptions: MakeEnvOptions, envSeed: number, hold: number, noise: () => number): WriteEpisode => {
+export const expertEpisode = (
+  envOptions: MakeEnvOptions,
+  envSeed: number,
+  hold: number,
+  noise: () => number,
+  detourRand?: () => number,
+): WriteEpisode => {
   const env = makeEnv(envOptions);
   let observation = env.reset(envSeed);
+  if (detourRand !== undefined) observation = detour(env, observation, detourRand);
   const frames: FrameValues[] = [];
   let left = Infinity;
   while (frames.length < env.spec.maxEpisodeSteps && left-- > 0) {
@@ -75,6 +108,10 @@ export const syntheticEpisodes = (options: Omit<SyntheticOptions, "fps" | "video
   if (!Number.isInteger(options.episodes) || options.episodes < 1) {
     throw new DatasetError("InvalidOption", { file: "(make-synthetic)", field: "episodes", expected: "a positive integer", actual: String(options.episodes) });
   }
+  const perturbation = options.perturbation ?? 0;
+  if (!(perturbation >= 0 && perturbation <= 1)) {
+    throw new DatasetError("InvalidOption", { file: "(make-synthetic)", field: "perturbation", expected: "a share of episodes in [0, 1]", actual: String(options.perturbation) });
+  }
   const envs = SYNTHETIC_ENVS[options.task].map((e) => ({ ...e, imageSize: options.imageSize ?? 64 }));
   // Seeded per scene, not per instruction: reach_red and reach_blue of one seed show the same scenes.
   const scene = ENV_TYPES.indexOf(envs[0]!.type as EnvType) + 1;
@@ -84,7 +121,10 @@ export const syntheticEpisodes = (options: Omit<SyntheticOptions, "fps" | "video
     const envSeed = Math.floor(rand() * 2 ** 32);
     const hold = HOLD_TICKS[0] + Math.floor(rand() * (HOLD_TICKS[1] - HOLD_TICKS[0] + 1));
     const noiseRand = seededUniform(Math.floor(rand() * 2 ** 32) | 0);
-    return expertEpisode(envs[i % envs.length]!, envSeed, hold, () => noiseRand() - 0.5);
+    // Detours draw from their own stream, so the scenes, holds and noise are those of the plain dataset.
+    const detourRand = seededUniform((envSeed ^ 0x2545f491) | 0);
+    const detoured = perturbation > 0 && detourRand() < perturbation;
+    return expertEpisode(envs[i % envs.length]!, envSeed, hold, () => noiseRand() - 0.5, detoured ? detourRand : undefined);
   });
 };
 

@@ -171,6 +171,44 @@ describe("synthetic datasets are expert rollouts in the environments", () => {
     expect(blue[0]!.task).toBe("reach the blue target");
   });
 
+  it("detoured episodes start off the expert's path; every recorded frame is the expert's own command and it still gets there", () => {
+    const plain = syntheticEpisodes({ task: "reach_red_yellow", episodes: 40, seed: 300, imageSize: 8 });
+    expect(syntheticEpisodes({ task: "reach_red_yellow", episodes: 40, seed: 300, imageSize: 8, perturbation: 0 })).toEqual(plain);
+    const all = syntheticEpisodes({ task: "reach_red_yellow", episodes: 40, seed: 300, imageSize: 8, perturbation: 1 });
+    let low = 0;
+    all.forEach((ep, e) => {
+      const start = ep.frames[0]!["observation.state"] as Float32Array;
+      expect(start).not.toEqual(plain[e]!.frames[0]!["observation.state"]);
+      expect(ep.task).toBe(plain[e]!.task);
+      if (start[2]! < 0.6) low += 1;
+      for (let t = 0; t < ep.frames.length; t++) {
+        const state = ep.frames[t]!["observation.state"] as Float32Array;
+        const action = ep.frames[t]!.action as number[];
+        // The expert glides the height 10% of the way to 0.2 without noise: the label is its command from the recorded state,
+        expect(action[2]).toBeCloseTo(state[2]! + 0.1 * (0.2 - state[2]!), 5);
+        // and the next recorded state is where that command took the arm (nothing unrecorded in between).
+        if (t + 1 < ep.frames.length) {
+          const next = ep.frames[t + 1]!["observation.state"] as Float32Array;
+          for (let k = 0; k < 3; k++) expect(next[k]).toBeCloseTo(Math.min(1, Math.max(k === 2 ? 0 : -1, action[k]!)), 5);
+        }
+      }
+      const last = ep.frames.at(-1)!["observation.state"] as Float32Array;
+      const station = STATIONS[ep.task === "reach the red target" ? "red" : "yellow"];
+      expect(ep.frames.length).toBeLessThan(60);
+      expect(Math.hypot(last[0]! - station[0], last[1]! - station[1])).toBeLessThan(SUCCESS_RADIUS);
+    });
+    // Plain starts are all at height 0.8 … 1; detours bring many down towards the table.
+    expect(plain.every((ep) => (ep.frames[0]!["observation.state"] as Float32Array)[2]! >= 0.8)).toBe(true);
+    expect(low).toBeGreaterThan(8);
+    // A share of 0.5 detours some episodes and leaves the others exactly as the plain dataset has them.
+    const half = syntheticEpisodes({ task: "reach_red_yellow", episodes: 40, seed: 300, imageSize: 8, perturbation: 0.5 });
+    const same = half.filter((ep, e) => JSON.stringify(ep.frames[0]!["observation.state"]) === JSON.stringify(plain[e]!.frames[0]!["observation.state"]));
+    expect(same.length).toBeGreaterThan(10);
+    expect(same.length).toBeLessThan(30);
+    for (const ep of same) expect(ep).toEqual(plain[half.indexOf(ep)]);
+    expect(() => syntheticEpisodes({ task: "reach", episodes: 1, seed: 1, perturbation: 1.5 })).toThrow(/field "perturbation": expected a share of episodes in \[0, 1\], found 1\.5$/);
+  });
+
   it("reach_red_yellow alternates the red and yellow instructions, each episode its own expert's", () => {
     const mixed = syntheticEpisodes({ task: "reach_red_yellow", episodes: 4, seed: 3, imageSize: 8 });
     expect(mixed.map((e) => e.task)).toEqual(["reach the red target", "reach the yellow target", "reach the red target", "reach the yellow target"]);

@@ -30,6 +30,11 @@ const int = (args: ParsedArgs, key: string, fallback?: number): number => {
   if (typeof v !== "number" || !Number.isInteger(v) || v < 0) throw new UsageError(`--${key}: expected a non-negative integer, got ${JSON.stringify(v)}`);
   return v;
 };
+const share = (args: ParsedArgs, key: string): number => {
+  const v = args.flags.get(key) ?? 0;
+  if (typeof v !== "number" || !(v >= 0 && v <= 1)) throw new UsageError(`--${key}: expected a share of episodes in [0, 1], got ${JSON.stringify(v)}`);
+  return v;
+};
 const list = (args: ParsedArgs, key: string): string[] => {
   const v = args.flags.get(key);
   if (v === undefined) return [];
@@ -46,7 +51,7 @@ const rootOf = (args: ParsedArgs): string => {
 
 export const DATASET_FLAGS = {
   info: ["dataset.root", "dataset.repo_id", "dataset.exclude", "dataset.episodes"],
-  "make-synthetic": ["task", "episodes", "output", "seed", "fps", "image_size", "video", "overwrite", "policy.path", "policy.device"],
+  "make-synthetic": ["task", "episodes", "output", "seed", "fps", "image_size", "video", "overwrite", "perturbation", "policy.path", "policy.device"],
   "build-anchor-cache": ["dataset.root", "dataset.repo_id", "dataset.exclude", "dataset.episodes", "num_samples", "start_frames", "seed", "output", "chunk_size", "policy.path", "policy.device", "teacher_top_k"],
 } as const;
 
@@ -78,6 +83,7 @@ export async function runDataset(sub: string | undefined, args: ParsedArgs): Pro
         imageSize: int(args, "image_size", 64),
         video: args.flags.get("video") === true,
         overwrite: args.flags.get("overwrite") === true,
+        perturbation: share(args, "perturbation"),
       });
       console.log(`wrote synthetic "${task}" dataset to ${output}`);
       return 0;
@@ -162,6 +168,7 @@ async function recordSynthetic(args: ParsedArgs, task: SyntheticTask, output: st
   for (const flag of ["fps", "video"] as const) {
     if (args.flags.has(flag)) throw new UsageError(`--${flag}: not with --policy.path (the environment's fps and embedded images are recorded)`);
   }
+  if (args.flags.has("perturbation")) throw new UsageError("--perturbation: not with --policy.path (it detours the scripted expert's episodes; the policy starts where the scene puts the arm)");
   const imageSize = int(args, "image_size", 64);
   await startBackend((str(args, "policy.device") ?? "auto") as PI0FastConfig["device"], true);
   const policy = await loadPretrainedPolicy(policyPath);
