@@ -7,7 +7,10 @@
 //     frames have and how many coefficients they spell;
 //  3. in the simulated scene (--env.type, --env.task): the policy's first action against the
 //     scripted expert's, from a few resets, with the error of staying put for scale; in the
-//     two-target scene also where each chunk ends: at which station, or elsewhere.
+//     two-target scene also where each chunk ends: at which station, or elsewhere;
+//  4. in the two-target scene, the same 16 cameras and instruction with only the state's y swept
+//     over −0.6 … 0.6: how many chunks still end at the instructed station, and where the others end
+//     (a policy that reads the instruction and keys its destination on the state's digits).
 // Usage: node tools/diagnose/act.mjs --policy.path=DIR --dataset.root=DIR [--env.type=two_target --env.task=red] [--frames=32]
 import { initBackend, loadPi0FastPolicy, loadFastTokenizer } from "@craft/policy-pi0fast";
 import { deltaTimestampsForChunk, makeEnv, openDataset, readInfo, STATIONS, SUCCESS_RADIUS } from "@craft/datasets";
@@ -133,6 +136,37 @@ if (envType) {
       ends.set(at ?? "elsewhere", (ends.get(at ?? "elsewhere") ?? 0) + 1);
     }
     console.log(`chunks end at: ${[...ends].sort((a, b) => b[1] - a[1]).map(([w, k]) => `${w} ${k}`).join("; ")}`);
+
+    // 4. The same scenes' cameras and instruction, only the state's y changed: does the state pick the destination?
+    const ys = [-0.6, -0.3, 0, 0.3, 0.6];
+    const swept = observations.flatMap((o) => ys.map((y) => ({ o, y })));
+    const sweptState = new Float32Array(swept.length * dim);
+    const sweptImage = new Uint8Array(swept.length * size * size * 3);
+    swept.forEach(({ o, y }, b) => {
+      const s = Float32Array.from(o["observation.state"]);
+      s[1] = y;
+      s[5] = Math.hypot(s[0], y); // the radius the arm would have there
+      sweptState.set(s, b * dim);
+      sweptImage.set(o["observation.images.front"], b * size * size * 3);
+    });
+    const sweep = await policy.selectAction({
+      size: swept.length,
+      features: { "observation.state": { data: sweptState, shape: [swept.length, dim] }, "observation.images.front": { data: sweptImage, shape: [swept.length, size, size, 3] } },
+      task: swept.map(() => envs[0].spec.instruction),
+    });
+    const points = new Map();
+    let instructed = 0;
+    swept.forEach((_, b) => {
+      const last = sweep.actions.subarray(b * n * dim + (n - 1) * dim, b * n * dim + n * dim);
+      const at = Object.keys(STATIONS).find((c) => Math.hypot(last[0] - STATIONS[c][0], last[1] - STATIONS[c][1]) < SUCCESS_RADIUS);
+      if (at === task) instructed += 1;
+      const key = at ?? `(${last[0].toFixed(1)}, ${last[1].toFixed(1)})`;
+      points.set(key, (points.get(key) ?? 0) + 1);
+    });
+    console.log(
+      `state's y swept over ${ys.join(", ")} (same cameras): ${instructed} of ${swept.length} chunks end at ${task}; ends: ` +
+        [...points].sort((a, b) => b[1] - a[1]).map(([w, k]) => `${w} ${k}`).join("; "),
+    );
   }
 }
 policy.dispose();
