@@ -236,6 +236,7 @@ function tick(slot: Slot, names: readonly string[]): void {
 
 /** Run `nEpisodes` closed-loop episodes (seeds `seed`, `seed + 1`, …) and summarise them. */
 export async function evaluateInEnv(policy: ClosedLoopPolicy, options: RolloutOptions): Promise<EvalInfo> {
+  const started = performance.now();
   const size = options.imageSize ?? 64;
   const probe = makeEnv({ type: options.envType, task: options.envTask, imageSize: size });
   const names = probe.spec.features.action?.names ?? [];
@@ -262,7 +263,9 @@ export async function evaluateInEnv(policy: ClosedLoopPolicy, options: RolloutOp
     }
     options.onProgress?.(results.length, options.nEpisodes, results.filter((r) => r.success).length);
   }
-  return summarise({ type: options.envType, task: probe.spec.instruction }, results, videoPaths, inferences);
+  const info = summarise({ type: options.envType, task: probe.spec.instruction }, results, videoPaths, inferences);
+  const seconds = (performance.now() - started) / 1000;
+  return { ...info, aggregated: { ...info.aggregated, eval_s: seconds, eval_ep_s: seconds / Math.max(results.length, 1) } };
 }
 
 /** `videos/eval_episode_{i}.mp4` as lerobot-eval names them (`.gif` without ffmpeg). */
@@ -342,7 +345,6 @@ export function evaluateDuringTraining(policy: ClosedLoopPolicy, options: Traini
     if (step % options.evalFreq !== 0) return undefined;
     const id = stepIdentifier(step, options.totalSteps);
     const evalDir = join(options.outputDir, "eval");
-    const started = performance.now();
     const info = await evaluateInEnv(policy, {
       envType: options.env.type,
       envTask: options.env.task,
@@ -352,16 +354,15 @@ export function evaluateDuringTraining(policy: ClosedLoopPolicy, options: Traini
       maxEpisodesRendered: options.maxEpisodesRendered,
       videosDir: options.maxEpisodesRendered > 0 ? join(evalDir, `videos_step_${id}`) : null,
     });
-    const seconds = (performance.now() - started) / 1000;
     const a = info.aggregated;
-    await writeEvalInfo(join(evalDir, `eval_step_${id}`), { step, ...info, aggregated: { ...a, eval_s: seconds, eval_ep_s: seconds / a.n_episodes } });
+    await writeEvalInfo(join(evalDir, `eval_step_${id}`), { step, ...info });
     return {
       "eval/success": a.success_rate,
       "eval/pc_success": a.pc_success,
       "eval/avg_sum_reward": a.avg_sum_reward,
       "eval/n_episodes": a.n_episodes,
       "eval/invalid_decodes": a.invalid_decodes,
-      "eval/eval_s": seconds,
+      "eval/eval_s": a.eval_s!,
     };
   };
 }

@@ -53,6 +53,9 @@ describe("closed-loop rollouts (policy-agnostic loop)", () => {
     const good = await rollout(lookAndReach(5), "two_target", "blue");
     expect(good.aggregated.outcomes.success).toBe(6);
     expect(good.env.task).toBe("reach the blue target");
+    // lerobot-eval's timing, measured by the loop itself: every caller's eval_info.json carries it.
+    expect(good.aggregated.eval_s).toBeGreaterThan(0);
+    expect(good.aggregated.eval_ep_s).toBeCloseTo(good.aggregated.eval_s! / 6, 12);
     const forgetful = await rollout(lookAndReach(5, "red"), "two_target", "blue");
     expect(forgetful.aggregated.outcomes.other_target).toBe(6);
     expect(forgetful.aggregated.success_rate).toBe(0);

@@ -66,6 +66,15 @@ describe("retention experiment (smoke preset: the smallest sizes that still show
             const gif = readFileSync(join(out, row.gifs![side]!));
             expect(gif.subarray(0, 6).toString("latin1"), `${where} ${side} GIF`).toBe("GIF89a");
           }
+          // seconds: the training its metrics.jsonl logged (mean step time × steps per line) and both closed-loop
+          // evaluations' eval_s, so a re-run that finds them done reports the same.
+          const lines = readFileSync(join(out, row.run_dir!, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { step: number; step_time_s?: number });
+          let training = 0;
+          lines.filter((l) => l.step_time_s !== undefined).forEach((l, i, logged) => (training += l.step_time_s! * (l.step - (i > 0 ? logged[i - 1]!.step : 0))));
+          const evalSeconds = ["anchor", "task"].map((side) => JSON.parse(readFileSync(join(out, row.run_dir!, "eval", side, "eval_info.json"), "utf8")).aggregated.eval_s as number);
+          expect(training).toBeGreaterThan(0);
+          expect(evalSeconds.every((v) => v > 0)).toBe(true);
+          expect((row as { seconds?: number }).seconds, `${where} seconds`).toBeCloseTo(training + evalSeconds[0]! + evalSeconds[1]!, 9);
         }
       }
       // ε_end of each CRaFT sweep point is its value (nats of KL); craft_token's is 1.2 × the base's token loss.

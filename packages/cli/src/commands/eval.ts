@@ -82,7 +82,6 @@ async function runEnvEval(args: ParsedArgs, policyPath: string): Promise<number>
   const policy = await loadPretrainedPolicy(policyPath, { renameMap });
   try {
     checkPolicyMatchesEnv(policy, env, policyPath, undefined, renameMap);
-    const started = performance.now();
     const info = await evaluateInEnv(pi0FastClosedLoop(policy), {
       envType,
       envTask,
@@ -93,8 +92,7 @@ async function runEnvEval(args: ParsedArgs, policyPath: string): Promise<number>
       videosDir: maxRendered > 0 ? join(outputDir, "videos") : null,
       onProgress: episodeProgressLine,
     });
-    const seconds = (performance.now() - started) / 1000;
-    const file = await writeEvalInfo(outputDir, { policy: policyPath, ...info, aggregated: { ...info.aggregated, eval_s: seconds, eval_ep_s: seconds / nEpisodes } });
+    const file = await writeEvalInfo(outputDir, { policy: policyPath, ...info });
     const a = info.aggregated;
     const [lo, hi] = a.success_rate_ci95;
     const outcomes = Object.entries(a.outcomes).filter(([, n]) => n > 0).map(([o, n]) => `${o} ${n}`).join(", ");

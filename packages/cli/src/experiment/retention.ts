@@ -29,6 +29,8 @@ import { openTaskDataset } from "../datasetSetup.js";
 import { resolvePretrainedDir } from "../policySetup.js";
 import type { EvalInfo } from "../rollout.js";
 import { dominatedBy, paretoFront } from "../report/pareto.js";
+import { loggedTrainingSeconds, readMetricsLog } from "../report/metricsLog.js";
+import { RUN_METRICS_FILE } from "../report/source.js";
 import { UsageError } from "../flags.js";
 import type { ExperimentSummary, ExpectationResult, MethodResult, PairResult, SeedMeasurement, SweepPointResult } from "../report/summary.js";
 
@@ -437,7 +439,6 @@ async function runPairSeed(pair: RetentionPair, seed: number, ctx: PairContext):
   for (const run of ctx.specs) {
     const runDir = join(out, "runs", pair.name, run.name, `seed-${seed}`);
     if (!existsSync(join(runDir, "checkpoints", "last"))) await rm(runDir, { recursive: true, force: true });
-    const started = Date.now();
     const craft = runCraft(run, anchorDir, epsilon);
     configs[`${pair.name}/${run.name}_seed_${seed}`] = await trainStep(
       {
@@ -458,7 +459,8 @@ async function runPairSeed(pair: RetentionPair, seed: number, ctx: PairContext):
       { anchorFinal: { dataset: anchors, decode: false, allFrames: true }, anchorKl: { dataset: anchors, decode: false, loss: "distill", allFrames: true }, a: { dataset: heldA }, b: { dataset: heldB } },
       evalSizes,
     );
-    const closedLoop = successFields(out, await successStep(runDir, envs, successPlan, join(runDir, "eval")));
+    const closedLoopInfos = await successStep(runDir, envs, successPlan, join(runDir, "eval"));
+    const closedLoop = successFields(out, closedLoopInfos);
     rows[run.name] = {
       seed,
       anchor_loss_base: epsilon.baseAnchorLoss,
@@ -481,7 +483,7 @@ async function runPairSeed(pair: RetentionPair, seed: number, ctx: PairContext):
       heldout_anchor_loss_final: a.loss,
       anchor_loss_rise: anchorFinal.loss / epsilon.baseAnchorLoss - 1,
       run_dir: relative(out, runDir),
-      seconds: (Date.now() - started) / 1000,
+      seconds: await runSeconds(runDir, run.name, [closedLoopInfos.anchor, closedLoopInfos.task]),
     };
     log(
       `${tag} ${run.name.padEnd(20)} anchor ${epsilon.baseAnchorLoss.toFixed(3)} → ${anchorFinal.loss.toFixed(3)} (KL ${anchorKl.loss.toFixed(4)}), task B ${b.loss.toFixed(3)}; success A ${baseSuccess.success.anchor.toFixed(2)} → ${closedLoop.success.anchor.toFixed(2)}, B ${closedLoop.success.task.toFixed(2)}`,
@@ -491,6 +493,18 @@ async function runPairSeed(pair: RetentionPair, seed: number, ctx: PairContext):
   await heldB.close();
   await heldA.close();
   return rows;
+}
+
+/**
+ * A run's seconds: its training as metrics.jsonl logged it and its closed-loop evaluations as their
+ * eval_info.json timed them, so a re-run that finds both done reports the same; null where an
+ * evaluation stored before its timing was recorded.
+ */
+async function runSeconds(runDir: string, label: string, evaluations: readonly EvalInfo[]): Promise<number | null> {
+  const evalSeconds = evaluations.map((info) => info.aggregated.eval_s);
+  if (evalSeconds.some((v) => v === undefined)) return null;
+  const training = loggedTrainingSeconds(await readMetricsLog(join(runDir, RUN_METRICS_FILE), label));
+  return evalSeconds.reduce((sum: number, v) => sum + v!, training);
 }
 
 interface PairContext {

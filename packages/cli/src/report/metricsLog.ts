@@ -144,3 +144,19 @@ export async function readMetricsLog(path: string, label: string): Promise<RunLo
 export function hasMetric(runs: readonly RunLog[], key: MetricKey): boolean {
   return runs.some((run) => run.points.some((p) => p.values[key] !== undefined));
 }
+
+/**
+ * Seconds the run's logged training steps took: each line's mean step time times the steps since
+ * the line before (eval lines carry none). Read from the log, it is the same on every re-run.
+ */
+export function loggedTrainingSeconds(log: RunLog): number {
+  let total = 0;
+  let previous = 0;
+  for (const point of log.points) {
+    const stepTime = point.values.step_time_s;
+    if (stepTime === undefined) continue;
+    total += stepTime * (point.step - previous);
+    previous = point.step;
+  }
+  return total;
+}
