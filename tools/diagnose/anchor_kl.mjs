@@ -2,6 +2,8 @@
 // average? The per-frame KL on an anchor cache built with --policy.path=<base> (its stored top-k
 // log-probs are the base), split into episode starts (frame_index 0) and the other frames: mean,
 // median, 90th percentile and largest (cli README, "What it takes for a policy to act", point 7).
+// Then where in the chunk that KL sits: the mean KL at each action-token position (the first FAST
+// tokens spell where the arm goes), and how much of a frame's KL its largest position holds.
 // Usage: node tools/diagnose/anchor_kl.mjs --anchors=DIR --policy.path=DIR
 import { initBackend, loadPi0FastPolicy } from "@craft/policy-pi0fast";
 import { deltaTimestampsForChunk, openAnchorSet, readAnchorManifest } from "@craft/datasets";
@@ -21,10 +23,46 @@ const policy = await loadPi0FastPolicy(pretrained);
 const { fps } = readAnchorManifest(anchorDir).source;
 const anchors = await openAnchorSet(anchorDir, { deltaTimestamps: { action: deltaTimestampsForChunk(fps, policy.config.chunk_size) } });
 const groups = { "episode starts": [], "other frames": [] };
+const vocab = policy.config.decoder.vocab_size;
+const positionSums = [];
+const positionCounts = [];
+const topShares = [];
 for (let i = 0; i < anchors.numFrames; i++) {
   const frame = await anchors.getFrames([i]);
   const { loss } = await policy.evaluate(frame, { loss: "distill" });
   groups[frame.features.frame_index.data[0] === 0 ? "episode starts" : "other frames"].push(loss);
+  // KL(base ‖ policy) per position on the base's top-k buckets plus the rest, as the distill loss forms it.
+  const teacher = frame.features["teacher.action_top_log_probs"];
+  const [, P, k] = teacher.shape;
+  const { data: student } = await policy.teacherTopLogProbs(frame, vocab);
+  const inputs = policy.processor.toModelInputs(frame);
+  const La = inputs.actionLength;
+  const perPosition = [];
+  for (let j = 0; j < P; j++) {
+    if (!inputs.lossMask[j + 1]) continue;
+    const q = new Map();
+    for (let v = 0; v < vocab; v++) q.set(student[(j * vocab + v) * 2], student[(j * vocab + v) * 2 + 1]);
+    let kl = 0;
+    let pMass = 0;
+    let qMass = 0;
+    for (let t = 0; t < k; t++) {
+      const id = teacher.data[(j * k + t) * 2];
+      const lp = teacher.data[(j * k + t) * 2 + 1];
+      const p = Math.exp(lp);
+      const lq = q.get(id);
+      pMass += p;
+      qMass += Math.exp(lq);
+      if (p > 0) kl += p * (lp - lq);
+    }
+    const pRest = Math.max(0, 1 - pMass);
+    const qRest = Math.max(1e-30, 1 - qMass);
+    if (pRest > 0) kl += pRest * (Math.log(pRest) - Math.log(qRest));
+    perPosition.push(kl);
+    positionSums[perPosition.length - 1] = (positionSums[perPosition.length - 1] ?? 0) + kl;
+    positionCounts[perPosition.length - 1] = (positionCounts[perPosition.length - 1] ?? 0) + 1;
+  }
+  const total = perPosition.reduce((a, b) => a + b, 0);
+  if (total > 0 && La > 0) topShares.push(Math.max(...perPosition) / total);
 }
 const at = (sorted, q) => sorted[Math.floor(q * (sorted.length - 1))];
 for (const [name, xs] of Object.entries(groups)) {
@@ -33,5 +71,9 @@ for (const [name, xs] of Object.entries(groups)) {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
   console.log(`${name} (${xs.length}): KL per token mean ${mean.toFixed(4)}, median ${at(sorted, 0.5).toFixed(4)}, p90 ${at(sorted, 0.9).toFixed(4)}, max ${at(sorted, 1).toFixed(4)}`);
 }
+const positions = positionSums.map((sum, j) => (sum / positionCounts[j]).toFixed(4));
+console.log(`KL per action-token position (mean over the anchors, first 12 of ${positions.length}): ${positions.slice(0, 12).join(" ")}`);
+const shares = [...topShares].sort((a, b) => a - b);
+console.log(`share of a frame's KL at its largest position: median ${at(shares, 0.5).toFixed(2)}, p90 ${at(shares, 0.9).toFixed(2)}`);
 await anchors.close();
 policy.dispose();
