@@ -29,19 +29,17 @@ const positionCounts = [];
 const topShares = [];
 for (let i = 0; i < anchors.numFrames; i++) {
   const frame = await anchors.getFrames([i]);
-  const { loss } = await policy.evaluate(frame, { loss: "distill" });
-  groups[frame.features.frame_index.data[0] === 0 ? "episode starts" : "other frames"].push(loss);
-  // KL(base ‖ policy) per position on the base's top-k buckets plus the rest, as the distill loss forms it.
+  // KL(base ‖ policy) per position on the base's top-k buckets plus the rest, as the distill loss
+  // forms it; the frame's KL per token is their mean over the action tokens (one forward pass).
   const teacher = frame.features["teacher.action_top_log_probs"];
   const [, P, k] = teacher.shape;
   const { data: student } = await policy.teacherTopLogProbs(frame, vocab);
-  const inputs = policy.processor.toModelInputs(frame);
-  const La = inputs.actionLength;
+  const { lossMask } = policy.processor.toModelInputs(frame);
+  const studentLogProb = new Float64Array(vocab);
   const perPosition = [];
   for (let j = 0; j < P; j++) {
-    if (!inputs.lossMask[j + 1]) continue;
-    const q = new Map();
-    for (let v = 0; v < vocab; v++) q.set(student[(j * vocab + v) * 2], student[(j * vocab + v) * 2 + 1]);
+    if (!lossMask[j + 1]) continue;
+    for (let v = 0; v < vocab; v++) studentLogProb[student[(j * vocab + v) * 2]] = student[(j * vocab + v) * 2 + 1];
     let kl = 0;
     let pMass = 0;
     let qMass = 0;
@@ -49,20 +47,19 @@ for (let i = 0; i < anchors.numFrames; i++) {
       const id = teacher.data[(j * k + t) * 2];
       const lp = teacher.data[(j * k + t) * 2 + 1];
       const p = Math.exp(lp);
-      const lq = q.get(id);
       pMass += p;
-      qMass += Math.exp(lq);
-      if (p > 0) kl += p * (lp - lq);
+      qMass += Math.exp(studentLogProb[id]);
+      if (p > 0) kl += p * (lp - studentLogProb[id]);
     }
     const pRest = Math.max(0, 1 - pMass);
-    const qRest = Math.max(1e-30, 1 - qMass);
-    if (pRest > 0) kl += pRest * (Math.log(pRest) - Math.log(qRest));
+    if (pRest > 0) kl += pRest * (Math.log(pRest) - Math.log(Math.max(1e-30, 1 - qMass)));
+    positionSums[perPosition.length] = (positionSums[perPosition.length] ?? 0) + kl;
+    positionCounts[perPosition.length] = (positionCounts[perPosition.length] ?? 0) + 1;
     perPosition.push(kl);
-    positionSums[perPosition.length - 1] = (positionSums[perPosition.length - 1] ?? 0) + kl;
-    positionCounts[perPosition.length - 1] = (positionCounts[perPosition.length - 1] ?? 0) + 1;
   }
   const total = perPosition.reduce((a, b) => a + b, 0);
-  if (total > 0 && La > 0) topShares.push(Math.max(...perPosition) / total);
+  groups[frame.features.frame_index.data[0] === 0 ? "episode starts" : "other frames"].push(total / perPosition.length);
+  if (total > 0) topShares.push(Math.max(...perPosition) / total);
 }
 const at = (sorted, q) => sorted[Math.floor(q * (sorted.length - 1))];
 for (const [name, xs] of Object.entries(groups)) {

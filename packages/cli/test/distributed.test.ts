@@ -229,14 +229,14 @@ describe("craft train --distributed=mpi (2 ranks) against one process on the con
     const killedPromise = new Promise<void>((r) => (killed = r));
     const job = craftMpi(
       2,
-      ["train", ...MICRO_POLICY, `--dataset.root=${data.reach}`, "--batch_size=4", "--steps=1000", "--log_freq=1", "--save_freq=1000000", `--output_dir=${join(out, "run")}`],
+      ["train", ...MICRO_POLICY, `--dataset.root=${data.reach}`, "--batch_size=4", "--steps=100", "--log_freq=1", "--save_freq=1000000", `--output_dir=${join(out, "run")}`],
       {},
       120,
       (stderr) => {
         const table = /rank 0: pid (\d+) on \S+, rank 1: pid (\d+) on/.exec(stderr);
         if (table !== null && pids === undefined) pids = { rank0: Number(table[1]), rank1: Number(table[2]) };
         // Kill once training is under way (two steps done: the ranks are between all-reduces).
-        if (pids !== undefined && killedAt === 0 && /step 2\/1000 /.test(stderr)) {
+        if (pids !== undefined && killedAt === 0 && /step 2\/100 /.test(stderr)) {
           killedAt = Date.now();
           process.kill(pids.rank1, "SIGKILL");
           killed?.();
