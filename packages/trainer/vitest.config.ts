@@ -7,6 +7,8 @@ export default defineConfig({
     alias: { "@craft/craft-core": fileURLToPath(new URL("../craft-core/src/index.ts", import.meta.url)) },
   },
   test: {
+    // Every temporary file of the run (the spawned CLI processes' too) under one directory, removed at the end.
+    globalSetup: ["../../test-support/scratch-tmpdir.ts"],
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
     // Guards against hangs, not speed bounds: the slowest test here takes about 10 s on the idle
     // 2-core VM, so two minutes leave room for a busy machine.
